@@ -1,0 +1,56 @@
+"""subsel-plugins: choose which examples to label first.
+
+Feature-norm sampling, randomized Gram-Schmidt and "baseline then norm/GS"
+from *Effective Subset Selection Through The Lens of Neural Network Pruning*,
+as pluggy-registered query strategies for modAL, scikit-activeml and USB.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .hookspecs import hookimpl
+from .registry import (
+    available_datasets,
+    available_evaluations,
+    available_feature_extractors,
+    available_strategies,
+    get_dataset,
+    get_evaluation,
+    get_feature_extractor,
+    get_strategy,
+    strategy_info,
+)
+from .strategies import (
+    FeatureNormQuery,
+    GramSchmidtQuery,
+    ProbCoverQuery,
+    QueryStrategy,
+    RandomQuery,
+    ThenQuery,
+    TypiClustQuery,
+)
+
+try:
+    __version__ = version("subsel-plugins")
+except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "QueryStrategy",
+    "RandomQuery",
+    "FeatureNormQuery",
+    "GramSchmidtQuery",
+    "TypiClustQuery",
+    "ProbCoverQuery",
+    "ThenQuery",
+    "get_strategy",
+    "available_strategies",
+    "strategy_info",
+    "get_feature_extractor",
+    "available_feature_extractors",
+    "get_dataset",
+    "available_datasets",
+    "get_evaluation",
+    "available_evaluations",
+    "hookimpl",
+    "__version__",
+]

@@ -1,0 +1,181 @@
+"""The base class every strategy derives from: one override point, ``_select``."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from .._validation import check_budget, check_features, check_labeled, make_rng
+
+
+def apply_features(features, X):
+    """Map raw ``X`` to features with ``features``.
+
+    ``features`` may be None (use X as is), a scikit-learn transformer (its
+    ``transform`` is called), a torch module (run under ``torch.no_grad`` on a
+    float32 tensor, output flattened to (n_samples, -1)) or any callable.
+    """
+    if features is None:
+        return X
+    if hasattr(features, "transform") and callable(features.transform):
+        return features.transform(X)
+    if _is_torch_module(features):
+        import torch
+
+        param = next(features.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        with torch.no_grad():
+            t = torch.as_tensor(np.asarray(X), dtype=torch.float32, device=device)
+            out = features(t)
+        return out.reshape(out.shape[0], -1).detach().cpu().numpy()
+    if callable(features):
+        return features(X)
+    raise TypeError(
+        "features must be None, a callable, a scikit-learn transformer or a torch "
+        f"module mapping raw X to an (n_samples, n_features) array; got {type(features).__name__}."
+    )
+
+
+def _is_torch_module(obj) -> bool:
+    for cls in type(obj).__mro__:
+        if cls.__module__.startswith("torch.nn") and cls.__name__ == "Module":
+            return True
+    return False
+
+
+class QueryStrategy(BaseEstimator):
+    """Base class of subset-selection strategies.
+
+    Subclasses store their constructor arguments unchanged (scikit-learn
+    convention), implement :meth:`_select`, and may override
+    :meth:`_check_params` to validate them. The base class handles the feature
+    mapping, input validation, random state, result checks and the modAL
+    protocol.
+
+    Every strategy takes ``random_state`` (None, int, numpy Generator or
+    RandomState; never mutated) and ``features`` (see :func:`apply_features`).
+    """
+
+    #: One line shown by ``subsel strategies``; defaults to the docstring's first line.
+    description: str | None = None
+
+    def select(self, X, budget, labeled=None) -> np.ndarray:
+        """Choose ``budget`` rows of ``X`` to label.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features (or raw inputs when ``features`` is set). Memory-mapped
+            arrays are read without copying.
+        budget : int
+            Number of rows to choose, ``1 <= budget <= n_samples - len(labeled)``.
+        labeled : array-like of int or bool mask, optional
+            Rows of ``X`` that are already labeled. They are never returned and
+            shape the choice (Gram-Schmidt projects their span out, TypiClust
+            counts them in clusters, ProbCover treats their balls as covered).
+
+        Returns
+        -------
+        indices : ndarray of shape (budget,), int64
+            Chosen rows, in pick order.
+        """
+        return self.select_with_scores(X, budget, labeled)[0]
+
+    def select_with_scores(self, X, budget, labeled=None):
+        """Like :meth:`select`, also returning each pick's score.
+
+        Returns
+        -------
+        indices : ndarray of shape (budget,), int64
+        scores : ndarray of shape (budget,), float64
+            The strategy's score of each pick at the time it was made (e.g. the
+            feature norm, the residual norm, the typicality, the ball's new coverage).
+        """
+        self._check_params()
+        F = check_features(apply_features(self.features, X), "X" if self.features is None else "features(X)")
+        lab = check_labeled(labeled, F.shape[0])
+        budget = check_budget(budget, F.shape[0] - lab.size)
+        rng = make_rng(self.random_state)
+        idx, scores = self._select(F, budget, lab, rng)
+        idx = np.asarray(idx, dtype=np.int64)
+        scores = np.asarray(scores, dtype=np.float64)
+        self._check_result(idx, scores, budget, lab, F.shape[0])
+        return idx, scores
+
+    def _select(self, X, budget, labeled, rng):
+        """Override point.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features), float32 or float64
+            Validated, finite features. Possibly a read-only memory map: do not
+            write to it.
+        budget : int
+            Validated, ``<= n_samples - len(labeled)``.
+        labeled : ndarray of int64
+            Distinct indices of already-labeled rows (possibly empty).
+        rng : numpy.random.Generator
+            The only source of randomness.
+
+        Returns
+        -------
+        indices, scores : ndarrays of shape (budget,)
+        """
+        raise NotImplementedError
+
+    def _check_params(self) -> None:
+        """Validate constructor parameters; called at the start of every selection."""
+
+    def _check_result(self, idx, scores, budget, labeled, n_samples) -> None:
+        name = type(self).__name__
+        if idx.shape != (budget,) or scores.shape != (budget,):
+            raise RuntimeError(
+                f"{name}._select returned {idx.shape[0] if idx.ndim else idx} indices and "
+                f"scores of shape {scores.shape}; expected exactly budget={budget} of each."
+            )
+        if idx.size and (idx.min() < 0 or idx.max() >= n_samples):
+            raise RuntimeError(f"{name}._select returned an index outside [0, {n_samples}).")
+        if np.unique(idx).size != idx.size:
+            raise RuntimeError(f"{name}._select returned a repeated index.")
+        if labeled.size and np.isin(idx, labeled).any():
+            raise RuntimeError(f"{name}._select returned an already-labeled row.")
+
+    # modAL protocol -------------------------------------------------------
+    def __call__(self, learner, X_pool, n_instances=1, **kwargs):
+        """modAL query strategy: ``ActiveLearner(query_strategy=strategy)``.
+
+        ``learner.X_training``, when present, is the already-labeled set: it is
+        appended to the pool and passed as ``labeled``, so it shapes the choice
+        without ever being returned.
+
+        Returns
+        -------
+        indices : ndarray of shape (n_instances,)
+            Distinct positions in ``X_pool``.
+        scores : ndarray of shape (n_instances,)
+        """
+        if kwargs:
+            raise TypeError(
+                f"{type(self).__name__} as a modAL query strategy takes n_instances only; "
+                f"got unexpected keyword arguments {sorted(kwargs)}."
+            )
+        X_train = getattr(learner, "X_training", None)
+        if X_train is None or len(X_train) == 0:
+            return self.select_with_scores(X_pool, n_instances)
+        pool = np.asarray(X_pool)
+        train = np.asarray(X_train)
+        if pool.shape[1:] != train.shape[1:]:
+            raise ValueError(
+                f"X_pool rows have shape {pool.shape[1:]} but learner.X_training rows have "
+                f"{train.shape[1:]}; expected the same."
+            )
+        X = np.concatenate([pool, train.astype(pool.dtype, copy=False)])
+        labeled = np.arange(len(pool), len(X))
+        return self.select_with_scores(X, n_instances, labeled)
+
+    @classmethod
+    def short_description(cls) -> str:
+        if cls.description:
+            return cls.description
+        doc = (cls.__doc__ or "").strip().splitlines()
+        return doc[0].strip() if doc else cls.__name__

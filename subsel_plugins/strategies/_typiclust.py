@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import normalize
+
+from .._validation import sklearn_seed
+from ._base import QueryStrategy
+
+
+def _check_positive_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+
+
+def kmeans_labels(F: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+    """Cluster labels as the official TypiClust code computes them.
+
+    KMeans (10 restarts) up to 50 clusters, MiniBatchKMeans (batch 5000, 3
+    restarts) above.
+    """
+    if n_clusters <= 50:
+        km = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed)
+    else:
+        km = MiniBatchKMeans(n_clusters=n_clusters, batch_size=5000, n_init=3, random_state=seed)
+    return km.fit_predict(F)
+
+
+def typicality(F: np.ndarray, k: int) -> np.ndarray:
+    """``1 / (mean squared distance to the k nearest neighbours + 1e-5)``.
+
+    Squared distances, as faiss's IndexFlatL2 returns them in the official code.
+    """
+    k = min(k, F.shape[0] - 1)
+    if k < 1:
+        return np.ones(F.shape[0])
+    dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(F).kneighbors(F)
+    return 1.0 / (np.mean(dist[:, 1:] ** 2, axis=1) + 1e-5)
+
+
+class TypiClustQuery(QueryStrategy):
+    """TypiClust (Hacohen et al., 2022): the most typical example of each uncovered cluster.
+
+    Features are L2-normalized; k-means makes ``K = min(n_labeled + budget,
+    max_clusters)`` clusters; clusters with ``min_cluster_size`` or fewer
+    members are skipped; clusters are visited fewest-labeled first, then
+    largest first, and from each the unlabeled example of highest typicality
+    (inverse mean squared distance to its ``k_neighbors`` nearest neighbours
+    within the cluster, ``k`` capped at half the cluster) is taken. This
+    follows the authors' code.
+
+    Parameters
+    ----------
+    max_clusters : int, default=500
+    k_neighbors : int, default=20
+    min_cluster_size : int, default=5
+    random_state : None, int, numpy Generator or RandomState
+    features : callable, transformer or torch module, optional
+
+    References
+    ----------
+    G. Hacohen, A. Dekel, D. Weinshall. Active Learning on a Budget: Opposite
+    Strategies Suit High and Low Budgets. ICML 2022.
+    """
+
+    description = "TypiClust: most typical example per k-means cluster (Hacohen et al. 2022)."
+
+    def __init__(self, max_clusters=500, k_neighbors=20, min_cluster_size=5, random_state=None, features=None):
+        self.max_clusters = max_clusters
+        self.k_neighbors = k_neighbors
+        self.min_cluster_size = min_cluster_size
+        self.random_state = random_state
+        self.features = features
+
+    def _check_params(self):
+        _check_positive_int(self.max_clusters, "max_clusters")
+        _check_positive_int(self.k_neighbors, "k_neighbors")
+        _check_positive_int(self.min_cluster_size, "min_cluster_size", minimum=0)
+
+    def _select(self, X, budget, labeled, rng):
+        F = normalize(np.asarray(X, dtype=np.float32))
+        n = F.shape[0]
+        n_clusters = min(labeled.size + budget, self.max_clusters, n)
+        clusters = kmeans_labels(F, n_clusters, sklearn_seed(rng))
+        sizes = np.bincount(clusters, minlength=n_clusters)
+        labeled_counts = np.bincount(clusters[labeled], minlength=n_clusters)
+        ids = np.flatnonzero(sizes > self.min_cluster_size)
+        if ids.size == 0:  # tiny pools: keep every non-empty cluster rather than fail
+            ids = np.flatnonzero(sizes > 0)
+        # fewest labeled first, then largest first; cluster id breaks ties
+        order = ids[np.lexsort((ids, -sizes[ids], labeled_counts[ids]))]
+        free = clusters.copy()
+        free[labeled] = -1
+        chosen, scores = [], []
+        step = 0
+        while len(chosen) < budget:
+            cluster = order[step % order.size]
+            step += 1
+            members = np.flatnonzero(free == cluster)
+            if members.size == 0:
+                if not np.isin(order, free).any():
+                    # every visited cluster is used up: the rest of the pool
+                    # lies in skipped small clusters.
+                    order = np.unique(free[free >= 0])
+                continue
+            typ = typicality(F[members], min(self.k_neighbors, members.size // 2))
+            best = int(np.argmax(typ))
+            chosen.append(int(members[best]))
+            scores.append(float(typ[best]))
+            free[members[best]] = -1
+        return np.asarray(chosen), np.asarray(scores)
