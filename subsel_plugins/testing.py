@@ -1,0 +1,228 @@
+"""A check suite every strategy must pass, importable by third-party plugins.
+
+Use it from pytest in your own project::
+
+    import pytest
+    from subsel_plugins.testing import STRATEGY_CHECKS
+
+    @pytest.mark.parametrize("check", STRATEGY_CHECKS, ids=lambda c: c.__name__)
+    def test_my_strategy(check):
+        check(MyStrategy)            # a class, or any factory taking random_state=
+
+or run everything at once with :func:`check_strategy`. Each check takes a
+*factory*: a callable returning a fresh strategy for ``random_state=...``
+(a strategy class works, and so does ``functools.partial(get_strategy, name)``).
+
+The module also holds :func:`exact_pair_probabilities`, the enumerated law of
+the first two picks of feature-norm and Gram-Schmidt sampling, for
+distribution tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from sklearn.base import clone
+
+__all__ = [
+    "STRATEGY_CHECKS",
+    "check_strategy",
+    "make_check_data",
+    "exact_pair_probabilities",
+]
+
+
+def make_check_data(n_samples: int = 120, n_features: int = 8, seed: int = 0) -> np.ndarray:
+    """Three Gaussian blobs with varied norms: small, but every strategy has structure to use."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=4.0, size=(3, n_features))
+    labels = np.arange(n_samples) % 3
+    return centers[labels] + rng.normal(size=(n_samples, n_features)) * rng.uniform(0.5, 2.0, (n_samples, 1))
+
+
+def _expect_error(exc_types, fn, *words):
+    try:
+        fn()
+    except exc_types as exc:
+        message = str(exc)
+        for word in words:
+            assert word in message, f"error {message!r} should mention {word!r}"
+        return
+    raise AssertionError(f"expected {exc_types} from {fn}")
+
+
+def check_returns_distinct_indices(factory):
+    """select returns `budget` distinct int64 row indices."""
+    X = make_check_data()
+    for budget in (1, 7, 30):
+        idx = factory(random_state=0).select(X, budget)
+        assert isinstance(idx, np.ndarray) and idx.dtype == np.int64, idx.dtype
+        assert idx.shape == (budget,)
+        assert np.unique(idx).size == budget
+        assert idx.min() >= 0 and idx.max() < X.shape[0]
+
+
+def check_reproducible(factory):
+    """The same seed gives the same subset, from fresh and reused objects alike."""
+    X = make_check_data()
+    a = factory(random_state=3).select(X, 12)
+    s = factory(random_state=3)
+    b, c = s.select(X, 12), s.select(X, 12)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(b, c)
+
+
+def check_labeled_never_returned(factory):
+    """Labeled rows are never returned, up to the budget that exhausts the pool."""
+    X = make_check_data(60)
+    labeled = np.arange(0, 60, 3)
+    idx = factory(random_state=0).select(X, 10, labeled=labeled)
+    assert not np.isin(idx, labeled).any()
+    rest = factory(random_state=0).select(X, 60 - labeled.size, labeled=labeled)
+    assert set(rest.tolist()) == set(range(60)) - set(labeled.tolist())
+    mask = np.zeros(60, dtype=bool)
+    mask[labeled] = True
+    np.testing.assert_array_equal(factory(random_state=1).select(X, 5, labeled=mask),
+                                  factory(random_state=1).select(X, 5, labeled=labeled))
+
+
+def check_budget_bounds(factory):
+    """Budgets outside [1, n_unlabeled] or of the wrong type fail naming `budget`."""
+    X = make_check_data(30)
+    s = factory(random_state=0)
+    _expect_error(ValueError, lambda: s.select(X, 0), "budget")
+    _expect_error(ValueError, lambda: s.select(X, 31), "budget")
+    _expect_error(ValueError, lambda: s.select(X, 30, labeled=[0]), "budget")
+    _expect_error(TypeError, lambda: s.select(X, 2.5), "budget")
+
+
+def check_bad_input(factory):
+    """NaN, wrong shapes, non-numeric data and bad labeled indices fail with clear errors."""
+    X = make_check_data(30)
+    s = factory(random_state=0)
+    bad = X.copy()
+    bad[4, 2] = np.nan
+    _expect_error(ValueError, lambda: s.select(bad, 3), "NaN")
+    _expect_error(ValueError, lambda: s.select(X[:, 0], 3), "2-D")
+    _expect_error(ValueError, lambda: s.select(np.empty((0, 3)), 1), "empty")
+    _expect_error(TypeError, lambda: s.select(np.array([["a", "b"], ["c", "d"]]), 1), "X")
+    _expect_error(ValueError, lambda: s.select(X, 3, labeled=[0, 99]), "labeled")
+    _expect_error(ValueError, lambda: s.select(X, 3, labeled=[1, 1]), "labeled")
+
+
+def check_input_types(factory):
+    """float32 and float64 arrays, lists, and memory maps give valid selections."""
+    X = make_check_data(40)
+    s = factory(random_state=0)
+    for data in (X.astype(np.float32), X.tolist()):
+        idx = s.select(data, 5)
+        assert idx.shape == (5,) and np.unique(idx).size == 5
+
+
+def check_clone_and_params(factory):
+    """get_params/set_params/clone follow scikit-learn conventions."""
+    s = factory(random_state=5)
+    params = s.get_params(deep=False)
+    c = clone(s)
+    assert type(c) is type(s)
+    assert set(c.get_params(deep=False)) == set(params)
+    assert c.get_params(deep=False)["random_state"] == 5
+    X = make_check_data(50)
+    np.testing.assert_array_equal(c.select(X, 6), s.select(X, 6))
+    s.set_params(random_state=6)
+    assert s.get_params(deep=False)["random_state"] == 6
+
+
+def check_random_state_not_mutated(factory):
+    """A Generator or RandomState given as random_state is never advanced."""
+    X = make_check_data(50)
+    gen = np.random.default_rng(11)
+    before = gen.bit_generator.state
+    a = factory(random_state=gen).select(X, 5)
+    assert gen.bit_generator.state == before
+    np.testing.assert_array_equal(a, factory(random_state=gen).select(X, 5))
+    rs = np.random.RandomState(11)
+    before = rs.get_state()[1].copy()
+    factory(random_state=rs).select(X, 5)
+    np.testing.assert_array_equal(rs.get_state()[1], before)
+
+
+class _Learner:
+    def __init__(self, X_training=None):
+        self.X_training = X_training
+
+
+def check_modal_protocol(factory):
+    """Called as a modAL strategy it returns (indices, scores) into X_pool, training rows excluded."""
+    X = make_check_data(60)
+    s = factory(random_state=0)
+    idx, scores = s(_Learner(), X, n_instances=4)
+    assert idx.shape == (4,) and scores.shape == (4,)
+    idx, scores = s(_Learner(X_training=X[:5] + 0.01), X[5:], n_instances=4)
+    assert idx.shape == (4,) and scores.shape == (4,)
+    assert idx.min() >= 0 and idx.max() < 55 and np.unique(idx).size == 4
+
+
+STRATEGY_CHECKS = [
+    check_returns_distinct_indices,
+    check_reproducible,
+    check_labeled_never_returned,
+    check_budget_bounds,
+    check_bad_input,
+    check_input_types,
+    check_clone_and_params,
+    check_random_state_not_mutated,
+    check_modal_protocol,
+]
+
+
+def check_strategy(factory) -> None:
+    """Run every check of :data:`STRATEGY_CHECKS` on ``factory``."""
+    for check in STRATEGY_CHECKS:
+        check(factory)
+
+
+# exact laws ------------------------------------------------------------------
+
+
+def _norm(v, norm):
+    return {"l2": lambda x: np.linalg.norm(x, axis=-1), "l1": lambda x: np.abs(x).sum(-1),
+            "linf": lambda x: np.abs(x).max(-1)}[norm](v)
+
+
+def exact_pair_probabilities(X, method: str = "gram_schmidt", norm: str = "l2", labeled=()):
+    """Exact probability of each ordered pair (i, j) being the first two picks.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    method : {"gram_schmidt", "feature_norm"}
+    norm : {"l2", "l1", "linf"}
+    labeled : sequence of int
+        For Gram-Schmidt, their span is projected out before the first pick.
+
+    Returns
+    -------
+    dict mapping (i, j) to its probability, over unlabeled i != j.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    labeled = list(labeled)
+    free = [i for i in range(X.shape[0]) if i not in labeled]
+    R = X.copy()
+    if method == "gram_schmidt" and labeled:
+        Q, _ = np.linalg.qr(X[labeled].T)
+        R = R - (R @ Q) @ Q.T
+    w1 = _norm(R, norm)
+    out = {}
+    for i, j in itertools.permutations(free, 2):
+        p_i = w1[i] / w1[free].sum()
+        if method == "gram_schmidt":
+            q = R[i] / np.linalg.norm(R[i])
+            R2 = R - np.outer(R @ q, q)
+            w2 = _norm(R2, norm)
+        else:
+            w2 = w1
+        rest = [k for k in free if k != i]
+        out[(i, j)] = p_i * w2[j] / w2[rest].sum()
+    return out
