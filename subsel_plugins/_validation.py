@@ -51,9 +51,7 @@ def check_features(X, name: str = "X") -> np.ndarray:
         X = X.astype(np.float32)
     elif not np.issubdtype(X.dtype, np.floating):
         kind = "complex" if np.issubdtype(X.dtype, np.complexfloating) else "non-numeric"
-        raise TypeError(
-            f"{name} must hold real numbers (float or int); got {kind} dtype {X.dtype}."
-        )
+        raise TypeError(f"{name} must hold real numbers (float or int); got {kind} dtype {X.dtype}.")
     if X.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D of shape (n_samples, n_features); got {X.ndim}-D "
@@ -61,17 +59,14 @@ def check_features(X, name: str = "X") -> np.ndarray:
             f"{name}.reshape(-1, 1) or one sample with {name}.reshape(1, -1)."
         )
     if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(
-            f"{name} is empty (shape {X.shape}); expected at least one sample and one feature."
-        )
+        raise ValueError(f"{name} is empty (shape {X.shape}); expected at least one sample and one feature.")
     for start in range(0, X.shape[0], _FINITE_BLOCK_ROWS):
         block = X[start : start + _FINITE_BLOCK_ROWS]
         finite = np.isfinite(block)
         if not finite.all():
             row = start + int(np.argwhere(~finite)[0, 0])
             raise ValueError(
-                f"{name} contains NaN or infinity (first at row {row}); "
-                f"expected finite features."
+                f"{name} contains NaN or infinity (first at row {row}); expected finite features."
             )
     return X
 
@@ -79,9 +74,7 @@ def check_features(X, name: str = "X") -> np.ndarray:
 def check_budget(budget, n_available: int, name: str = "budget") -> int:
     """Check that ``budget`` is an integer in ``[1, n_available]``."""
     if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, numbers.Integral):
-        raise TypeError(
-            f"{name} must be a positive integer; got {budget!r} ({type(budget).__name__})."
-        )
+        raise TypeError(f"{name} must be a positive integer; got {budget!r} ({type(budget).__name__}).")
     budget = int(budget)
     if budget < 1:
         raise ValueError(f"{name} must be >= 1; got {budget}.")
@@ -104,23 +97,21 @@ def check_labeled(labeled, n_samples: int, name: str = "labeled") -> np.ndarray:
     arr = np.asarray(labeled)
     if arr.dtype == np.bool_:
         if arr.shape != (n_samples,):
-            raise ValueError(
-                f"{name} as a boolean mask must have shape ({n_samples},); got {arr.shape}."
-            )
+            raise ValueError(f"{name} as a boolean mask must have shape ({n_samples},); got {arr.shape}.")
         return np.flatnonzero(arr).astype(np.int64)
     if arr.size == 0:
         return np.empty(0, dtype=np.int64)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D row indices; got shape {arr.shape}.")
     if not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(
-            arr == np.round(arr)
+        if (
+            np.issubdtype(arr.dtype, np.floating)
+            and np.all(np.isfinite(arr))
+            and np.all(arr == np.round(arr))
         ):
             arr = arr.astype(np.int64)
         else:
-            raise TypeError(
-                f"{name} must hold integer row indices; got dtype {arr.dtype}."
-            )
+            raise TypeError(f"{name} must hold integer row indices; got dtype {arr.dtype}.")
     arr = arr.astype(np.int64)
     bad = (arr < 0) | (arr >= n_samples)
     if bad.any():
@@ -130,9 +121,7 @@ def check_labeled(labeled, n_samples: int, name: str = "labeled") -> np.ndarray:
         )
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
-        raise ValueError(
-            f"{name} repeats index {int(uniq[counts > 1][0])}; expected distinct row indices."
-        )
+        raise ValueError(f"{name} repeats index {int(uniq[counts > 1][0])}; expected distinct row indices.")
     return arr
 
 

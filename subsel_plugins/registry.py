@@ -312,7 +312,9 @@ def get_strategy(name: str, **params):
         if "__" in key:
             target = key
         else:
-            targets = [p for p, part in (("first", first), ("then", then)) if key in part.get_params(deep=False)]
+            targets = [
+                p for p, part in (("first", first), ("then", then)) if key in part.get_params(deep=False)
+            ]
             if not targets:
                 raise TypeError(
                     f"invalid parameter {key!r} for {name!r}: neither {first_name} nor "

@@ -83,8 +83,10 @@ def check_labeled_never_returned(factory):
     assert set(rest.tolist()) == set(range(60)) - set(labeled.tolist())
     mask = np.zeros(60, dtype=bool)
     mask[labeled] = True
-    np.testing.assert_array_equal(factory(random_state=1).select(X, 5, labeled=mask),
-                                  factory(random_state=1).select(X, 5, labeled=labeled))
+    np.testing.assert_array_equal(
+        factory(random_state=1).select(X, 5, labeled=mask),
+        factory(random_state=1).select(X, 5, labeled=labeled),
+    )
 
 
 def check_budget_bounds(factory):
@@ -187,8 +189,11 @@ def check_strategy(factory) -> None:
 
 
 def _norm(v, norm):
-    return {"l2": lambda x: np.linalg.norm(x, axis=-1), "l1": lambda x: np.abs(x).sum(-1),
-            "linf": lambda x: np.abs(x).max(-1)}[norm](v)
+    return {
+        "l2": lambda x: np.linalg.norm(x, axis=-1),
+        "l1": lambda x: np.abs(x).sum(-1),
+        "linf": lambda x: np.abs(x).max(-1),
+    }[norm](v)
 
 
 def exact_pair_probabilities(X, method: str = "gram_schmidt", norm: str = "l2", labeled=()):
