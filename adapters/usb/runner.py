@@ -1,0 +1,356 @@
+"""``subsel-usb``: one USB (semilearn) run on a labeled set chosen by a subsel strategy.
+
+See :mod:`subsel_plugins.adapters.usb` for the config entries and outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._compat import MissingOptionalDependency, cpu_device, import_semilearn
+from ._config import SubselConfig, USBConfigError, expand_config, load_config, parse_device
+from ._data import build_usb_datasets
+
+#: Files the runner writes into ``save_dir/save_name`` beside USB's own.
+LABELED_FILE = "subsel_labeled_idx.npy"
+LABELED_INFO_FILE = "subsel_labeled.json"
+CONFIG_FILE = "subsel_config.yaml"
+METRICS_FILE = "subsel_metrics.json"
+
+
+# ---------------------------------------------------------------------------
+# features and selection
+
+
+def load_features(subsel: SubselConfig, data, dataset_name: str, seed: int) -> np.ndarray:
+    """Features of the training split that the strategy selects from.
+
+    ``raw``: flattened pixels scaled to [0, 1]. A path: an .npy file
+    (memory-mapped). Otherwise a registered extractor, through the feature
+    cache ``subsel_plugins.features.load_or_compute`` (or, where that module
+    is not installed, the extractor itself: ``fit`` when it has one, then
+    ``transform``).
+
+    Returns
+    -------
+    ndarray of shape (n_train, d)
+    """
+    n = len(data.train)
+    spec = subsel.features
+    if spec == "raw":
+        F = np.asarray(data.train.images, dtype=np.float32).reshape(n, -1) / np.float32(255.0)
+    elif spec.endswith(".npy") or "/" in spec or os.sep in spec:
+        F = np.load(spec, mmap_mode="r", allow_pickle=False)
+    else:
+        try:
+            from subsel_plugins.features import load_or_compute
+        except ImportError:
+            load_or_compute = None
+        if load_or_compute is not None:
+            F = load_or_compute(
+                dataset_name, "train", spec, subsel.feature_params, seed, cache_dir=subsel.feature_cache
+            )
+        else:
+            from subsel_plugins import get_feature_extractor
+
+            extractor = get_feature_extractor(spec, **subsel.feature_params)
+            if callable(getattr(extractor, "fit", None)):
+                extractor.fit(data.train.images)
+            F = extractor.transform(data.train.images)
+    if F.ndim != 2 or F.shape[0] != n:
+        raise USBConfigError(
+            f"subsel_features {spec!r} gave an array of shape {F.shape}; expected ({n}, d), one row per "
+            f"training example of dataset {dataset_name!r}."
+        )
+    return F
+
+
+def select_labeled(subsel: SubselConfig, features, num_labels: int, seed: int) -> np.ndarray:
+    """Rows to label, chosen by ``subsel.strategy`` (``random_state`` defaults to ``seed``).
+
+    Returns
+    -------
+    ndarray of shape (num_labels,), int64
+        Distinct training rows, in pick order. No class balance is assumed.
+    """
+    from subsel_plugins import get_strategy
+
+    params = dict(subsel.params)
+    params.setdefault("random_state", seed)
+    strategy = get_strategy(subsel.strategy, **params)
+    return np.asarray(strategy.select(features, budget=num_labels), dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------
+# running semilearn
+
+
+def _resolve_device(subsel: SubselConfig, args) -> str:
+    import torch
+
+    device = subsel.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise USBConfigError(
+                f"subsel_device is {subsel.device!r} but torch sees no CUDA device; set subsel_device: cpu "
+                "(or SUBSEL_USB_DEVICE=cpu) to train on the CPU."
+            )
+        if ":" in device:
+            args.gpu = int(device.split(":", 1)[1])
+        elif not isinstance(args.gpu, int):
+            args.gpu = 0
+        if args.gpu >= torch.cuda.device_count():
+            raise USBConfigError(f"gpu={args.gpu}, but torch sees {torch.cuda.device_count()} CUDA device(s).")
+        return f"cuda:{args.gpu}"
+    if args.amp:
+        raise USBConfigError("amp: True needs CUDA; set amp: False to train on the CPU.")
+    args.gpu = None
+    return "cpu"
+
+
+def _with_datasets(alg_cls, dataset_dict):
+    """A subclass of a semilearn algorithm whose ``set_dataset`` returns ``dataset_dict``."""
+
+    class WithChosenLabels(alg_cls):
+        def set_dataset(self):
+            self.args.ulb_dest_len = len(dataset_dict["train_ulb"]) if dataset_dict["train_ulb"] is not None else 0
+            self.args.lb_dest_len = len(dataset_dict["train_lb"])
+            self.print_fn(
+                f"unlabeled data number: {self.args.ulb_dest_len}, labeled data number {self.args.lb_dest_len}"
+            )
+            return dataset_dict
+
+    WithChosenLabels.__name__ = WithChosenLabels.__qualname__ = alg_cls.__name__
+    return WithChosenLabels
+
+
+def _make_logger(save_path: str, name: str, verbose: bool):
+    logger = logging.getLogger(f"subsel_plugins.usb.{name}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    fmt = logging.Formatter("[%(asctime)s %(levelname)s] %(message)s")
+    handlers = [logging.FileHandler(os.path.join(save_path, "log.txt"))]
+    if verbose:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for h in handlers:
+        h.setFormatter(fmt)
+        logger.addHandler(h)
+    return logger, handlers
+
+
+def _prepare_save_path(args, labeled: np.ndarray) -> str:
+    """USB's overwrite/resume rules, plus: resuming needs the same labeled set."""
+    save_path = os.path.join(args.save_dir, args.save_name)
+    if os.path.exists(save_path) and args.overwrite and not args.resume:
+        shutil.rmtree(save_path)
+    if os.path.exists(save_path) and not args.overwrite and not args.resume:
+        raise USBConfigError(f"save_dir/save_name {save_path!r} exists and overwrite is False.")
+    if args.resume:
+        if args.load_path is None:
+            raise USBConfigError("resume: True needs load_path.")
+        old = os.path.join(save_path, LABELED_FILE)
+        if os.path.exists(args.load_path) and os.path.exists(old):
+            previous = np.load(old)
+            if not np.array_equal(previous, labeled):
+                raise USBConfigError(
+                    f"resume: the checkpoint in {save_path!r} was trained on another labeled set than the one "
+                    "chosen now; set resume: False (or another save_name) to start afresh."
+                )
+    os.makedirs(save_path, exist_ok=True)
+    return save_path
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _write_yaml(path: str, data: dict) -> None:
+    import ruamel.yaml as yaml
+
+    with open(path, "w", encoding="utf-8") as fh:
+        yaml.dump(_plain(data), fh, Dumper=yaml.RoundTripDumper, default_flow_style=False)
+
+
+def run_usb(config, *, device: str | None = None, verbose: bool = True) -> dict:
+    """Run one semi-supervised USB training on a labeled set chosen by a strategy.
+
+    Parameters
+    ----------
+    config : dict or path-like
+        A USB config (as a dict, or the path of its YAML file) with the
+        ``subsel_*`` entries (see :mod:`subsel_plugins.adapters.usb`).
+    device : str, optional
+        Overrides ``subsel_device`` and ``SUBSEL_USB_DEVICE``: ``cpu``,
+        ``cuda``, ``cuda:N`` or ``auto``.
+    verbose : bool
+        Also log to stderr (the log always goes to ``save_dir/save_name/log.txt``).
+
+    Returns
+    -------
+    dict
+        Final metrics (also written to ``subsel_metrics.json``): the final EMA
+        model's ``eval/top-1-acc``, ``eval/balanced_acc``, ``eval/precision``,
+        ``eval/recall``, ``eval/F1``, ``eval/loss``; USB's ``eval/best_acc``
+        and ``eval/best_it``; and ``num_labels``, ``labeled_classes`` (classes
+        present in the labeled set), ``iterations``, ``device``,
+        ``train_seconds``, ``save_path``.
+    """
+    cfg = dict(config) if isinstance(config, dict) else load_config(config)
+    args, subsel = expand_config(cfg)
+    if device is not None:
+        subsel.device = parse_device(device)
+    import_semilearn()
+    import torch
+
+    from subsel_plugins import get_dataset
+
+    resolved = _resolve_device(subsel, args)
+    data = get_dataset(args.dataset, **subsel.dataset_params)
+    if data.num_classes != args.num_classes:
+        raise USBConfigError(
+            f"num_classes={args.num_classes}, but dataset {args.dataset!r} has {data.num_classes} classes."
+        )
+    n_train = len(data.train)
+    if args.num_labels > n_train:
+        raise USBConfigError(f"num_labels={args.num_labels} exceeds the {n_train} training examples of {args.dataset!r}.")
+
+    # USB's train.py seeds everything before building data and model
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    features = load_features(subsel, data, args.dataset, args.seed)
+    labeled = select_labeled(subsel, features, args.num_labels, args.seed)
+    del features
+
+    # one process on one device: USB's multi-process launcher is not used
+    args.multiprocessing_distributed = False
+    args.distributed = False
+    args.world_size = 1
+    args.rank = 0
+    save_path = _prepare_save_path(args, labeled)
+    np.save(os.path.join(save_path, LABELED_FILE), labeled)
+    lab_labels = data.train.labels[labeled]
+    with open(os.path.join(save_path, LABELED_INFO_FILE), "w") as fh:
+        json.dump(
+            {
+                "strategy": subsel.strategy,
+                "indices": labeled.tolist(),
+                "labels": lab_labels.tolist(),
+                "class_counts": np.bincount(lab_labels, minlength=data.num_classes).tolist(),
+            },
+            fh,
+        )
+    expanded = {**vars(args), **subsel.as_entries(), "subsel_resolved_device": resolved}
+    _write_yaml(os.path.join(save_path, CONFIG_FILE), expanded)
+
+    dataset_dict = build_usb_datasets(args, data, labeled, hflip=subsel.hflip)
+    logger, handlers = _make_logger(save_path, args.save_name, verbose)
+    try:
+        metrics = _train(args, dataset_dict, resolved, save_path, logger)
+    finally:
+        for h in handlers:
+            logger.removeHandler(h)
+            h.close()
+    metrics.update(
+        num_labels=int(len(labeled)),
+        labeled_classes=int(np.unique(lab_labels).size),
+        device=resolved,
+        save_path=save_path,
+    )
+    metrics = _plain(metrics)
+    with open(os.path.join(save_path, METRICS_FILE), "w") as fh:
+        json.dump(metrics, fh, indent=2)
+    return metrics
+
+
+def _train(args, dataset_dict, device, save_path, logger) -> dict:
+    import torch.backends.cudnn as cudnn
+    from semilearn.algorithms import name2alg
+    from semilearn.core.utils import TBLog, count_parameters, get_net_builder, send_model_cuda
+
+    on_cpu = device == "cpu"
+    if not on_cpu:
+        cudnn.deterministic = True
+        cudnn.benchmark = True
+    tb_log = TBLog(save_path, "tensorboard", use_tensorboard=args.use_tensorboard)
+    logger.info(f"Use device {device} for training")
+    with cpu_device() if on_cpu else contextlib.nullcontext():
+        net_builder = get_net_builder(args.net, args.net_from_name)
+        alg = _with_datasets(name2alg[args.algorithm], dataset_dict)(
+            args=args, net_builder=net_builder, tb_log=tb_log, logger=logger
+        )
+        logger.info(f"Number of Trainable Params: {count_parameters(alg.model)}")
+        if not on_cpu:
+            alg.model = send_model_cuda(args, alg.model)
+            alg.ema_model = send_model_cuda(args, alg.ema_model)
+        logger.info(f"Arguments: {alg.args}")
+        if args.resume and args.load_path and os.path.exists(args.load_path):
+            alg.load_model(args.load_path)
+        if hasattr(alg, "warmup"):
+            alg.warmup()
+        start = time.perf_counter()
+        alg.train()
+        if hasattr(alg, "finetune"):
+            alg.finetune()
+        seconds = time.perf_counter() - start
+        alg.save_model("latest_model.pth", save_path)
+        final = alg.evaluate("eval")
+    for key, item in getattr(alg, "results_dict", {}).items():
+        logger.info(f"Model result - {key} : {item}")
+    metrics = {k: float(v) for k, v in final.items() if np.ndim(v) == 0}
+    for key, value in getattr(alg, "results_dict", {}).items():
+        metrics[key] = value
+    metrics["iterations"] = int(alg.it)
+    metrics["train_seconds"] = round(seconds, 3)
+    return metrics
+
+
+# ---------------------------------------------------------------------------
+# command line
+
+
+def main(argv=None) -> int:
+    """``subsel-usb --c config.yaml``: run :func:`run_usb` on a YAML config."""
+    parser = argparse.ArgumentParser(
+        prog="subsel-usb",
+        description="Semi-supervised training with USB (semilearn) on a labeled set chosen by a subsel "
+        "strategy. The config is a USB YAML config plus subsel_* entries.",
+    )
+    parser.add_argument("--c", "--config", dest="config", required=True, help="USB YAML config file")
+    parser.add_argument(
+        "--device", default=None, help="override subsel_device and SUBSEL_USB_DEVICE: cpu, cuda, cuda:N or auto"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="log to log.txt only")
+    ns = parser.parse_args(argv)
+    try:
+        metrics = run_usb(ns.config, device=ns.device, verbose=not ns.quiet)
+    except (USBConfigError, MissingOptionalDependency, ImportError) as exc:
+        print(f"subsel-usb: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
