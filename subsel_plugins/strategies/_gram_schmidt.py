@@ -12,6 +12,21 @@ from ._sampling import successive_sample
 # noise: the row lies in the span of the chosen examples.
 _RESIDUAL_RTOL = 1e-9
 
+_EPS64 = float(np.finfo(np.float64).eps)
+_EPS32 = float(np.finfo(np.float32).eps)
+
+# Rows read from X at a time in the fast path's full passes: a float64 copy of
+# one block is the largest temporary (8192 x 384 x 8 B = 25 MB).
+_BLOCK_ROWS = 8192
+
+# Cost model of the fast path, in flop-like units, used to decide when a full
+# refresh of the bounds pays for itself. Only ratios matter. It depends on
+# counts alone (never on wall time) so that a seed always gives the same picks.
+_TRIAL_OVERHEAD = 2_000  # per candidate row: gather, norms, bookkeeping
+_BATCH_OVERHEAD = 20_000  # per batch of candidates: Python and numpy calls
+_PASS_PER_ELEMENT = 8  # per element of X read in a full pass (copy to float64, norms)
+_PASS_PER_ROW = 50  # per row in a full pass (bounds, cumulative sums)
+
 
 def _residual_norms(R: np.ndarray, norm: str) -> np.ndarray:
     if norm == "l2":
@@ -30,6 +45,76 @@ def orthonormal_basis(A: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
     return vt[:rank]
 
 
+class _NumpyOps:
+    """The dense kernels of the fast path, in float64 numpy (BLAS)."""
+
+    name = "numpy"
+
+    def block_products(self, block: np.ndarray, Q: np.ndarray):
+        """Squared norms of ``block`` rows and squared norms of their coefficients on ``Q``.
+
+        Parameters
+        ----------
+        block : ndarray of shape (b, d), float32 or float64
+        Q : ndarray of shape (m, d), float64, orthonormal rows
+
+        Returns
+        -------
+        sq, c2 : ndarrays of shape (b,), float64
+        """
+        B = np.asarray(block, dtype=np.float64)
+        C = B @ Q.T
+        return np.einsum("ij,ij->i", B, B), np.einsum("ij,ij->i", C, C)
+
+    def residuals(self, rows: np.ndarray, Q: np.ndarray) -> np.ndarray:
+        """``rows`` minus their projection on span(Q), projected twice (CGS2), float64 (b, d)."""
+        R = np.array(rows, dtype=np.float64)
+        if Q.shape[0]:
+            for _ in range(2):  # twice is enough (Giraud et al. 2005)
+                R -= (R @ Q.T) @ Q
+        return R
+
+
+class _TorchOps(_NumpyOps):
+    """The same kernels in torch float64, on CUDA when available (else CPU)."""
+
+    name = "torch"
+
+    def __init__(self):
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - torch is an optional extra
+            raise ImportError(
+                "method='torch' needs PyTorch; install it (pip install torch) or use method='fast'."
+            ) from None
+        self.torch = torch
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self._q_key = None
+
+    def _tensor(self, a):
+        return self.torch.as_tensor(np.asarray(a, dtype=np.float64), device=self.device)
+
+    def _basis(self, Q):
+        # the basis is reused across many blocks: send it to the device once
+        key = (Q.__array_interface__["data"][0], Q.shape)
+        if self._q_key != key:
+            self._q, self._q_key = self._tensor(Q), key
+        return self._q
+
+    def block_products(self, block, Q):
+        B = self._tensor(block)
+        C = B @ self._basis(Q).T
+        return (B * B).sum(1).cpu().numpy(), (C * C).sum(1).cpu().numpy()
+
+    def residuals(self, rows, Q):
+        R = self._tensor(rows)
+        if Q.shape[0]:
+            Qt = self._tensor(Q)
+            for _ in range(2):
+                R = R - (R @ Qt.T) @ Qt
+        return R.cpu().numpy()
+
+
 class GramSchmidtQuery(QueryStrategy):
     """Randomized Gram-Schmidt subset selection (the paper's Alg. 1).
 
@@ -45,8 +130,14 @@ class GramSchmidtQuery(QueryStrategy):
     randomized : bool, default=True
         False takes the largest residual at each step (deterministic GS with
         pivoting).
-    method : {"plain"}, default="plain"
-        ``"plain"`` is Alg. 1 line by line on an N x d float64 residual matrix.
+    method : {"auto", "fast", "plain", "torch"}, default="auto"
+        ``"plain"`` is Alg. 1 line by line on an N x d float64 residual matrix:
+        O(N d) memory and O(N d) work per pick. ``"fast"`` draws from exactly
+        the same distribution by rejection sampling against upper bounds of the
+        residual norms (see Notes): it never copies X (a read-only memory map
+        is fine) and needs O(N + budget d) extra memory. ``"torch"`` is the
+        fast path with its dense kernels in torch (on CUDA when available).
+        ``"auto"`` is ``"fast"``.
     random_state : None, int, numpy Generator or RandomState
     features : callable, transformer or torch module, optional
 
@@ -57,18 +148,46 @@ class GramSchmidtQuery(QueryStrategy):
     features, duplicate or zero rows), the rest of the budget is drawn by
     feature-norm sampling of the original features among the unchosen rows,
     with a ``RuntimeWarning``.
+
+    The fast path rests on two facts. With ``Q`` an orthonormal basis of the
+    chosen (and labeled) rows, the residual of row j is ``r_j = F_j - Q^T Q
+    F_j`` and ``||r_j||^2 = ||F_j||^2 - ||Q F_j||^2`` only shrinks as picks are
+    made. So any earlier value bounds it, and a pick is drawn exactly by
+    rejection: propose j with probability proportional to its bound ``b_j``,
+    accept with probability ``||r_j|| / b_j`` (``r_j`` computed for that row
+    alone, O(d k)), else propose again. Each trial accepts row j with
+    probability ``||r_j|| / sum(b)``, so an accepted row is distributed as
+    ``||r_j|| / sum(||r||)``: Alg. 1's law. When rejections have cost as much
+    as a refresh, the bounds of all rows are refreshed by one blocked matrix
+    product with the basis vectors added since the last refresh. This is the
+    accelerated randomly pivoted Cholesky of Chen, Epperly, Tropp and Webber
+    (2022) and Epperly, Tropp and Webber (2024), sampling proportional to the
+    norm rather than its square. For ``norm="l1"`` the bound is
+    ``sqrt(d) b_j`` (``||r||_1 <= sqrt(d) ||r||_2``); for ``"linf"`` it is
+    ``b_j``; the l1 and linf norms are taken of the explicit residual row.
+    ``randomized=False`` takes the exact maximum by evaluating rows in
+    decreasing order of their bounds until no unevaluated bound can beat the
+    best residual found.
+
+    References
+    ----------
+    Y. Chen, E. N. Epperly, J. A. Tropp, R. J. Webber. Randomly pivoted
+    Cholesky: practical approximation of a kernel matrix with few entry
+    evaluations. arXiv:2207.06503, 2022.
+    E. N. Epperly, J. A. Tropp, R. J. Webber. Embrace rejection: kernel matrix
+    approximation by accelerated randomly pivoted Cholesky. arXiv:2410.03969, 2024.
     """
 
     description = "Randomized Gram-Schmidt on residual norms (paper Alg. 1)."
 
-    def __init__(self, norm="l2", randomized=True, method="plain", random_state=None, features=None):
+    def __init__(self, norm="l2", randomized=True, method="auto", random_state=None, features=None):
         self.norm = norm
         self.randomized = randomized
         self.method = method
         self.random_state = random_state
         self.features = features
 
-    _METHODS = ("plain",)
+    _METHODS = ("auto", "fast", "plain", "torch")
 
     def _check_params(self):
         check_norm(self.norm)
@@ -77,7 +196,15 @@ class GramSchmidtQuery(QueryStrategy):
             raise ValueError(f"method must be one of {self._METHODS}; got {self.method!r}.")
 
     def _select(self, X, budget, labeled, rng):
-        return self._select_plain(X, budget, labeled, rng)
+        if self.method == "plain":
+            return self._select_plain(X, budget, labeled, rng)
+        ops = _TorchOps() if self.method == "torch" else _NumpyOps()
+        sampler = _FastSampler(X, self.norm, labeled, budget, ops)
+        chosen, scores = sampler.run(budget, rng, self.randomized)
+        if len(chosen) < budget:
+            self._fill_exhausted(X, budget, chosen, scores, sampler.free, rng)
+        self.stats_ = sampler.stats
+        return np.asarray(chosen, dtype=np.int64), np.asarray(scores)
 
     def _select_plain(self, X, budget, labeled, rng):
         n = X.shape[0]
@@ -121,9 +248,263 @@ class GramSchmidtQuery(QueryStrategy):
             stacklevel=4,
         )
         pos = np.flatnonzero(eligible)
-        norms = row_norms(X[pos] if pos.size < X.shape[0] else X, self.norm)
+        # norms of all rows, then indexed: X[pos] would copy nearly all of X
+        norms = row_norms(X, self.norm)[pos]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             pick = successive_sample(norms, missing, rng)
         chosen.extend(pos[pick].tolist())
         scores.extend([0.0] * missing)
+
+
+class _FastSampler:
+    """One fast Gram-Schmidt selection: exact draws by rejection against residual bounds.
+
+    State, besides X (read only, never copied):
+
+    - ``Q`` (at most min(d, n_labeled + budget) x d, float64): orthonormal basis
+      of the labeled span and the chosen rows; ``k`` rows in use.
+    - ``sqn`` (N,): ``||F_j||^2``; ``res2`` (N,): ``||F_j||^2 - ||Q_{:applied} F_j||^2``,
+      the squared residual at the last refresh, which bounds every later one.
+    - ``free`` (N,): unlabeled and unchosen; ``live``: free and not yet found
+      in the span (residual <= 1e-9 ||F_j||, the plain path's rule).
+    """
+
+    def __init__(self, X, norm, labeled, budget, ops):
+        self.X, self.norm, self.ops = X, norm, ops
+        n, d = X.shape
+        self.n, self.d = n, d
+        Q0 = orthonormal_basis(X[labeled])
+        self.Q = np.empty((min(d, Q0.shape[0] + budget), d))
+        self.Q[: Q0.shape[0]] = Q0
+        self.k = Q0.shape[0]
+        self.applied = 0  # basis vectors already folded into res2
+        self.sqn, self.sqn_rel = self._initial_sq_norms()
+        self.res2 = self.sqn.copy()
+        self.free = np.ones(n, dtype=bool)
+        self.free[labeled] = False
+        self.live = self.free & (self.sqn > 0)  # zero rows have no residual to draw
+        # ||r||_1 <= sqrt(d) ||r||_2 and ||r||_inf <= ||r||_2 turn l2 bounds into weight bounds
+        self.norm_factor = np.sqrt(d) if norm == "l1" else 1.0
+        self.spent = 0.0  # cost of trials since the last refresh
+        self.stats = {"trials": 0, "refreshes": 0, "exact_rows": 0, "bound_violations": 0}
+        self._set_slack()
+
+    # -- bounds --------------------------------------------------------------
+    def _initial_sq_norms(self):
+        """||F_j||^2 and a bound on its relative rounding error.
+
+        float32 rows are summed in float32 (no float64 copy of X: twice as fast
+        on one pass over a memory map); the first refresh recomputes them in
+        float64, and until then the bounds carry the float32 error.
+        """
+        X = self.X
+        sqn = np.empty(self.n)
+        for s in range(0, self.n, 8 * _BLOCK_ROWS):
+            blk = X[s : s + 8 * _BLOCK_ROWS]
+            sqn[s : s + len(blk)] = np.einsum("ij,ij->i", blk, blk)
+        eps = _EPS32 if X.dtype == np.float32 else _EPS64
+        return sqn, 2.0 * self.d * eps
+
+    def _set_slack(self):
+        # Relative error of res2 = sqn - ||Q F||^2 (float64 products, a generous
+        # multiple of the worst-case analysis); added in quadrature so the bound
+        # always exceeds the residual computed at a trial. It changes only at a
+        # refresh: proposals and acceptance tests must use the same bounds.
+        self.rel = self.sqn_rel + 64.0 * _EPS64 * (self.d + self.applied)
+
+    def _bounds(self, idx=None):
+        """Upper bounds on the weight (residual in self.norm) of rows ``idx``."""
+        r2 = self.res2 if idx is None else self.res2[idx]
+        sq = self.sqn if idx is None else self.sqn[idx]
+        return self.norm_factor * np.sqrt(np.maximum(r2, 0.0) + self.rel * sq)
+
+    def refresh_cost(self) -> float:
+        d = self.d
+        return self.n * (2.0 * d * (self.k - self.applied) + _PASS_PER_ELEMENT * d + _PASS_PER_ROW)
+
+    def trial_cost(self, m: int) -> float:
+        return m * (4.0 * self.d * self.k + 16.0 * self.d + _TRIAL_OVERHEAD) + _BATCH_OVERHEAD
+
+    def refresh(self, check_suspects: bool):
+        """Fold the basis vectors added since the last refresh into every row's bound."""
+        Qnew = self.Q[self.applied : self.k]  # all of the basis at the first refresh
+        first = self.stats["refreshes"] == 0
+        for s in range(0, self.n, _BLOCK_ROWS):
+            sq, c2 = self.ops.block_products(self.X[s : s + _BLOCK_ROWS], Qnew)
+            if first:  # float64 norms replace the initial float32 ones
+                self.sqn[s : s + len(sq)] = sq
+                self.res2[s : s + len(sq)] = sq - c2
+            else:
+                self.res2[s : s + len(sq)] -= c2
+        self.applied = self.k
+        self.sqn_rel = 2.0 * self.d * _EPS64
+        self._set_slack()
+        self.stats["refreshes"] += 1
+        self.spent = 0.0
+        if check_suspects:
+            # Rows whose bound is mostly rounding slack may lie in the span;
+            # only their explicit residual can tell (and certify exhaustion).
+            suspect = np.flatnonzero(self.live & (self.res2 <= 4.0 * self.rel * self.sqn))
+            for s in range(0, suspect.size, _BLOCK_ROWS):
+                rows = suspect[s : s + _BLOCK_ROWS]
+                self._weights(rows)  # marks the dead ones
+            self.spent += self.trial_cost(suspect.size) - _BATCH_OVERHEAD * (suspect.size > 0)
+
+    # -- exact residuals -----------------------------------------------------
+    def _weights(self, rows, R=None):
+        """Exact weights of ``rows`` now; rows found in the span become not live.
+
+        Returns the residual rows (float64, (m, d)) and their weights (m,);
+        rows that are not live weigh 0.
+        """
+        if R is None:
+            R = self.ops.residuals(self.X[rows], self.Q[: self.k])
+            self.stats["exact_rows"] += len(rows)
+        l2 = np.sqrt(np.einsum("ij,ij->i", R, R))
+        dead = l2 <= _RESIDUAL_RTOL * np.sqrt(self.sqn[rows])
+        self.live[rows[dead]] = False
+        w = l2 if self.norm == "l2" else _residual_norms(R, self.norm)
+        return R, np.where(self.live[rows], w, 0.0)
+
+    def _add(self, r):
+        """Append the normalized residual ``r`` (re-orthogonalized once more) to the basis."""
+        Q = self.Q[: self.k]
+        q = r - Q.T @ (Q @ r)
+        q /= np.linalg.norm(q)
+        self.Q[self.k] = q
+        self.k += 1
+        return q
+
+    def _pick(self, i, w, chosen, scores):
+        chosen.append(int(i))
+        scores.append(float(w))
+        self.free[i] = False
+        self.live[i] = False
+
+    # -- randomized: rejection sampling --------------------------------------
+    def run(self, budget, rng, randomized):
+        chosen, scores = [], []
+        if randomized:
+            self._run_random(budget, rng, chosen, scores)
+        else:
+            self._run_max(budget, chosen, scores)
+        return chosen, scores
+
+    def _proposal(self):
+        w = np.where(self.live, self._bounds(), 0.0)
+        self.cum = np.cumsum(w)
+        self.total = float(self.cum[-1]) if self.n else 0.0
+        self.accepted_since = 0
+        self.trials_since = 0
+
+    def _run_random(self, budget, rng, chosen, scores):
+        self._proposal()
+        fresh = False  # bounds refreshed with nothing drawn since
+        while len(chosen) < budget and self.k < self.d:
+            if self.total <= 0.0 or self.spent > self.refresh_cost():
+                if fresh and self.total <= 0.0:
+                    break  # certified: no live row left
+                self.refresh(check_suspects=True)
+                self._proposal()
+                fresh = True
+                continue
+            fresh = False
+            acc = (self.accepted_since + 1.0) / (self.trials_since + 1.0)
+            m = int(np.clip(np.ceil((budget - len(chosen)) / acc), 8, 512))
+            cand = np.minimum(np.searchsorted(self.cum, rng.random(m) * self.total, side="right"), self.n - 1)
+            u = rng.random(m)
+            bound = self._bounds(cand)
+            R, w = self._weights(cand)
+            t = 0
+            while t < m:
+                # Trials t.. in order; each sees the basis as it is at its turn.
+                ok = u[t:] * bound[t:] < w[t:]
+                self.stats["bound_violations"] += int(np.count_nonzero(w[t:] > bound[t:]))
+                hit = np.flatnonzero(ok)
+                if hit.size == 0:
+                    self.trials_since += m - t
+                    break
+                a = t + int(hit[0])
+                self.trials_since += a - t + 1
+                self.accepted_since += 1
+                i = cand[a]
+                q = self._add(R[a])
+                self._pick(i, w[a], chosen, scores)
+                t = a + 1
+                if len(chosen) == budget or self.k >= self.d:
+                    break
+                R[t:] -= np.outer(R[t:] @ q, q)
+                _, w[t:] = self._weights(cand[t:], R[t:])
+            self.stats["trials"] += m
+            self.spent += self.trial_cost(m)
+
+    # -- deterministic: exact maximum by lazy evaluation ---------------------
+    def _run_max(self, budget, chosen, scores):
+        self._order()
+        while len(chosen) < budget and self.k < self.d:
+            best = self._argmax()
+            if best is None:
+                break
+            i, w, r = best
+            self._add(r)
+            self._pick(i, w, chosen, scores)
+            if self.spent > self.refresh_cost():
+                self.refresh(check_suspects=False)
+                self._order()
+
+    def _order(self):
+        rows = np.flatnonzero(self.live)
+        ub = self._bounds(rows)
+        self.order = rows[np.argsort(-ub, kind="stable")]
+        self.order_ub = self._bounds(self.order)
+        self.pos = 0
+        # evaluated rows: index, weight when evaluated (a bound ever after), k then
+        self.e_idx = np.empty(0, dtype=np.int64)
+        self.e_val = np.empty(0)
+        self.e_k = np.empty(0, dtype=np.int64)
+
+    def _evaluate(self, rows):
+        _, w = self._weights(rows)
+        self.spent += self.trial_cost(len(rows))
+        keep = self.live[rows]
+        return rows[keep], w[keep]
+
+    def _argmax(self):
+        """Exact (index, weight, residual) of the largest live weight; ties to the smaller index."""
+        batch = 32
+        while True:
+            keep = self.live[self.e_idx]
+            self.e_idx, self.e_val, self.e_k = self.e_idx[keep], self.e_val[keep], self.e_k[keep]
+            while self.pos < self.order.size and not self.live[self.order[self.pos]]:
+                self.pos += 1
+            nb = self.order_ub[self.pos] if self.pos < self.order.size else -np.inf
+            fresh = self.e_k == self.k
+            best = self.e_val[fresh].max() if fresh.any() else -np.inf
+            stale = ~fresh
+            top_stale = self.e_val[stale].max() if stale.any() else -np.inf
+            if top_stale >= max(best, nb) and top_stale > -np.inf:
+                redo = np.flatnonzero(stale & (self.e_val >= max(best, nb)))
+                rows, w = self._evaluate(self.e_idx[redo])
+                keep = np.ones(self.e_idx.size, dtype=bool)
+                keep[redo] = False
+                self._append(rows, w, keep)
+            elif nb >= best and nb > -np.inf:
+                rows = self.order[self.pos : self.pos + batch]
+                self.pos += rows.size
+                batch = min(2 * batch, 4096)
+                rows, w = self._evaluate(rows)
+                self._append(rows, w, np.ones(self.e_idx.size, dtype=bool))
+            elif best > -np.inf:
+                top = np.flatnonzero(fresh & (self.e_val == best))
+                j = top[np.argmin(self.e_idx[top])]
+                i = int(self.e_idx[j])
+                # its residual again (one row, O(d k)) rather than keep every evaluated one
+                return i, float(self.e_val[j]), self.ops.residuals(self.X[[i]], self.Q[: self.k])[0]
+            else:
+                return None
+
+    def _append(self, rows, w, keep):
+        self.e_idx = np.concatenate([self.e_idx[keep], rows])
+        self.e_val = np.concatenate([self.e_val[keep], w])
+        self.e_k = np.concatenate([self.e_k[keep], np.full(rows.size, self.k)])
