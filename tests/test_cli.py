@@ -13,7 +13,7 @@ from subsel_plugins.cli import main
 
 @pytest.fixture
 def feats(tmp_path):
-    X = np.random.default_rng(0).normal(size=(80, 6)).astype(np.float32)
+    X = np.random.default_rng(0).normal(size=(80, 12)).astype(np.float32)
     path = tmp_path / "feats.npy"
     np.save(path, X)
     return path, X
