@@ -51,11 +51,14 @@ class LazyImages:
             raise ImportError(
                 "imagefolder needs Pillow to decode images: pip install pillow (the torch extra brings it)."
             ) from None
-        with Image.open(path) as im:
-            im = im.convert("L" if self.grayscale else "RGB")
-            if self.size is not None:
-                im = im.resize((self.size, self.size), Image.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
+        try:
+            with Image.open(path) as im:
+                im = im.convert("L" if self.grayscale else "RGB")
+                if self.size is not None:
+                    im = im.resize((self.size, self.size), Image.BILINEAR)
+                arr = np.asarray(im, dtype=np.uint8)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"imagefolder: could not decode {path}: {exc}") from None
         return arr[..., None] if arr.ndim == 2 else arr
 
     def __getitem__(self, key):

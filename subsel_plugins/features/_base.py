@@ -27,10 +27,19 @@ class FeatureExtractor:
     #: True when :meth:`fit` trains (features before it would be meaningless)
     requires_fit = False
 
-    def get_params(self) -> dict:
-        """Constructor arguments by name (scikit-learn convention)."""
+    def get_params(self, deep: bool = True) -> dict:
+        """Constructor arguments by name (scikit-learn convention, so strategies holding one clone)."""
         sig = inspect.signature(type(self).__init__)
         return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+
+    def set_params(self, **params):
+        """Set constructor arguments by name; returns self."""
+        valid = self.get_params()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"invalid parameter {key!r} for {self.name}; valid: {sorted(valid)}.")
+            setattr(self, key, value)
+        return self
 
     def cache_key(self) -> str:
         """Stable text naming everything that determines the features.

@@ -141,22 +141,15 @@ class RandomResNet18(FeatureExtractor):
         cached = getattr(self, "_model_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        gen_state = torch.random.get_rng_state()
-        try:
-            # a private seed, without touching the caller's global RNG stream
+        # a private seeded stream: the caller's global RNG is left as it was
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.seed))
             model = torchvision.models.resnet18(weights=None)
-        finally:
-            torch.random.set_rng_state(gen_state)
-        if stem == "cifar":
-            conv = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-            g = torch.Generator().manual_seed(int(self.seed) + 1)
-            with torch.no_grad():
-                # same kaiming-normal(fan_out) init torchvision gives its stem
-                std = (2.0 / (64 * 9)) ** 0.5
-                conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * std)
-            model.conv1 = conv
-            model.maxpool = torch.nn.Identity()
+            if stem == "cifar":
+                model.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+                # the same kaiming-normal (fan_out) init torchvision gives its own stem
+                torch.nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+                model.maxpool = torch.nn.Identity()
         model.fc = torch.nn.Identity()
         model = model.eval().to(resolve_device(self.device))
         self._model_cache = (key, model)
