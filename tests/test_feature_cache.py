@@ -1,0 +1,182 @@
+"""The feature cache: hit, miss, corrupt and partial files, atomic writes, trained encoders."""
+
+import json
+
+import numpy as np
+import pytest
+
+import subsel_plugins
+from subsel_plugins import registry
+from subsel_plugins.features import FeatureExtractor, default_cache_dir, load_or_compute
+from subsel_plugins.hookspecs import hookimpl
+
+
+class CountingMean(FeatureExtractor):
+    """Per-image channel means times ``scale``; counts how often it really computes."""
+
+    name = "counting_mean"
+    calls = 0
+    fail = False
+
+    def __init__(self, scale=1.0):
+        self.scale = scale
+
+    def _transform(self, images):
+        type(self).calls += 1
+        if type(self).fail:
+            raise RuntimeError("extractor crashed half-way")
+        x = np.asarray(images[:], dtype=np.float32)
+        return x.reshape(len(x), -1, x.shape[-1]).mean(axis=1) * self.scale
+
+
+class CountingPlugin:
+    @hookimpl
+    def subsel_register_feature_extractors(self, register):
+        register("counting_mean", CountingMean, "test extractor")
+
+
+@pytest.fixture
+def counting():
+    registry.register_plugin(CountingPlugin(), name="counting_test_plugin")
+    CountingMean.calls = 0
+    CountingMean.fail = False
+    try:
+        yield CountingMean
+    finally:
+        registry.unregister_plugin("counting_test_plugin")
+
+
+def test_miss_then_hit_is_memory_mapped(tmp_path, counting):
+    a, path = load_or_compute("digits", "train", "counting_mean", cache_dir=tmp_path, return_path=True)
+    assert counting.calls == 1 and a.shape == (1257, 1) and a.dtype == np.float32
+    b = load_or_compute("digits", "train", "counting_mean", cache_dir=tmp_path)
+    assert counting.calls == 1
+    assert isinstance(b, np.memmap) and not b.flags.writeable
+    np.testing.assert_array_equal(a, b)
+    ds = subsel_plugins.get_dataset("digits")
+    np.testing.assert_allclose(b[:, 0], ds.train.images.reshape(1257, -1).mean(axis=1), rtol=1e-5)
+    meta = json.loads(path.with_name(path.name + ".json").read_text())
+    assert meta["key"]["dataset"] == "digits" and meta["key"]["version"] == subsel_plugins.__version__
+    assert meta["size"] == path.stat().st_size and len(meta["sha256"]) == 64
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_every_key_part_makes_its_own_entry(tmp_path, counting):
+    load_or_compute("digits", "train", "counting_mean", cache_dir=tmp_path)
+    load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path)
+    load_or_compute("digits", "test", "counting_mean", {"scale": 2.0}, cache_dir=tmp_path)
+    load_or_compute("digits", "test", "counting_mean", {"scale": 2.0}, seed=1, cache_dir=tmp_path)
+    x = load_or_compute(
+        "digits", "test", "counting_mean", {"scale": 2.0}, seed=1, cache_dir=tmp_path, limit=7
+    )
+    assert counting.calls == 5 and x.shape == (7, 1)
+    assert len(list(tmp_path.rglob("*.npy"))) == 5
+
+
+def test_package_version_is_part_of_the_key(tmp_path, counting, monkeypatch):
+    load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path)
+    monkeypatch.setattr(subsel_plugins, "__version__", "99.0")
+    load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path)
+    assert counting.calls == 2
+
+
+def _corrupt_flip(path):
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF  # same size, different content
+    path.write_bytes(bytes(data))
+
+
+def _corrupt_truncate(path):
+    path.write_bytes(path.read_bytes()[:-40])
+
+
+def _corrupt_no_sidecar(path):
+    path.with_name(path.name + ".json").unlink()
+
+
+def _corrupt_bad_sidecar(path):
+    path.with_name(path.name + ".json").write_text("{not json")
+
+
+@pytest.mark.parametrize(
+    "corrupt", [_corrupt_flip, _corrupt_truncate, _corrupt_no_sidecar, _corrupt_bad_sidecar]
+)
+def test_corrupt_or_partial_files_are_recomputed_never_used(tmp_path, counting, corrupt):
+    good, path = load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path, return_path=True)
+    good = np.array(good)
+    corrupt(path)
+    again = load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path)
+    assert counting.calls == 2
+    np.testing.assert_array_equal(again, good)
+    load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path)
+    assert counting.calls == 2  # the rewritten file verifies again
+
+
+def test_a_crash_leaves_no_file_behind(tmp_path, counting):
+    counting.fail = True
+    with pytest.raises(RuntimeError, match="half-way"):
+        load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path)
+    assert not list(tmp_path.rglob("*.npy")) and not list(tmp_path.rglob("*.tmp"))
+    counting.fail = False
+    assert load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path).shape == (540, 1)
+
+
+def test_cache_dir_from_environment(tmp_path, counting, monkeypatch):
+    monkeypatch.setenv("SUBSEL_CACHE_DIR", str(tmp_path / "env"))
+    assert default_cache_dir() == tmp_path / "env"
+    load_or_compute("digits", "test", "counting_mean")
+    assert len(list((tmp_path / "env").rglob("*.npy"))) == 1
+    monkeypatch.delenv("SUBSEL_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "subsel-plugins"
+
+
+def test_bad_arguments_are_named(tmp_path):
+    with pytest.raises(ValueError, match="split must be 'train' or 'test'; got 'val'"):
+        load_or_compute("digits", "val", "raw", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown feature extractor 'rwa'.*Did you mean 'raw'"):
+        load_or_compute("digits", "train", "rwa", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_or_compute("digitz", "train", "raw", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="limit must be a positive integer"):
+        load_or_compute("digits", "train", "raw", cache_dir=tmp_path, limit=0)
+
+
+def test_dataset_params_reach_the_loader(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x_train=rng.integers(0, 256, (5, 4, 4, 1), dtype=np.uint8), y_train=[0] * 5)
+    x = load_or_compute(
+        "npz", "train", "raw", dataset_params={"path": str(tmp_path / "d.npz")}, cache_dir=tmp_path / "c"
+    )
+    assert x.shape == (5, 16)
+
+
+def test_simclr_trains_once_and_caches_its_encoder(tmp_path):
+    pytest.importorskip("torch")
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        params = dict(epochs=1, width=4, n_train=64, train_batch_size=32, image_size=8, progress=False)
+        test = load_or_compute("digits", "test", "simclr", params, cache_dir=tmp_path)
+        models = list((tmp_path / "models").rglob("*.pt"))
+        assert len(models) == 1 and test.shape == (540, 32)
+        side = json.loads(models[0].with_name(models[0].name + ".json").read_text())
+        assert side["fit_seconds"] > 0 and len(side["loss_history"]) == 1
+        mtime = models[0].stat().st_mtime_ns
+        # the train split reuses the cached encoder, and so does a recomputation of the test split
+        load_or_compute("digits", "train", "simclr", params, cache_dir=tmp_path, limit=50)
+        for f in (tmp_path / "features").rglob("test-*"):
+            f.unlink()
+        again = load_or_compute("digits", "test", "simclr", params, cache_dir=tmp_path)
+        assert models[0].stat().st_mtime_ns == mtime
+        np.testing.assert_allclose(again, test, rtol=1e-4, atol=1e-5)
+        # a damaged encoder file is retrained, not loaded
+        _corrupt_flip(models[0])
+        for f in (tmp_path / "features").rglob("test-*"):
+            f.unlink()
+        load_or_compute("digits", "test", "simclr", params, cache_dir=tmp_path)
+        assert models[0].stat().st_mtime_ns != mtime
+    finally:
+        torch.set_num_threads(threads)
