@@ -26,6 +26,7 @@ _TRIAL_OVERHEAD = 2_000  # per candidate row: gather, norms, bookkeeping
 _BATCH_OVERHEAD = 20_000  # per batch of candidates: Python and numpy calls
 _PASS_PER_ELEMENT = 8  # per element of X read in a full pass (copy to float64, norms)
 _PASS_PER_ROW = 50  # per row in a full pass (bounds, cumulative sums)
+_MIN_BATCH, _MAX_BATCH = 8, 512  # candidates proposed at a time
 
 
 def _residual_norms(R: np.ndarray, norm: str) -> np.ndarray:
@@ -349,7 +350,6 @@ class _FastSampler:
             for s in range(0, suspect.size, _BLOCK_ROWS):
                 rows = suspect[s : s + _BLOCK_ROWS]
                 self._weights(rows)  # marks the dead ones
-            self.spent += self.trial_cost(suspect.size) - _BATCH_OVERHEAD * (suspect.size > 0)
 
     # -- exact residuals -----------------------------------------------------
     def _weights(self, rows, R=None):
@@ -402,8 +402,8 @@ class _FastSampler:
         self._proposal()
         fresh = False  # bounds refreshed with nothing drawn since
         while len(chosen) < budget and self.k < self.d:
-            if self.total <= 0.0 or self.spent > self.refresh_cost():
-                if fresh and self.total <= 0.0:
+            if self.total <= 0.0 or (self.spent > self.refresh_cost() and not fresh):
+                if fresh:
                     break  # certified: no live row left
                 self.refresh(check_suspects=True)
                 self._proposal()
@@ -411,7 +411,7 @@ class _FastSampler:
                 continue
             fresh = False
             acc = (self.accepted_since + 1.0) / (self.trials_since + 1.0)
-            m = int(np.clip(np.ceil((budget - len(chosen)) / acc), 8, 512))
+            m = int(np.clip(np.ceil((budget - len(chosen)) / acc), _MIN_BATCH, _MAX_BATCH))
             cand = np.minimum(np.searchsorted(self.cum, rng.random(m) * self.total, side="right"), self.n - 1)
             u = rng.random(m)
             bound = self._bounds(cand)
