@@ -83,7 +83,7 @@ def load_indices(path: str) -> np.ndarray:
 
 
 def parse_param(text: str) -> tuple[str, object]:
-    """``key=value`` with value parsed as a Python literal when it is one (``3``, ``0.5``, ``True``, ``None``)."""
+    """``key=value``, the value parsed as a Python literal where it is one (``3``, ``True``, ``None``)."""
     if "=" not in text:
         raise UsageError(f"--param expects key=value; got {text!r}.")
     key, raw = text.split("=", 1)
@@ -111,7 +111,9 @@ def write_indices(idx: np.ndarray, scores: np.ndarray, out: str | None, meta: di
             for rank, (i, s) in enumerate(zip(idx, scores)):
                 fh.write(f"{rank},{i},{s!r}\n")
     elif suffix == ".json":
-        p.write_text(json.dumps({**meta, "indices": idx.tolist(), "scores": scores.tolist()}, indent=2) + "\n")
+        p.write_text(
+            json.dumps({**meta, "indices": idx.tolist(), "scores": scores.tolist()}, indent=2) + "\n"
+        )
     else:
         raise UsageError(f"-o: unsupported output type {suffix!r}; expected .npy, .csv or .json.")
 
@@ -130,16 +132,74 @@ def cmd_strategies(args) -> int:
     return 0
 
 
+def compute_features(args, what: str):
+    """Features of ``args.dataset``'s ``args.split`` by ``args.extractor`` (cached unless ``--no-cache``)."""
+    from .features import load_or_compute
+    from .registry import get_dataset, get_feature_extractor
+
+    params = dict(parse_param(p) for p in args.feature_param)
+    dataset_params = dict(parse_param(p) for p in args.dataset_param)
+    try:
+        if getattr(args, "no_cache", False):
+            ext = get_feature_extractor(args.extractor, **params)
+            if "seed" in ext.get_params() and "seed" not in params:
+                ext.set_params(seed=args.feature_seed)
+            ds = get_dataset(args.dataset, **dataset_params)
+            if getattr(ext, "requires_fit", False):
+                ext.fit(ds.train.images, ds.train.labels)
+            images = getattr(ds, args.split).images
+            return ext.transform(images if args.limit is None else images[: args.limit])
+        return load_or_compute(
+            args.dataset,
+            args.split,
+            args.extractor,
+            params,
+            seed=args.feature_seed,
+            cache_dir=args.cache_dir,
+            dataset_params=dataset_params,
+            limit=args.limit,
+        )
+    except (FileNotFoundError, ImportError, RuntimeError) as exc:
+        raise UsageError(f"{what}: {exc}") from None
+
+
+def cmd_features(args) -> int:
+    if not args.output.lower().endswith(".npy"):
+        raise UsageError(f"-o: unsupported output type {Path(args.output).suffix!r}; expected .npy.")
+    X = compute_features(args, f"{args.dataset} / {args.extractor}")
+    np.save(args.output, np.asarray(X, dtype=np.float32))
+    sys.stdout.write(
+        f"wrote {X.shape[0]} x {X.shape[1]} float32 features of {args.dataset} ({args.split}) "
+        f"by {args.extractor} to {args.output}\n"
+    )
+    return 0
+
+
 def cmd_select(args) -> int:
-    X = load_matrix(args.features)
+    if (args.features is None) == (args.dataset is None):
+        raise UsageError(
+            "give either FEATURES (a feature-matrix file) or --dataset NAME --extractor NAME, not both."
+        )
+    if args.dataset is not None and args.extractor is None:
+        raise UsageError("--dataset needs --extractor NAME (see `subsel features --help`).")
+    if args.dataset is None and args.extractor is not None:
+        raise UsageError("--extractor needs --dataset NAME.")
+    X = load_matrix(args.features) if args.features is not None else compute_features(args, "--dataset")
     params = dict(parse_param(p) for p in args.param)
     if args.seed is not None:
         params["random_state"] = args.seed
     labeled = load_indices(args.labeled) if args.labeled else None
     strategy = get_strategy(args.strategy, **params)
     idx, scores = strategy.select_with_scores(X, args.budget, labeled)
-    meta = {"strategy": args.strategy, "params": {k: repr(v) for k, v in params.items()}, "budget": args.budget,
-            "features": str(args.features), "version": __version__}
+    meta = {
+        "strategy": args.strategy,
+        "params": {k: repr(v) for k, v in params.items()},
+        "budget": args.budget,
+        "features": str(args.features)
+        if args.features is not None
+        else f"{args.dataset}:{args.split}:{args.extractor}",
+        "version": __version__,
+    }
     write_indices(idx, scores, args.output, meta)
     return 0
 
@@ -164,18 +224,97 @@ def build_parser() -> argparse.ArgumentParser:
         description="Choose BUDGET rows of FEATURES (an N x d matrix) with STRATEGY and print their "
         "indices, in pick order, one per line (or write them with -o).",
     )
-    p.add_argument("features", metavar="FEATURES", help="feature matrix: .npy (memory-mapped), .npz or .csv")
+    p.add_argument(
+        "features",
+        metavar="FEATURES",
+        nargs="?",
+        help="feature matrix: .npy (memory-mapped), .npz or .csv; or use --dataset and --extractor",
+    )
     p.add_argument("--strategy", "-s", required=True, help="strategy name (see `subsel strategies`)")
     p.add_argument("--budget", "-b", required=True, type=int, help="number of rows to choose")
     p.add_argument("--labeled", metavar="FILE", help="already-labeled row indices: .npy, .json list or text")
     p.add_argument("--seed", type=int, help="random seed (sets the strategy's random_state)")
     p.add_argument(
-        "--param", "-p", action="append", default=[], metavar="KEY=VALUE",
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="strategy parameter, repeatable (e.g. -p norm=l1 -p randomized=False)",
     )
-    p.add_argument("--output", "-o", metavar="FILE", help="write .npy (indices), .csv (rank,index,score) or .json")
+    p.add_argument(
+        "--output", "-o", metavar="FILE", help="write .npy (indices), .csv (rank,index,score) or .json"
+    )
+    _add_feature_args(p, in_select=True)
     p.set_defaults(func=cmd_select)
+
+    p = sub.add_parser(
+        "features",
+        help="compute a dataset's features with a feature extractor",
+        description="Map the images of DATASET's split to an N x d float32 feature matrix with EXTRACTOR "
+        "and write it as .npy. Features are cached (SUBSEL_CACHE_DIR or the user's cache directory).",
+    )
+    p.add_argument(
+        "dataset", metavar="DATASET", help="dataset name (digits, fashion_mnist, cifar10, npz, ...)"
+    )
+    _add_feature_args(p, in_select=False)
+    p.add_argument("--no-cache", action="store_true", help="compute without reading or writing the cache")
+    p.add_argument("--output", "-o", required=True, metavar="FILE", help="write the features here (.npy)")
+    p.set_defaults(func=cmd_features)
     return parser
+
+
+def _add_feature_args(p, in_select: bool) -> None:
+    if in_select:
+        p.add_argument("--dataset", metavar="NAME", help="take features of this dataset instead of FEATURES")
+        p.add_argument("--extractor", "-e", metavar="NAME", help="feature extractor for --dataset")
+        p.add_argument(
+            "--feature-param",
+            "-f",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="feature-extractor parameter, repeatable (e.g. -f preset=cpu)",
+        )
+    else:
+        p.add_argument(
+            "--extractor",
+            "-e",
+            required=True,
+            metavar="NAME",
+            help="raw, random_resnet18, simclr, dino_vits16, efficientnet_lite0, or a plugin's",
+        )
+        p.add_argument(
+            "--param",
+            "-p",
+            dest="feature_param",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="extractor parameter, repeatable (e.g. -p preset=cpu -p checkpoint=simclr.pth)",
+        )
+    p.add_argument(
+        "--dataset-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dataset loader parameter, repeatable (e.g. --dataset-param root=/data/cifar)",
+    )
+    p.add_argument("--split", choices=("train", "test"), default="train", help="which split (default: train)")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N images of the split")
+    p.add_argument(
+        "--feature-seed" if in_select else "--seed",
+        dest="feature_seed",
+        metavar="SEED",
+        type=int,
+        default=0,
+        help="seed of the extractor (random init, SimCLR training); default 0",
+    )
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="feature cache directory (default: SUBSEL_CACHE_DIR or the user's cache directory)",
+    )
 
 
 def main(argv=None) -> int:

@@ -347,3 +347,99 @@ def test_cache_key_ignores_runtime_params_and_hashes_files(tmp_path):
     torch.save({"w": torch.zeros(1)}, p)
     os.utime(p, ns=(1, 1))
     assert get_feature_extractor("dino_vits16", checkpoint=str(p)).cache_key() != k1
+
+
+# command line -------------------------------------------------------------------
+
+
+def test_cli_features_writes_and_select_reads_a_dataset(tmp_path, capsys):
+    from subsel_plugins.cli import main
+
+    out = tmp_path / "f.npy"
+    rc = main(
+        [
+            "features",
+            "digits",
+            "--extractor",
+            "raw",
+            "--split",
+            "test",
+            "-o",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
+    assert rc == 0 and "540 x 64" in capsys.readouterr().out
+    X = np.load(out)
+    np.testing.assert_allclose(X, get_dataset("digits").test.images.reshape(540, -1) / 255.0, rtol=1e-6)
+    # select straight from a dataset and an extractor equals select on the written file
+    args = ["-s", "gram_schmidt", "-b", "6", "--seed", "1"]
+    assert main(["select", str(out), *args]) == 0
+    from_file = capsys.readouterr().out
+    assert (
+        main(
+            [
+                "select",
+                "--dataset",
+                "digits",
+                "--extractor",
+                "raw",
+                "--split",
+                "test",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                *args,
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out == from_file
+
+
+def test_cli_feature_params_and_errors(tmp_path, capsys):
+    from subsel_plugins.cli import main
+
+    out = tmp_path / "g.npy"
+    assert (
+        main(
+            [
+                "features",
+                "digits",
+                "-e",
+                "raw",
+                "-p",
+                "image_size=4",
+                "--limit",
+                "9",
+                "--no-cache",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert np.load(out).shape == (9, 16)
+    capsys.readouterr()
+    assert main(["select", "--dataset", "digits", "-s", "random", "-b", "2"]) == 2
+    assert "--dataset needs --extractor" in capsys.readouterr().err
+    assert main(["select", str(out), "--dataset", "digits", "-e", "raw", "-s", "random", "-b", "2"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["features", "cifar10", "-e", "raw", "-o", str(out)]) == 2
+    assert "cifar10: pass root=" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "features",
+                "digits",
+                "-e",
+                "simclr",
+                "-p",
+                f"checkpoint={str(tmp_path / 'no.pt')!r}",
+                "-o",
+                str(out),
+            ]
+        )
+        == 2
+    )
+    assert "no such file" in capsys.readouterr().err
