@@ -26,8 +26,10 @@ Config entries
     ``raw`` (flattened pixels in [0, 1]), a registered feature extractor
     (computed once through the feature cache, ``subsel_plugins.features``), or
     the path of an .npy file of shape (n_train, d).
-``subsel_feature_params`` (mapping, default ``{}``), ``subsel_feature_cache`` (directory, default the cache's own)
-    Passed to the feature extractor and the feature cache.
+``subsel_feature_params`` (mapping, default ``{}``)
+    Passed to the feature extractor.
+``subsel_feature_cache`` (directory, default the feature cache's own)
+    Where extracted features are cached.
 ``subsel_dataset_params`` (mapping, default ``{}``)
     Passed to the dataset loader (e.g. a data root).
 ``subsel_device`` (``cuda`` (default, as USB), ``cuda:N``, ``cpu`` or ``auto``)
@@ -63,9 +65,17 @@ wandb, aim, torchaudio and transformers, which image SSL never calls; see
 """
 
 from ._compat import MissingOptionalDependency, cpu_device, import_semilearn
-from ._config import DEVICE_ENV, SUBSEL_KEYS, SubselConfig, USBConfigError, expand_config, load_config, validate_subsel
+from ._config import (
+    DEVICE_ENV,
+    SUBSEL_KEYS,
+    SubselConfig,
+    USBConfigError,
+    expand_config,
+    load_config,
+    validate_subsel,
+)
 from ._data import build_usb_datasets, usb_transforms
-from .runner import load_features, main, run_usb, select_labeled
+from .runner import build_algorithm, load_features, main, run_usb, select_labeled
 
 __all__ = [
     "run_usb",
@@ -76,6 +86,7 @@ __all__ = [
     "select_labeled",
     "load_features",
     "build_usb_datasets",
+    "build_algorithm",
     "usb_transforms",
     "import_semilearn",
     "cpu_device",

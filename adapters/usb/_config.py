@@ -87,9 +87,7 @@ def _check_dict(cfg, key):
 def parse_device(value) -> str:
     """Check a ``subsel_device`` value: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``."""
     if not isinstance(value, str) or not _DEVICE_RE.match(value.strip().lower()):
-        raise USBConfigError(
-            f"subsel_device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {value!r}."
-        )
+        raise USBConfigError(f"subsel_device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {value!r}.")
     return value.strip().lower()
 
 
@@ -111,7 +109,9 @@ def validate_subsel(cfg: dict) -> SubselConfig:
     unknown = sorted(k for k in cfg if k.startswith("subsel_") and k not in SUBSEL_KEYS)
     if unknown:
         hints = [difflib.get_close_matches(k, list(SUBSEL_KEYS), n=1) for k in unknown]
-        said = ", ".join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in zip(unknown, hints))
+        said = ", ".join(
+            f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in zip(unknown, hints)
+        )
         raise USBConfigError(f"unknown config entries {said}; the adapter reads {sorted(SUBSEL_KEYS)}.")
 
     strategy = _none(cfg.get("subsel_strategy"))
@@ -135,7 +135,9 @@ def validate_subsel(cfg: dict) -> SubselConfig:
     try:
         get_strategy(strategy, **trial)
     except (TypeError, ValueError) as exc:
-        raise USBConfigError(f"subsel_params {params!r} are invalid for strategy {strategy!r}: {exc}") from None
+        raise USBConfigError(
+            f"subsel_params {params!r} are invalid for strategy {strategy!r}: {exc}"
+        ) from None
 
     features = _none(cfg.get("subsel_features", SUBSEL_KEYS["subsel_features"]))
     if not isinstance(features, str) or not features:
@@ -158,7 +160,9 @@ def validate_subsel(cfg: dict) -> SubselConfig:
     if cache is not None and not isinstance(cache, str):
         raise USBConfigError(f"subsel_feature_cache must be a directory path or None; got {cache!r}.")
     dataset_params = _check_dict(cfg, "subsel_dataset_params")
-    device = parse_device(os.environ.get(DEVICE_ENV) or cfg.get("subsel_device", SUBSEL_KEYS["subsel_device"]))
+    device = parse_device(
+        os.environ.get(DEVICE_ENV) or cfg.get("subsel_device", SUBSEL_KEYS["subsel_device"])
+    )
     hflip = cfg.get("subsel_hflip", True)
     if not isinstance(hflip, bool):
         raise USBConfigError(f"subsel_hflip must be true or false; got {hflip!r}.")
@@ -192,7 +196,9 @@ def expand_config(cfg: dict) -> tuple[argparse.Namespace, SubselConfig]:
 
     algorithm = usb.get("algorithm", "fixmatch")
     if algorithm not in name2alg:
-        raise USBConfigError(f"algorithm: unknown USB algorithm {algorithm!r}; available: {sorted(name2alg.keys())}.")
+        raise USBConfigError(
+            f"algorithm: unknown USB algorithm {algorithm!r}; available: {sorted(name2alg.keys())}."
+        )
     if _none(usb.get("imb_algorithm")) is not None:
         raise USBConfigError(
             f"imb_algorithm: {usb['imb_algorithm']!r} is not supported by the subsel USB adapter (the "
@@ -214,12 +220,15 @@ def _check_usb_args(args) -> None:
             raise USBConfigError(f"{key} must be a positive integer; got {value!r}.")
     if args.num_train_iter % args.epoch:
         raise USBConfigError(
-            f"num_train_iter={args.num_train_iter} must be divisible by epoch={args.epoch} (USB's train.py asserts it)."
+            f"num_train_iter={args.num_train_iter} must be divisible by epoch={args.epoch} "
+            "(USB's train.py asserts it)."
         )
     if not isinstance(args.dataset, str):
         raise USBConfigError(f"dataset must be a registered dataset name; got {args.dataset!r}.")
     import semilearn.nets as nets
 
     if not args.net_from_name and not callable(getattr(nets, str(args.net), None)):
-        names = sorted(n for n in dir(nets) if not n.startswith("_") and n.islower() and callable(getattr(nets, n)))
+        names = sorted(
+            n for n in dir(nets) if not n.startswith("_") and n.islower() and callable(getattr(nets, n))
+        )
         raise USBConfigError(f"net: unknown semilearn network {args.net!r}; available: {names}.")

@@ -158,7 +158,9 @@ def build_usb_datasets(args, data, labeled, *, hflip: bool = True) -> dict:
     else:
         ulb_rows = np.setdiff1d(np.arange(len(train)), labeled)
         ulb_targets = train.labels[ulb_rows]
-    lb = BasicDataset(alg, _as_rows(train.images, labeled), train.labels[labeled], nc, weak, False, strong, False)
+    lb = BasicDataset(
+        alg, _as_rows(train.images, labeled), train.labels[labeled], nc, weak, False, strong, False
+    )
     ulb = BasicDataset(alg, _as_rows(train.images, ulb_rows), ulb_targets, nc, weak, True, strong, False)
     ev = BasicDataset(alg, _as_rows(test.images), test.labels, nc, evaluation, False, None, False)
     return {"train_lb": lb, "train_ulb": ulb, "eval": ev, "test": None}

@@ -14,7 +14,6 @@ import random
 import shutil
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -113,7 +112,9 @@ def _resolve_device(subsel: SubselConfig, args) -> str:
         elif not isinstance(args.gpu, int):
             args.gpu = 0
         if args.gpu >= torch.cuda.device_count():
-            raise USBConfigError(f"gpu={args.gpu}, but torch sees {torch.cuda.device_count()} CUDA device(s).")
+            raise USBConfigError(
+                f"gpu={args.gpu}, but torch sees {torch.cuda.device_count()} CUDA device(s)."
+            )
         return f"cuda:{args.gpu}"
     if args.amp:
         raise USBConfigError("amp: True needs CUDA; set amp: False to train on the CPU.")
@@ -126,10 +127,13 @@ def _with_datasets(alg_cls, dataset_dict):
 
     class WithChosenLabels(alg_cls):
         def set_dataset(self):
-            self.args.ulb_dest_len = len(dataset_dict["train_ulb"]) if dataset_dict["train_ulb"] is not None else 0
+            self.args.ulb_dest_len = (
+                len(dataset_dict["train_ulb"]) if dataset_dict["train_ulb"] is not None else 0
+            )
             self.args.lb_dest_len = len(dataset_dict["train_lb"])
             self.print_fn(
-                f"unlabeled data number: {self.args.ulb_dest_len}, labeled data number {self.args.lb_dest_len}"
+                f"unlabeled data number: {self.args.ulb_dest_len}, "
+                f"labeled data number {self.args.lb_dest_len}"
             )
             return dataset_dict
 
@@ -166,8 +170,8 @@ def _prepare_save_path(args, labeled: np.ndarray) -> str:
             previous = np.load(old)
             if not np.array_equal(previous, labeled):
                 raise USBConfigError(
-                    f"resume: the checkpoint in {save_path!r} was trained on another labeled set than the one "
-                    "chosen now; set resume: False (or another save_name) to start afresh."
+                    f"resume: the checkpoint in {save_path!r} was trained on another labeled set than "
+                    "the one chosen now; set resume: False (or another save_name) to start afresh."
                 )
     os.makedirs(save_path, exist_ok=True)
     return save_path
@@ -233,11 +237,13 @@ def run_usb(config, *, device: str | None = None, verbose: bool = True) -> dict:
         )
     n_train = len(data.train)
     if args.num_labels > n_train:
-        raise USBConfigError(f"num_labels={args.num_labels} exceeds the {n_train} training examples of {args.dataset!r}.")
+        raise USBConfigError(
+            f"num_labels={args.num_labels} exceeds the {n_train} training examples of {args.dataset!r}."
+        )
 
     # USB's train.py seeds everything before building data and model
     random.seed(args.seed)
-    np.random.seed(args.seed)
+    np.random.seed(args.seed)  # noqa: NPY002 - semilearn's own code draws from the legacy global state
     torch.manual_seed(args.seed)
     features = load_features(subsel, data, args.dataset, args.seed)
     labeled = select_labeled(subsel, features, args.num_labels, args.seed)
@@ -284,10 +290,38 @@ def run_usb(config, *, device: str | None = None, verbose: bool = True) -> dict:
     return metrics
 
 
+def build_algorithm(args, dataset_dict, device: str = "cpu", *, tb_log=None, logger=None):
+    """semilearn's ``args.algorithm``, built on ``dataset_dict`` and placed on ``device``.
+
+    Call it inside :func:`~subsel_plugins.adapters.usb.cpu_device` when
+    ``device`` is ``"cpu"`` (semilearn builds CUDA tensors in some algorithms'
+    constructors). ``alg.dataset_dict`` is ``dataset_dict`` itself.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Expanded config (:func:`~subsel_plugins.adapters.usb.expand_config`).
+    dataset_dict : dict
+        From :func:`~subsel_plugins.adapters.usb.build_usb_datasets`.
+    device : str
+        ``"cpu"`` or ``"cuda:N"``.
+    """
+    from semilearn.algorithms import name2alg
+    from semilearn.core.utils import get_net_builder, send_model_cuda
+
+    net_builder = get_net_builder(args.net, args.net_from_name)
+    alg = _with_datasets(name2alg[args.algorithm], dataset_dict)(
+        args=args, net_builder=net_builder, tb_log=tb_log, logger=logger
+    )
+    if device != "cpu":
+        alg.model = send_model_cuda(args, alg.model)
+        alg.ema_model = send_model_cuda(args, alg.ema_model)
+    return alg
+
+
 def _train(args, dataset_dict, device, save_path, logger) -> dict:
     import torch.backends.cudnn as cudnn
-    from semilearn.algorithms import name2alg
-    from semilearn.core.utils import TBLog, count_parameters, get_net_builder, send_model_cuda
+    from semilearn.core.utils import TBLog, count_parameters
 
     on_cpu = device == "cpu"
     if not on_cpu:
@@ -296,14 +330,8 @@ def _train(args, dataset_dict, device, save_path, logger) -> dict:
     tb_log = TBLog(save_path, "tensorboard", use_tensorboard=args.use_tensorboard)
     logger.info(f"Use device {device} for training")
     with cpu_device() if on_cpu else contextlib.nullcontext():
-        net_builder = get_net_builder(args.net, args.net_from_name)
-        alg = _with_datasets(name2alg[args.algorithm], dataset_dict)(
-            args=args, net_builder=net_builder, tb_log=tb_log, logger=logger
-        )
+        alg = build_algorithm(args, dataset_dict, device, tb_log=tb_log, logger=logger)
         logger.info(f"Number of Trainable Params: {count_parameters(alg.model)}")
-        if not on_cpu:
-            alg.model = send_model_cuda(args, alg.model)
-            alg.ema_model = send_model_cuda(args, alg.ema_model)
         logger.info(f"Arguments: {alg.args}")
         if args.resume and args.load_path and os.path.exists(args.load_path):
             alg.load_model(args.load_path)
@@ -316,11 +344,11 @@ def _train(args, dataset_dict, device, save_path, logger) -> dict:
         seconds = time.perf_counter() - start
         alg.save_model("latest_model.pth", save_path)
         final = alg.evaluate("eval")
-    for key, item in getattr(alg, "results_dict", {}).items():
+    results = getattr(alg, "results_dict", {})
+    for key, item in results.items():
         logger.info(f"Model result - {key} : {item}")
     metrics = {k: float(v) for k, v in final.items() if np.ndim(v) == 0}
-    for key, value in getattr(alg, "results_dict", {}).items():
-        metrics[key] = value
+    metrics.update(results)
     metrics["iterations"] = int(alg.it)
     metrics["train_seconds"] = round(seconds, 3)
     return metrics
@@ -339,7 +367,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--c", "--config", dest="config", required=True, help="USB YAML config file")
     parser.add_argument(
-        "--device", default=None, help="override subsel_device and SUBSEL_USB_DEVICE: cpu, cuda, cuda:N or auto"
+        "--device",
+        default=None,
+        help="override subsel_device and SUBSEL_USB_DEVICE: cpu, cuda, cuda:N or auto",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="log to log.txt only")
     ns = parser.parse_args(argv)
