@@ -180,3 +180,21 @@ def test_simclr_trains_once_and_caches_its_encoder(tmp_path):
         assert models[0].stat().st_mtime_ns != mtime
     finally:
         torch.set_num_threads(threads)
+
+
+def test_lazy_imagefolder_features_through_the_cache(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (tmp_path / "tree" / split / cls).mkdir(parents=True)
+            for i in range(3):
+                arr = rng.integers(0, 256, (9 + i, 7, 3), dtype=np.uint8)
+                Image.fromarray(arr).save(tmp_path / "tree" / split / cls / f"{i}.png")
+    dp = {"root": str(tmp_path / "tree"), "size": 5}
+    x = load_or_compute("imagefolder", "test", "raw", dataset_params=dp, cache_dir=tmp_path / "c")
+    assert x.shape == (6, 75)
+    other = load_or_compute(
+        "imagefolder", "test", "raw", dataset_params={**dp, "size": 4}, cache_dir=tmp_path / "c"
+    )
+    assert other.shape == (6, 48)
