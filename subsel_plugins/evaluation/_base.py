@@ -109,7 +109,9 @@ class Evaluator:
         if lab.size == 0:
             raise ValueError("labeled is empty; expected at least one labeled row.")
         if lab.min() < 0 or lab.max() >= n or np.unique(lab).size != lab.size:
-            raise ValueError(f"labeled must hold distinct row indices in [0, {n}); got {lab.tolist()[:10]}...")
+            raise ValueError(
+                f"labeled must hold distinct row indices in [0, {n}); got {lab.tolist()[:10]}..."
+            )
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative int; got {seed!r}.")
         out = self._evaluate(data, lab, int(seed))

@@ -1,20 +1,70 @@
 """Framework (iii): semi-supervised training (FlexMatch, SimMatch) through the USB adapter.
 
 The adapter, :mod:`subsel_plugins.adapters.usb`, owns everything that touches
-semilearn; this module only builds its config and reads back the accuracy,
-and imports it lazily so the other frameworks work without semilearn.
+semilearn; this module builds its config, hands it the labeled set the
+harness chose, and reads back the accuracy. It is imported lazily so the
+other frameworks work without semilearn.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import shutil
+import tempfile
 
 import numpy as np
 
-from ._base import EvalData, Evaluator, EvaluatorUnavailable
+from ..hookspecs import hookimpl
+from ..strategies import QueryStrategy
+from ._base import EvalData, Evaluator, EvaluatorUnavailable, resolve_device
 
 ADAPTER = "subsel_plugins.adapters.usb"
+
+#: USB entries of the CPU smoke preset (the adapter's digits config, shortened).
+SMOKE = {
+    "net": "wrn_28_2",
+    "epoch": 1,
+    "num_train_iter": 60,
+    "num_eval_iter": 60,
+    "num_log_iter": 20,
+    "batch_size": 8,
+    "eval_batch_size": 256,
+    "uratio": 3,
+    "lr": 0.03,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "ema_m": 0.999,
+    "crop_ratio": 0.875,
+    "amp": False,
+    "num_workers": 0,
+    "use_tensorboard": False,
+}
+
+#: The paper's settings: WRN-28-10, SGD with momentum, lr 0.03, batch 64,
+#: weight decay 5e-4, 1,000k (2^20) iterations.
+PAPER = {
+    "net": "wrn_28_10",
+    "epoch": 1024,
+    "num_train_iter": 1024 * 1024,
+    "num_eval_iter": 5000,
+    "num_log_iter": 256,
+    "batch_size": 64,
+    "eval_batch_size": 256,
+    "uratio": 7,
+    "lr": 0.03,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "ema_m": 0.999,
+    "crop_ratio": 0.875,
+    "amp": False,
+    "num_workers": 4,
+    "use_tensorboard": False,
+}
+
+#: Name of the strategy registered for the duration of one run: it returns the
+#: rows the harness chose, so the adapter trains on exactly those.
+_FIXED = "bench_fixed_subset"
 
 
 def _adapter():
@@ -25,6 +75,27 @@ def _adapter():
             f"the semi-supervised frameworks need {ADAPTER} and semilearn "
             f"(pip install 'subsel-plugins[usb]'): {exc}"
         ) from exc
+
+
+class _FixedSubset(QueryStrategy):
+    """Returns ``indices`` (the harness's choice) in order; used only inside :class:`SemiSupervisedUSB`."""
+
+    def __init__(self, indices=(), random_state=None, features=None):
+        self.indices = indices
+        self.random_state = random_state
+        self.features = features
+
+    def _select(self, X, budget, labeled, rng):
+        idx = np.asarray(self.indices, dtype=np.int64)
+        if idx.size != budget:
+            raise ValueError(f"the fixed subset has {idx.size} rows; the adapter asked for budget={budget}.")
+        return idx, np.zeros(budget)
+
+
+class _FixedPlugin:
+    @hookimpl
+    def subsel_register_strategies(self, register):
+        register(_FIXED, _FixedSubset)
 
 
 class SemiSupervisedUSB(Evaluator):
@@ -72,28 +143,48 @@ class SemiSupervisedUSB(Evaluator):
             raise ValueError(f"preset must be 'smoke' or 'paper'; got {self.preset!r}.")
         if self.overrides is not None and not isinstance(self.overrides, dict):
             raise TypeError(f"overrides must be a dict or None; got {type(self.overrides).__name__}.")
+        if not data.name:
+            raise ValueError("data.name is empty; the USB adapter loads the dataset by its registered name.")
         adapter = _adapter()
+        from .. import registry
+
+        # The adapter loads the full training split; a pool subset maps back to its rows.
+        pool_rows = data.meta.get("pool_rows")
+        rows = labeled if pool_rows is None else np.asarray(pool_rows)[labeled]
+        shape = np.asarray(data.train_images[0]).shape
+        device = resolve_device(self.device).type
+        save_dir = tempfile.mkdtemp(prefix="subsel-usb-")
         config = {
+            **(SMOKE if self.preset == "smoke" else PAPER),
             "algorithm": self.algorithm,
-            "preset": self.preset,
-            "seed": seed,
-            "device": self.device,
-            "num_classes": int(data.num_classes),
-            "train_images": data.train_images,
-            "train_labels": data.train_labels,
-            "test_images": data.test_images,
-            "test_labels": data.test_labels,
-            "labeled_indices": np.asarray(labeled, dtype=np.int64),
             "dataset": data.name,
+            "num_classes": int(data.num_classes),
+            "num_labels": int(len(rows)),
+            "img_size": int(shape[0]),
+            "seed": int(seed),
+            "save_dir": save_dir,
+            "save_name": f"{self.algorithm}_{len(rows)}_{seed}",
+            "overwrite": True,
+            "resume": False,
+            "subsel_strategy": _FIXED,
+            "subsel_params": {"indices": [int(i) for i in rows]},
+            "subsel_features": "raw",
+            "subsel_device": device,
+            # a flip turns one digit into another; natural images keep USB's flips
+            "subsel_hflip": data.name not in ("digits", "mnist"),
         }
         config.update(self.overrides or {})
-        result = adapter.run_usb(config)
-        acc = result["accuracy"] if isinstance(result, dict) else float(result)
-        if acc > 1.0:  # USB reports percentages in places
-            acc = acc / 100.0
-        out = {"accuracy": float(acc)}
-        if isinstance(result, dict):
-            out.update({k: v for k, v in result.items() if k != "accuracy" and np.isscalar(v)})
+        name = registry.register_plugin(_FixedPlugin(), name="subsel-bench-fixed-subset")
+        try:
+            metrics = adapter.run_usb(config, verbose=False)
+        finally:
+            registry.unregister_plugin(name)
+            shutil.rmtree(save_dir, ignore_errors=True)
+        acc = float(metrics["eval/top-1-acc"])
+        out = {"accuracy": acc}
+        for key in ("eval/balanced_acc", "eval/best_acc", "iterations", "train_seconds"):
+            if key in metrics:
+                out[key.replace("eval/", "")] = metrics[key]
         return out
 
 

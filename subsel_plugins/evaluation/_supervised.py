@@ -11,12 +11,13 @@ from ._base import EvalData, Evaluator, require_torch, resolve_device, torch_gen
 ARCHS = ("resnet18", "small_cnn")
 
 
-def build_model(arch: str, in_channels: int, num_classes: int):
+def build_model(arch: str, in_channels: int, num_classes: int, width: int = 32):
     """The network for ``arch``.
 
     ``resnet18`` is torchvision's ResNet-18 with the CIFAR stem (3x3 stride-1
     first convolution, no max-pool) that the paper's small-image experiments
-    use; ``small_cnn`` is a three-block CNN for CPU runs on tiny inputs.
+    use; ``small_cnn`` is a three-block CNN (``width``, ``2 width``, ``4 width``
+    channels) for CPU runs on tiny inputs.
     """
     import torch
     from torch import nn
@@ -31,16 +32,21 @@ def build_model(arch: str, in_channels: int, num_classes: int):
     if arch == "small_cnn":
 
         def block(cin, cout):
-            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            return [
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+            ]
 
+        w = int(width)
         return nn.Sequential(
-            *block(in_channels, 32),
-            *block(32, 64),
+            *block(in_channels, w),
+            *block(w, 2 * w),
             nn.MaxPool2d(2),
-            *block(64, 128),
+            *block(2 * w, 4 * w),
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
-            nn.Linear(128, num_classes),
+            nn.Linear(4 * w, num_classes),
         ).to(torch.float32)
     raise ValueError(f"arch must be one of {ARCHS}; got {arch!r}.")
 
@@ -57,6 +63,8 @@ class SupervisedTrainer(Evaluator):
     Parameters
     ----------
     arch : {"resnet18", "small_cnn"}, default="resnet18"
+    width : int, default=32
+        Channels of the first ``small_cnn`` block (ResNet-18 ignores it).
     epochs : int, default=200
     lr : float, default=0.025
     momentum : float, default=0.9
@@ -81,6 +89,7 @@ class SupervisedTrainer(Evaluator):
     def __init__(
         self,
         arch="resnet18",
+        width=32,
         epochs=200,
         lr=0.025,
         momentum=0.9,
@@ -95,6 +104,7 @@ class SupervisedTrainer(Evaluator):
         device="auto",
     ):
         self.arch = arch
+        self.width = width
         self.epochs = epochs
         self.lr = lr
         self.momentum = momentum
@@ -111,7 +121,7 @@ class SupervisedTrainer(Evaluator):
     def _check_params(self):
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}; got {self.arch!r}.")
-        for name in ("epochs", "min_batch_size", "eval_batch_size"):
+        for name in ("width", "epochs", "min_batch_size", "eval_batch_size"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1; got {v!r}.")
@@ -156,7 +166,10 @@ class SupervisedTrainer(Evaluator):
             padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
             offs = torch.randint(0, 2 * pad + 1, (x.shape[0], 2), generator=g)
             x = torch.stack(
-                [padded[i, :, dy : dy + x.shape[-2], dx : dx + side] for i, (dy, dx) in enumerate(offs.tolist())]
+                [
+                    padded[i, :, dy : dy + x.shape[-2], dx : dx + side]
+                    for i, (dy, dx) in enumerate(offs.tolist())
+                ]
             )
         if self.flip:
             flip = torch.rand(x.shape[0], generator=g) < 0.5
@@ -173,12 +186,16 @@ class SupervisedTrainer(Evaluator):
         # Per-channel statistics of the labeled images only: a fully supervised
         # learner sees nothing else.
         mean = x_lab.mean(dim=(0, 2, 3), keepdim=True)
-        std = x_lab.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3) if len(x_lab) > 1 else torch.ones_like(mean)
+        std = (
+            x_lab.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3)
+            if len(x_lab) > 1
+            else torch.ones_like(mean)
+        )
         y_lab = torch.as_tensor(data.train_labels[labeled])
         C = int(data.num_classes)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = build_model(self.arch, x_lab.shape[1], C)
+            model = build_model(self.arch, x_lab.shape[1], C, self.width)
         model = model.to(device)
         opt = torch.optim.SGD(
             model.parameters(),

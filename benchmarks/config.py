@@ -1,0 +1,202 @@
+"""Benchmark configuration and the presets ``quick``, ``fashion`` and ``paper``."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+#: The paper's baselines combined with the norm criterion and with Gram-Schmidt.
+PAPER_COMBINATIONS = ("typiclust_then_norm", "probcover_then_norm", "typiclust_then_gs", "probcover_then_gs")
+
+#: The Fashion-MNIST table's strategies (issue 7).
+FASHION_STRATEGIES = (
+    "random",
+    "feature_norm",
+    "gram_schmidt",
+    "typiclust",
+    "probcover",
+    "typiclust_then_norm",
+    "probcover_then_gs",
+)
+
+
+def spec_hash(obj) -> str:
+    """Short stable hash of a JSON-able spec: part of every result's key."""
+    text = json.dumps(obj, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass
+class BenchConfig:
+    """One benchmark grid.
+
+    Attributes
+    ----------
+    preset : str
+        Name of the preset this config came from (informational).
+    datasets : list of str
+        Registered dataset names.
+    domains : dict
+        Feature domains by label: ``{"extractor": name, "params": {...}, "seed": int}``.
+        Selection runs on these features; the linear probe trains on them.
+    strategies : list of str or None
+        Strategy names; None means every registered strategy plus the paper's
+        baseline-then-norm/GS combinations (a plugin's strategy shows up by itself).
+    frameworks : dict
+        Evaluation frameworks by label: ``{"name": registered name, "params": {...},
+        "optional": bool, "only": {"strategies": [...], "budget_multipliers": [...],
+        "seeds": [...]}}``. ``optional`` frameworks that cannot run here are
+        skipped with a note in the manifest; ``only`` restricts an expensive
+        framework to part of the grid.
+    budget_multipliers : list of int
+        Budgets are ``m * num_classes`` for each ``m`` (the paper: 1..6).
+    seeds : list of int
+        Each seed drives the strategy, the initial pool and the training.
+    initial_pool : bool
+        Start from a random labeled pool of ``num_classes`` examples and select
+        the rest of each budget on top of it (the paper's Fig. 5).
+    pool_size : int or None
+        Use a seeded random subset of this many training examples as the pool
+        (to fit a CPU's time); None uses the whole training split.
+    norm_correlation : dict or None
+        The Fig. 7 analysis: ``{"framework": label, "size_multipliers": [...],
+        "subsets": K}`` trains on K uniformly random subsets per size and
+        relates accuracy to the subsets' mean feature norm.
+    frechet : bool
+        Compute the Frechet distance between each subset and the rest of the pool.
+    device : str
+        Passed to frameworks that take one ("auto": CUDA when available).
+    """
+
+    preset: str = "custom"
+    datasets: list = field(default_factory=lambda: ["digits"])
+    domains: dict = field(default_factory=lambda: {"raw": {"extractor": "raw", "params": {}, "seed": 0}})
+    strategies: list | None = None
+    frameworks: dict = field(default_factory=lambda: {"linear_probe": {"name": "linear_probe", "params": {}}})
+    budget_multipliers: list = field(default_factory=lambda: [1, 2, 3, 4, 5, 6])
+    seeds: list = field(default_factory=lambda: [0, 1, 2])
+    initial_pool: bool = False
+    pool_size: int | None = None
+    norm_correlation: dict | None = None
+    frechet: bool = True
+    device: str = "auto"
+
+    def to_dict(self) -> dict:
+        return copy.deepcopy(asdict(self))
+
+    def validate(self) -> None:
+        """Check types and values; errors name the field, the value and what was expected."""
+        if not self.datasets:
+            raise ValueError("datasets is empty; expected at least one registered dataset name.")
+        if not self.domains:
+            raise ValueError("domains is empty; expected at least one feature domain.")
+        for label, dom in self.domains.items():
+            if not isinstance(dom, dict) or "extractor" not in dom:
+                raise ValueError(f"domains[{label!r}] must be a dict with an 'extractor' key; got {dom!r}.")
+        if not self.frameworks:
+            raise ValueError("frameworks is empty; expected at least one evaluation framework.")
+        for label, fw in self.frameworks.items():
+            if not isinstance(fw, dict) or "name" not in fw:
+                raise ValueError(f"frameworks[{label!r}] must be a dict with a 'name' key; got {fw!r}.")
+        if not self.budget_multipliers or any(
+            not isinstance(m, int) or m < 1 for m in self.budget_multipliers
+        ):
+            raise ValueError(f"budget_multipliers must be ints >= 1; got {self.budget_multipliers!r}.")
+        if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be non-negative ints; got {self.seeds!r}.")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct; got {self.seeds!r}.")
+        if self.pool_size is not None and (not isinstance(self.pool_size, int) or self.pool_size < 2):
+            raise ValueError(f"pool_size must be None or an int >= 2; got {self.pool_size!r}.")
+        if self.initial_pool and min(self.budget_multipliers) < 2:
+            raise ValueError(
+                "initial_pool=True starts from num_classes labeled examples, so every budget multiplier "
+                f"must be >= 2; got {self.budget_multipliers!r}."
+            )
+        nc = self.norm_correlation
+        if nc is not None:
+            if nc.get("framework") not in self.frameworks:
+                raise ValueError(
+                    f"norm_correlation['framework'] must be one of the frameworks {list(self.frameworks)}; "
+                    f"got {nc.get('framework')!r}."
+                )
+            if int(nc.get("subsets", 0)) < 3:
+                raise ValueError(f"norm_correlation['subsets'] must be >= 3; got {nc.get('subsets')!r}.")
+
+
+def _quick() -> BenchConfig:
+    # FlexMatch/SimMatch (framework iii) are not in the quick grid: on two CPU
+    # cores USB's smoke run costs minutes per cell. Add them with
+    # `--frameworks linear_probe supervised_cnn flexmatch --strategies ... --budgets 2`.
+    return BenchConfig(
+        preset="quick",
+        datasets=["digits"],
+        domains={"raw": {"extractor": "raw", "params": {}, "seed": 0}},
+        strategies=None,
+        frameworks={
+            "linear_probe": {"name": "linear_probe", "params": {}},
+            # A small CNN stands in for ResNet-18 on 8 x 8 digits: ResNet-18
+            # costs minutes per cell on two cores. No flip (it changes digits),
+            # a 1-pixel crop jitter.
+            "supervised_cnn": {
+                "name": "supervised",
+                "params": {
+                    "arch": "small_cnn",
+                    "epochs": 60,
+                    "lr": 0.05,
+                    "flip": False,
+                    "crop_padding": 1,
+                },
+            },
+        },
+        budget_multipliers=[1, 2, 3, 4, 5, 6],
+        seeds=[0, 1, 2],
+        norm_correlation={"framework": "linear_probe", "size_multipliers": [1, 3], "subsets": 30},
+    )
+
+
+def _fashion() -> BenchConfig:
+    return BenchConfig(
+        preset="fashion",
+        datasets=["fashion_mnist"],
+        domains={
+            "simclr_cpu": {"extractor": "simclr", "params": {"preset": "cpu"}, "seed": 0},
+            "efficientnet_lite0": {"extractor": "efficientnet_lite0", "params": {}, "seed": 0},
+        },
+        strategies=list(FASHION_STRATEGIES),
+        frameworks={"linear_probe": {"name": "linear_probe", "params": {}}},
+        budget_multipliers=[1, 2, 3, 4, 5, 6],
+        seeds=[0, 1, 2, 3, 4],
+        norm_correlation={"framework": "linear_probe", "size_multipliers": [2, 3], "subsets": 50},
+    )
+
+
+def _paper() -> BenchConfig:
+    supervised = {"name": "supervised", "params": {"arch": "resnet18", "epochs": 200}}
+    return BenchConfig(
+        preset="paper",
+        datasets=["cifar10", "cifar100", "tiny_imagenet"],
+        domains={"simclr": {"extractor": "simclr", "params": {}, "seed": 0}},
+        strategies=["random", "feature_norm", "gram_schmidt", "typiclust", "probcover", *PAPER_COMBINATIONS],
+        frameworks={
+            "supervised": supervised,
+            "linear_probe": {"name": "linear_probe", "params": {"lr": 2.5, "epochs": 400}},
+            "flexmatch": {"name": "flexmatch", "params": {"preset": "paper"}},
+            "simmatch": {"name": "simmatch", "params": {"preset": "paper"}},
+        },
+        budget_multipliers=[1, 2, 3, 4, 5, 6],
+        seeds=[0, 1, 2],
+        norm_correlation={"framework": "supervised", "size_multipliers": [2, 3, 20, 30], "subsets": 100},
+    )
+
+
+PRESETS = {"quick": _quick, "fashion": _fashion, "paper": _paper}
+
+
+def preset(name: str) -> BenchConfig:
+    """A fresh copy of the preset ``name``."""
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {name!r}.")
+    return PRESETS[name]()
