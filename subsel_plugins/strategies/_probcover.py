@@ -4,28 +4,50 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
 from .._validation import sklearn_seed
 from ._base import QueryStrategy
-from ._typiclust import kmeans_labels
+from ._typiclust import faiss_or_none, kmeans_labels
 
-# Query rows per block when building the ball graph: bounds the temporary
-# distance matrix to block x N.
-_GRAPH_BLOCK_ROWS = 2048
+# Rows x columns of one block of the squared-distance matrix: bounds the
+# temporaries to about 1024 x 32768 x 4 B = 128 MB whatever N is.
+_ROW_BLOCK = 1024
+_COL_BLOCK = 32768
+
+
+def _sq_distance_blocks(F: np.ndarray):
+    """Yield (row slice, column slice, squared distances) over the N x N matrix in blocks.
+
+    ``||x||^2 + ||y||^2 - 2 x.y`` with a float32 matrix product (BLAS-3); for
+    the unit vectors used here the rounding is about 1e-7 in squared distance.
+    """
+    F = np.asarray(F, dtype=np.float32)
+    sq = np.einsum("ij,ij->i", F, F)
+    n = F.shape[0]
+    for r in range(0, n, _ROW_BLOCK):
+        rows = slice(r, min(r + _ROW_BLOCK, n))
+        for c in range(0, n, _COL_BLOCK):
+            cols = slice(c, min(c + _COL_BLOCK, n))
+            D2 = F[rows] @ F[cols].T
+            D2 *= -2.0
+            D2 += sq[rows, None]
+            D2 += sq[None, cols]
+            np.maximum(D2, 0.0, out=D2)
+            yield rows, cols, D2
 
 
 def distance_to_other_cluster(F: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """For each row, the distance to its nearest row with another label (inf if none)."""
-    out = np.full(F.shape[0], np.inf)
-    for c in np.unique(labels):
-        inside = labels == c
-        if inside.all():
-            continue
-        nn = NearestNeighbors(n_neighbors=1).fit(F[~inside])
-        out[inside] = nn.kneighbors(F[inside])[0][:, 0]
-    return out
+    """For each row, the distance to its nearest row with another label (inf if none).
+
+    Exact brute force in blocks: O(N^2 d) work, O(N) memory beyond one block.
+    """
+    labels = np.asarray(labels)
+    best = np.full(F.shape[0], np.inf, dtype=np.float32)
+    for rows, cols, D2 in _sq_distance_blocks(F):
+        D2[labels[rows, None] == labels[None, cols]] = np.inf
+        np.minimum(best[rows], D2.min(axis=1), out=best[rows])
+    return np.sqrt(best.astype(np.float64))
 
 
 def purity_delta(F: np.ndarray, labels: np.ndarray, purity: float) -> float:
@@ -48,25 +70,40 @@ def purity_delta(F: np.ndarray, labels: np.ndarray, purity: float) -> float:
 def ball_graph(F: np.ndarray, delta: float) -> sp.csr_matrix:
     """Sparse N x N adjacency: row x holds every y with ``||F_x - F_y|| < delta``.
 
-    Built in row blocks, so memory is the edges plus one block x N distance
-    block; never a dense N x N matrix.
+    Built in blocks of the squared-distance matrix, so memory is the edges
+    (int32 column indices) plus one block; never a dense N x N matrix. With
+    faiss installed its exact range search (IndexFlatL2) is used instead.
     """
     n = F.shape[0]
-    nn = NearestNeighbors(radius=delta).fit(F)
-    indptr = [np.zeros(1, dtype=np.int64)]
-    indices = []
-    offset = 0
-    for start in range(0, n, _GRAPH_BLOCK_ROWS):
-        dist, ind = nn.radius_neighbors(F[start : start + _GRAPH_BLOCK_ROWS], return_distance=True)
-        for di, ii in zip(dist, ind):
-            keep = ii[di < delta]  # strict, as the official code's `dist < delta`
-            indices.append(keep)
-            offset += keep.size
-            indptr.append(np.array([offset]))
-    indptr = np.concatenate(indptr)
-    indices = np.concatenate(indices) if indices else np.empty(0, dtype=np.int64)
-    data = np.ones(indices.size, dtype=np.bool_)
-    return sp.csr_matrix((data, indices, indptr), shape=(n, n))
+    d2 = float(delta) ** 2
+    faiss = faiss_or_none()
+    if faiss is not None:
+        F32 = np.ascontiguousarray(F, dtype=np.float32)
+        index = faiss.IndexFlatL2(F32.shape[1])
+        index.add(F32)
+        lims, dist, ind = index.range_search(F32, d2)
+        keep = dist < d2  # strict, as the official code's `dist < delta`
+        query = np.repeat(np.arange(n), np.diff(lims.astype(np.int64)))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(query[keep], minlength=n))])
+        A = sp.csr_matrix(
+            (np.ones(int(indptr[-1]), dtype=np.bool_), ind[keep].astype(np.int32), indptr), (n, n)
+        )
+        A.sort_indices()
+        return A
+    counts = np.zeros(n, dtype=np.int64)
+    indices, pending = [], []
+    for rows, cols, D2 in _sq_distance_blocks(F):
+        r, c = np.nonzero(D2 < np.float32(d2))  # strict, as the official code's `dist < delta`
+        pending.append((r.astype(np.int32), (c + cols.start).astype(np.int32)))
+        if cols.stop == n:  # this row block is complete: order its edges by row, then column
+            r = np.concatenate([p[0] for p in pending])
+            c = np.concatenate([p[1] for p in pending])
+            indices.append(c[np.lexsort((c, r))])
+            counts[rows] = np.bincount(r, minlength=rows.stop - rows.start)
+            pending = []
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    indices = np.concatenate(indices) if indices else np.empty(0, dtype=np.int32)
+    return sp.csr_matrix((np.ones(indices.size, dtype=np.bool_), indices, indptr), shape=(n, n))
 
 
 class ProbCoverQuery(QueryStrategy):
@@ -122,10 +159,16 @@ class ProbCoverQuery(QueryStrategy):
             raise ValueError(
                 f"delta must be None or a radius in (0, 2] on L2-normalized features; got {self.delta!r}."
             )
-        if isinstance(self.purity, bool) or not isinstance(self.purity, numbers.Real) or not 0 < self.purity <= 1:
+        if (
+            isinstance(self.purity, bool)
+            or not isinstance(self.purity, numbers.Real)
+            or not 0 < self.purity <= 1
+        ):
             raise ValueError(f"purity must be a fraction in (0, 1]; got {self.purity!r}.")
         if self.n_classes is not None and (
-            isinstance(self.n_classes, bool) or not isinstance(self.n_classes, numbers.Integral) or self.n_classes < 2
+            isinstance(self.n_classes, bool)
+            or not isinstance(self.n_classes, numbers.Integral)
+            or self.n_classes < 2
         ):
             raise ValueError(f"n_classes must be None or an integer >= 2; got {self.n_classes!r}.")
 
