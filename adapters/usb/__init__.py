@@ -31,7 +31,10 @@ Config entries
 ``subsel_feature_cache`` (directory, default the feature cache's own)
     Where extracted features are cached.
 ``subsel_dataset_params`` (mapping, default ``{}``)
-    Passed to the dataset loader (e.g. a data root).
+    Passed to the dataset loader and the feature cache (e.g. ``{root: /data/cifar}``).
+    When it sets no ``root``, the loader takes one and USB's folder
+    ``data_dir/<dataset>`` exists, that folder is the root (so a stock CIFAR
+    config finds the data USB downloaded).
 ``subsel_device`` (``cuda`` (default, as USB), ``cuda:N``, ``cpu`` or ``auto``)
     ``cpu`` runs semilearn on the CPU with the temporary shim in
     :mod:`._compat`; the ``SUBSEL_USB_DEVICE`` environment variable and

@@ -6,6 +6,7 @@ import argparse
 import difflib
 import os
 import re
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,9 @@ SUBSEL_KEYS = {
     "subsel_device": "cuda",
     "subsel_hflip": True,
 }
+
+#: Entries the runner writes into the expanded config for the record; ignored when read back.
+INFO_KEYS = ("subsel_resolved_device",)
 
 _DEVICE_RE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
@@ -71,7 +75,10 @@ def load_config(path) -> dict:
     from semilearn.core.utils import over_write_args_from_file
 
     ns = argparse.Namespace()
-    over_write_args_from_file(ns, str(path))
+    with warnings.catch_warnings():
+        # ruamel.yaml 0.17 announces the removal (in 0.18) of the API semilearn uses
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        over_write_args_from_file(ns, str(path))
     return dict(vars(ns))
 
 
@@ -106,7 +113,9 @@ def validate_subsel(cfg: dict) -> SubselConfig:
     """
     from subsel_plugins import available_feature_extractors, available_strategies, get_strategy
 
-    unknown = sorted(k for k in cfg if k.startswith("subsel_") and k not in SUBSEL_KEYS)
+    unknown = sorted(
+        k for k in cfg if k.startswith("subsel_") and k not in SUBSEL_KEYS and k not in INFO_KEYS
+    )
     if unknown:
         hints = [difflib.get_close_matches(k, list(SUBSEL_KEYS), n=1) for k in unknown]
         said = ", ".join(
@@ -183,7 +192,9 @@ def expand_config(cfg: dict) -> tuple[argparse.Namespace, SubselConfig]:
     Returns
     -------
     args : argparse.Namespace
-        Every USB argument, defaults filled in, ``None`` strings turned into None.
+        Every USB argument, defaults filled in, ``None`` strings turned into
+        None, and set for one process (``distributed`` and
+        ``multiprocessing_distributed`` False, ``world_size`` 1, ``rank`` 0).
     subsel : SubselConfig
     """
     from ._compat import import_semilearn
@@ -209,6 +220,11 @@ def expand_config(cfg: dict) -> tuple[argparse.Namespace, SubselConfig]:
     for key, value in vars(args).items():
         if value == "None":
             setattr(args, key, None)
+    # one process on one device: USB's multi-process launcher is not used
+    args.multiprocessing_distributed = False
+    args.distributed = False
+    args.world_size = 1
+    args.rank = 0
     _check_usb_args(args)
     return args, subsel
 

@@ -14,6 +14,7 @@ import random
 import shutil
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -32,7 +33,33 @@ METRICS_FILE = "subsel_metrics.json"
 # features and selection
 
 
-def load_features(subsel: SubselConfig, data, dataset_name: str, seed: int) -> np.ndarray:
+def dataset_params(args, subsel: SubselConfig) -> dict:
+    """Loader parameters: ``subsel_dataset_params``, plus USB's data layout as the default root.
+
+    USB keeps a dataset under ``data_dir/<dataset>`` (torchvision's download
+    folder for CIFAR); when that folder exists and the loader takes ``root``,
+    it is the default, so USB's stock configs find their data unchanged.
+    """
+    import inspect
+
+    from subsel_plugins.registry import registrations
+
+    params = dict(subsel.dataset_params)
+    loader = registrations("datasets").get(args.dataset)
+    folder = os.path.join(str(args.data_dir), str(args.dataset))
+    if loader is not None and "root" not in params and os.path.isdir(folder):
+        try:
+            takes_root = "root" in inspect.signature(loader.obj).parameters
+        except (TypeError, ValueError):
+            takes_root = False
+        if takes_root:
+            params["root"] = folder
+    return params
+
+
+def load_features(
+    subsel: SubselConfig, data, dataset_name: str, seed: int, dataset_params: dict | None = None
+) -> np.ndarray:
     """Features of the training split that the strategy selects from.
 
     ``raw``: flattened pixels scaled to [0, 1]. A path: an .npy file
@@ -58,7 +85,13 @@ def load_features(subsel: SubselConfig, data, dataset_name: str, seed: int) -> n
             load_or_compute = None
         if load_or_compute is not None:
             F = load_or_compute(
-                dataset_name, "train", spec, subsel.feature_params, seed, cache_dir=subsel.feature_cache
+                dataset_name,
+                "train",
+                spec,
+                subsel.feature_params,
+                seed,
+                cache_dir=subsel.feature_cache,
+                dataset_params=dataset_params or None,
             )
         else:
             from subsel_plugins import get_feature_extractor
@@ -192,7 +225,9 @@ def _plain(value):
 def _write_yaml(path: str, data: dict) -> None:
     import ruamel.yaml as yaml
 
-    with open(path, "w", encoding="utf-8") as fh:
+    with open(path, "w", encoding="utf-8") as fh, warnings.catch_warnings():
+        # the same ruamel.yaml 0.17 API semilearn reads configs with (0.18 removed it)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
         yaml.dump(_plain(data), fh, Dumper=yaml.RoundTripDumper, default_flow_style=False)
 
 
@@ -230,7 +265,8 @@ def run_usb(config, *, device: str | None = None, verbose: bool = True) -> dict:
     from subsel_plugins import get_dataset
 
     resolved = _resolve_device(subsel, args)
-    data = get_dataset(args.dataset, **subsel.dataset_params)
+    ds_params = dataset_params(args, subsel)
+    data = get_dataset(args.dataset, **ds_params)
     if data.num_classes != args.num_classes:
         raise USBConfigError(
             f"num_classes={args.num_classes}, but dataset {args.dataset!r} has {data.num_classes} classes."
@@ -245,15 +281,10 @@ def run_usb(config, *, device: str | None = None, verbose: bool = True) -> dict:
     random.seed(args.seed)
     np.random.seed(args.seed)  # noqa: NPY002 - semilearn's own code draws from the legacy global state
     torch.manual_seed(args.seed)
-    features = load_features(subsel, data, args.dataset, args.seed)
+    features = load_features(subsel, data, args.dataset, args.seed, ds_params)
     labeled = select_labeled(subsel, features, args.num_labels, args.seed)
     del features
 
-    # one process on one device: USB's multi-process launcher is not used
-    args.multiprocessing_distributed = False
-    args.distributed = False
-    args.world_size = 1
-    args.rank = 0
     save_path = _prepare_save_path(args, labeled)
     np.save(os.path.join(save_path, LABELED_FILE), labeled)
     lab_labels = data.train.labels[labeled]
@@ -329,7 +360,9 @@ def _train(args, dataset_dict, device, save_path, logger) -> dict:
         cudnn.benchmark = True
     tb_log = TBLog(save_path, "tensorboard", use_tensorboard=args.use_tensorboard)
     logger.info(f"Use device {device} for training")
-    with cpu_device() if on_cpu else contextlib.nullcontext():
+    with cpu_device() if on_cpu else contextlib.nullcontext(), warnings.catch_warnings():
+        # semilearn's evaluation computes macro precision over classes an early model never predicts
+        warnings.filterwarnings("ignore", message="Precision is ill-defined")
         alg = build_algorithm(args, dataset_dict, device, tb_log=tb_log, logger=logger)
         logger.info(f"Number of Trainable Params: {count_parameters(alg.model)}")
         logger.info(f"Arguments: {alg.args}")
