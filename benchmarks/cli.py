@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--preset", choices=sorted(PRESETS), default="quick", help="starting config (default: quick)"
     )
-    p.add_argument("--out", help="run directory (default: bench_runs/<preset>)")
+    p.add_argument("--out", help="run directory (default: bench-results/<preset>)")
     p.add_argument("--datasets", nargs="+", help="registered dataset names")
     p.add_argument(
         "--domains",
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
     _set_threads(args.threads)
-    out = Path(args.out or Path("bench_runs") / cfg.preset)
+    out = Path(args.out or Path("bench-results") / cfg.preset)
     if args.fresh and out.exists():
         for name in (RESULTS, NORM_RESULTS, "table.md", "manifest.json"):
             (out / name).unlink(missing_ok=True)

@@ -82,6 +82,16 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
+def _end_with_newline(path: Path) -> None:
+    """Terminate a torn last line so the next appended row starts on a line of its own."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) != b"\n":
+            fh.write(b"\n")
+
+
 def _append(path: Path, row: dict) -> None:
     # One write per line, flushed and fsynced: a kill leaves at most one torn
     # last line, which read_jsonl skips, so the cell simply runs again.
@@ -150,6 +160,7 @@ def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / RESULTS
+    _end_with_newline(results_path)
     done_keys = {_key(r) for r in read_jsonl(results_path)}
     strategies = resolve_strategies(config.strategies)
     specs = framework_specs(config)
@@ -308,6 +319,7 @@ def run_norm_correlation(config, out: Path, prepared, prep, evaluators, specs, p
         log(f"[bench] norm correlation skipped: framework {label!r} is unavailable.")
         return 0
     path = out / NORM_RESULTS
+    _end_with_newline(path)
     done = {_key(r, NORM_KEY_FIELDS) for r in read_jsonl(path)}
     K = int(nc["subsets"])
     jobs = []
