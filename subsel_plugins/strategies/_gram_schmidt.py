@@ -67,11 +67,17 @@ class _NumpyOps:
         C = B @ Q.T
         return np.einsum("ij,ij->i", B, B), np.einsum("ij,ij->i", C, C)
 
-    def residuals(self, rows: np.ndarray, Q: np.ndarray) -> np.ndarray:
-        """``rows`` minus their projection on span(Q), projected twice (CGS2), float64 (b, d)."""
+    def residuals(self, rows: np.ndarray, Q: np.ndarray, passes: int = 1) -> np.ndarray:
+        """``rows`` minus their projection on span(Q), float64 (b, d).
+
+        One pass leaves an error of about ``k eps ||row||`` (1e-13 relative):
+        plenty for a weight, far below the 1e-9 dead-row threshold. A residual
+        that becomes a basis vector gets a second pass (twice is enough,
+        Giraud et al. 2005).
+        """
         R = np.array(rows, dtype=np.float64)
         if Q.shape[0]:
-            for _ in range(2):  # twice is enough (Giraud et al. 2005)
+            for _ in range(passes):
                 R -= (R @ Q.T) @ Q
         return R
 
@@ -107,11 +113,11 @@ class _TorchOps(_NumpyOps):
         C = B @ self._basis(Q).T
         return (B * B).sum(1).cpu().numpy(), (C * C).sum(1).cpu().numpy()
 
-    def residuals(self, rows, Q):
+    def residuals(self, rows, Q, passes=1):
         R = self._tensor(rows)
         if Q.shape[0]:
             Qt = self._tensor(Q)
-            for _ in range(2):
+            for _ in range(passes):
                 R = R - (R @ Qt.T) @ Qt
         return R.cpu().numpy()
 
@@ -275,6 +281,8 @@ class _FastSampler:
         self.X, self.norm, self.ops = X, norm, ops
         n, d = X.shape
         self.n, self.d = n, d
+        # rows per full-pass block: small pools need no 25 MB temporaries
+        self.block = int(np.clip(n // 16, 1024, _BLOCK_ROWS))
         Q0 = orthonormal_basis(X[labeled])
         self.Q = np.empty((min(d, Q0.shape[0] + budget), d))
         self.Q[: Q0.shape[0]] = Q0
@@ -325,14 +333,14 @@ class _FastSampler:
         return self.n * (2.0 * d * (self.k - self.applied) + _PASS_PER_ELEMENT * d + _PASS_PER_ROW)
 
     def trial_cost(self, m: int) -> float:
-        return m * (4.0 * self.d * self.k + 16.0 * self.d + _TRIAL_OVERHEAD) + _BATCH_OVERHEAD
+        return m * (2.0 * self.d * self.k + 16.0 * self.d + _TRIAL_OVERHEAD) + _BATCH_OVERHEAD
 
     def refresh(self, check_suspects: bool):
         """Fold the basis vectors added since the last refresh into every row's bound."""
         Qnew = self.Q[self.applied : self.k]  # all of the basis at the first refresh
         first = self.stats["refreshes"] == 0
-        for s in range(0, self.n, _BLOCK_ROWS):
-            sq, c2 = self.ops.block_products(self.X[s : s + _BLOCK_ROWS], Qnew)
+        for s in range(0, self.n, self.block):
+            sq, c2 = self.ops.block_products(self.X[s : s + self.block], Qnew)
             if first:  # float64 norms replace the initial float32 ones
                 self.sqn[s : s + len(sq)] = sq
                 self.res2[s : s + len(sq)] = sq - c2
@@ -347,8 +355,8 @@ class _FastSampler:
             # Rows whose bound is mostly rounding slack may lie in the span;
             # only their explicit residual can tell (and certify exhaustion).
             suspect = np.flatnonzero(self.live & (self.res2 <= 4.0 * self.rel * self.sqn))
-            for s in range(0, suspect.size, _BLOCK_ROWS):
-                rows = suspect[s : s + _BLOCK_ROWS]
+            for s in range(0, suspect.size, self.block):
+                rows = suspect[s : s + self.block]
                 self._weights(rows)  # marks the dead ones
 
     # -- exact residuals -----------------------------------------------------
@@ -401,8 +409,9 @@ class _FastSampler:
     def _run_random(self, budget, rng, chosen, scores):
         self._proposal()
         fresh = False  # bounds refreshed with nothing drawn since
+        behind = False  # the last batch's acceptance predicts a refresh pays off
         while len(chosen) < budget and self.k < self.d:
-            if self.total <= 0.0 or (self.spent > self.refresh_cost() and not fresh):
+            if self.total <= 0.0 or (not fresh and (self.spent > self.refresh_cost() or behind)):
                 if fresh:
                     break  # certified: no live row left
                 self.refresh(check_suspects=True)
@@ -416,7 +425,7 @@ class _FastSampler:
             u = rng.random(m)
             bound = self._bounds(cand)
             R, w = self._weights(cand)
-            t = 0
+            t = n_acc = 0
             while t < m:
                 # Trials t.. in order; each sees the basis as it is at its turn.
                 ok = u[t:] * bound[t:] < w[t:]
@@ -428,6 +437,7 @@ class _FastSampler:
                 a = t + int(hit[0])
                 self.trials_since += a - t + 1
                 self.accepted_since += 1
+                n_acc += 1
                 i = cand[a]
                 q = self._add(R[a])
                 self._pick(i, w[a], chosen, scores)
@@ -438,6 +448,12 @@ class _FastSampler:
                 _, w[t:] = self._weights(cand[t:], R[t:])
             self.stats["trials"] += m
             self.spent += self.trial_cost(m)
+            # Refresh early when the remaining picks, at this batch's acceptance
+            # rate, would cost more than a refresh and twice their number of trials.
+            remaining = min(budget - len(chosen), self.d - self.k)
+            rate = (n_acc + 1.0) / (m + 1.0)
+            per = self.trial_cost(1) - _BATCH_OVERHEAD
+            behind = remaining * per / rate > self.refresh_cost() + 2.0 * remaining * per
 
     # -- deterministic: exact maximum by lazy evaluation ---------------------
     def _run_max(self, budget, chosen, scores):
