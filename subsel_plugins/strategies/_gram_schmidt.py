@@ -148,6 +148,14 @@ class GramSchmidtQuery(QueryStrategy):
     random_state : None, int, numpy Generator or RandomState
     features : callable, transformer or torch module, optional
 
+    Attributes
+    ----------
+    stats_ : dict
+        Set by the fast paths: ``trials`` (candidates proposed), ``refreshes``
+        (full passes over X), ``exact_rows`` (residuals computed row by row)
+        and ``bound_violations`` (residuals found above their bound; always 0
+        unless rounding defeats the safety margin).
+
     Notes
     -----
     Rows in ``labeled`` have their span projected out before the first pick.
