@@ -254,4 +254,6 @@ def test_cli_rejects_unknown_names(tmp_path):
     with pytest.raises(ValueError, match="unknown strategy"):
         cli.main(["--out", str(tmp_path), "--strategies", "gram_schmit", "--no-progress"])
     with pytest.raises(ValueError, match="unknown evaluation"):
-        cli.main(["--out", str(tmp_path), "--frameworks", "linear_prob", "--strategies", "random", "--no-progress"])
+        cli.main(
+            ["--out", str(tmp_path), "--frameworks", "linear_prob", "--strategies", "random", "--no-progress"]
+        )
