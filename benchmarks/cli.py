@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="run directory (default: bench-results/<preset>)")
     p.add_argument("--datasets", nargs="+", help="registered dataset names")
+    p.add_argument("--data-root", help="root= for every dataset whose loader takes one (CIFAR, imagefolder)")
     p.add_argument(
         "--domains",
         nargs="+",
@@ -71,6 +72,15 @@ def config_from_args(args):
     cfg = preset(args.preset)
     if args.datasets:
         cfg.datasets = list(args.datasets)
+    if args.data_root:
+        import inspect
+
+        from subsel_plugins.registry import registrations
+
+        regs = registrations("datasets")
+        for name in cfg.datasets:
+            if name in regs and "root" in inspect.signature(regs[name].obj).parameters:
+                cfg.dataset_params.setdefault(name, {})["root"] = args.data_root
     if args.domains:
         doms = {}
         for d in args.domains:

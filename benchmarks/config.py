@@ -38,6 +38,8 @@ class BenchConfig:
         Name of the preset this config came from (informational).
     datasets : list of str
         Registered dataset names.
+    dataset_params : dict
+        Loader parameters by dataset name (e.g. ``{"cifar10": {"root": "/data"}}``).
     domains : dict
         Feature domains by label: ``{"extractor": name, "params": {...}, "seed": int}``.
         Selection runs on these features; the linear probe trains on them.
@@ -72,6 +74,7 @@ class BenchConfig:
 
     preset: str = "custom"
     datasets: list = field(default_factory=lambda: ["digits"])
+    dataset_params: dict = field(default_factory=dict)
     domains: dict = field(default_factory=lambda: {"raw": {"extractor": "raw", "params": {}, "seed": 0}})
     strategies: list | None = None
     frameworks: dict = field(default_factory=lambda: {"linear_probe": {"name": "linear_probe", "params": {}}})
@@ -177,7 +180,9 @@ def _paper() -> BenchConfig:
     supervised = {"name": "supervised", "params": {"arch": "resnet18", "epochs": 200}}
     return BenchConfig(
         preset="paper",
-        datasets=["cifar10", "cifar100", "tiny_imagenet"],
+        # Tiny-ImageNet: add `imagefolder` with dataset_params {"imagefolder": {"root": ...}}.
+        # CIFAR loaders read torchvision's download folder: `--data-root DIR`.
+        datasets=["cifar10", "cifar100"],
         domains={"simclr": {"extractor": "simclr", "params": {}, "seed": 0}},
         strategies=["random", "feature_norm", "gram_schmidt", "typiclust", "probcover", *PAPER_COMBINATIONS],
         frameworks={

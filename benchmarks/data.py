@@ -17,7 +17,7 @@ def raw_features(images) -> np.ndarray:
     return (arr.reshape(len(arr), -1).astype(np.float32)) / np.float32(255.0)
 
 
-def load_features(dataset: str, split: str, domain: dict, images) -> np.ndarray:
+def load_features(dataset: str, split: str, domain: dict, images, dataset_params=None) -> np.ndarray:
     """Features of one split in one domain.
 
     Uses :func:`subsel_plugins.features.load_or_compute` (cached, memory-mapped)
@@ -39,15 +39,18 @@ def load_features(dataset: str, split: str, domain: dict, images) -> np.ndarray:
             f"the feature domain {extractor!r} needs subsel_plugins.features.load_or_compute, which is "
             "not available in this install; use the 'raw' domain or install the features package."
         )
-    return load_or_compute(dataset, split, extractor, params=params or None, seed=seed)
+    return load_or_compute(
+        dataset, split, extractor, params=params or None, seed=seed, dataset_params=dataset_params or None
+    )
 
 
 class PreparedDataset:
     """A dataset's pool (optionally subset), test split and per-domain features."""
 
-    def __init__(self, name: str, pool_size: int | None = None):
+    def __init__(self, name: str, pool_size: int | None = None, params: dict | None = None):
         self.name = name
-        self.ds = get_dataset(name)
+        self.params = dict(params or {})
+        self.ds = get_dataset(name, **self.params)
         n = len(self.ds.train)
         if pool_size is not None and pool_size < n:
             rng = np.random.default_rng(POOL_SEED)
@@ -71,8 +74,8 @@ class PreparedDataset:
     def features(self, label: str, domain: dict):
         """(train, test) features of a domain; train restricted to the pool."""
         if label not in self._features:
-            train = load_features(self.name, "train", domain, self.ds.train.images)
-            test = load_features(self.name, "test", domain, self.ds.test.images)
+            train = load_features(self.name, "train", domain, self.ds.train.images, self.params)
+            test = load_features(self.name, "test", domain, self.ds.test.images, self.params)
             if self.pool_rows is not None:
                 train = np.asarray(train[self.pool_rows])
             self._features[label] = (train, test)
@@ -89,7 +92,7 @@ class PreparedDataset:
             train_features=train,
             test_features=test,
             name=self.name,
-            meta={"domain": label, "pool_rows": self.pool_rows},
+            meta={"domain": label, "pool_rows": self.pool_rows, "dataset_params": self.params},
         )
 
 

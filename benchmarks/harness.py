@@ -199,7 +199,7 @@ def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) 
 
     def prep(dname):
         if dname not in prepared:
-            prepared[dname] = PreparedDataset(dname, config.pool_size)
+            prepared[dname] = PreparedDataset(dname, config.pool_size, config.dataset_params.get(dname))
         return prepared[dname]
 
     def cell_key(dname, dlabel, dhash, strategy, budget, seed, fw_label):

@@ -169,6 +169,7 @@ class SemiSupervisedUSB(Evaluator):
             "subsel_strategy": _FIXED,
             "subsel_params": {"indices": [int(i) for i in rows]},
             "subsel_features": "raw",
+            "subsel_dataset_params": dict(data.meta.get("dataset_params") or {}),
             "subsel_device": device,
             # a flip turns one digit into another; natural images keep USB's flips
             "subsel_hflip": data.name not in ("digits", "mnist"),
