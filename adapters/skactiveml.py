@@ -255,7 +255,8 @@ class GramSchmidt(_SubselPoolQueryStrategy):
     norm : {"l2", "l1", "linf"}, default="l2"
     randomized : bool, default=True
         False takes the largest residual (deterministic, pivoted GS).
-    method : {"plain"}, default="plain"
+    method : {"auto", "fast", "plain", "torch"}, default="auto"
+        How Alg. 1 is computed (see :class:`~subsel_plugins.GramSchmidtQuery`).
     {common}
     """
 
@@ -265,7 +266,7 @@ class GramSchmidt(_SubselPoolQueryStrategy):
         self,
         norm="l2",
         randomized=True,
-        method="plain",
+        method="auto",
         features=None,
         missing_label=MISSING_LABEL,
         random_state=None,
@@ -408,7 +409,7 @@ class TypiClustThenGS(_SubselPoolQueryStrategy):
         min_cluster_size=5,
         norm="l2",
         randomized=True,
-        method="plain",
+        method="auto",
         features=None,
         missing_label=MISSING_LABEL,
         random_state=None,
@@ -518,7 +519,7 @@ class ProbCoverThenGS(_SubselPoolQueryStrategy):
         n_classes=None,
         norm="l2",
         randomized=True,
-        method="plain",
+        method="auto",
         features=None,
         missing_label=MISSING_LABEL,
         random_state=None,

@@ -11,6 +11,7 @@ from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from subsel_plugins.adapters import modal
+from threadpoolctl import threadpool_limits
 
 from subsel_plugins import (
     GramSchmidtQuery,
@@ -25,6 +26,13 @@ BASE_NAMES = available_strategies(combinations=False)
 
 # Gram-Schmidt says so when a small pool runs out of directions; not a failure.
 pytestmark = pytest.mark.filterwarnings("ignore:GramSchmidtQuery:RuntimeWarning")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One BLAS/OpenMP thread: KMeans and distances run several times faster on a busy 2-core machine."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +144,15 @@ def test_wrapper_translates_argument():
 # --- the modAL protocol ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", available_strategies())
+def _loop_params():
+    """Every registered name; the clustering-based ones (seconds per query here) are marked slow."""
+    return [
+        pytest.param(n, marks=pytest.mark.slow) if ("typiclust" in n or "probcover" in n) else n
+        for n in available_strategies()
+    ]
+
+
+@pytest.mark.parametrize("name", _loop_params())
 def test_full_loop_every_registered_strategy(name, digits, record_property):
     strategy = modal.query_strategy(name, random_state=0)
     _, accuracies = run_modal_loop(strategy, digits)
