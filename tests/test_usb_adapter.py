@@ -200,6 +200,28 @@ def test_features_raw_and_npy(tmp_path, digits):
         usb.load_features(usb.SubselConfig("random", features=str(path)), digits, "digits", 0)
 
 
+@pytest.mark.slow  # a ResNet-18 over the training split: about a minute on a busy CPU
+def test_registered_extractor_features_come_through_the_cache(tmp_path, digits):
+    from subsel_plugins.features import load_or_compute
+
+    cache = tmp_path / "cache"
+    params = {"device": "cpu"}
+    sub = usb.validate_subsel(
+        {
+            "subsel_strategy": "random",
+            "subsel_features": "random_resnet18",
+            "subsel_feature_params": params,
+            "subsel_feature_cache": str(cache),
+        }
+    )
+    F = usb.load_features(sub, digits, "digits", 0)
+    assert F.shape == (len(digits.train), 512)
+    assert list(cache.rglob("*.npy"))  # computed once, kept in the cache
+    assert np.array_equal(
+        F, load_or_compute("digits", "train", "random_resnet18", params, 0, cache_dir=cache)
+    )
+
+
 # --- the labeled set semilearn trains on ---------------------------------------
 
 
