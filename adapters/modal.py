@@ -42,6 +42,11 @@ in a bare ``except:`` and, on *any* exception, calls the strategy a second
 time. Subsel strategies return ``(indices, scores)`` and so run exactly once
 per query; when they raise (say ``n_instances`` above the pool size) they run
 twice and the second error reaches you.
+
+Not covered: ``ActiveLearner(on_transformed=True)`` is not honoured (pass the
+transformation as ``features=`` instead), and modAL's ``Committee`` keeps
+``X_training = None``, so there the strategy sees no labeled set (every query
+is a cold start).
 """
 
 from __future__ import annotations
