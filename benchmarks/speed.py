@@ -10,7 +10,7 @@ read-only, as cached real features would be. Two kinds:
 
 Every Gram-Schmidt case times the fast path in full. The plain path (Alg. 1 on
 an N x d float64 residual matrix) is timed in full where it is cheap; elsewhere
-its setup and a run of ``--plain-picks`` picks are timed and its time for the
+it is timed with 1 and 1 + ``--plain-picks`` picks and its time for the
 full budget is extrapolated linearly (its cost per pick is constant; picks past
 the rank d are the cheap norm-sampling fill), which the table says. The memory
 map is paged in before each timing, so no timing pays for the disk. Peak memory is the
@@ -90,28 +90,23 @@ def page_in(X):
 
 
 def plain_model(X, plain_picks: int):
-    """Plain path: (setup seconds, seconds per pick, peak bytes), from one run of ``plain_picks``.
+    """Plain path: (seconds for 1 pick, seconds per further pick, peak bytes).
 
-    The setup (the float64 residual matrix and its row norms, the first lines of
-    ``_select_plain``) is timed on its own, since at large N it costs as much as
-    several picks and varies with the machine's load.
+    From two runs, of 1 and of ``1 + plain_picks`` picks, each on a paged-in
+    memory map: the difference is the cost of the picks alone.
     """
     page_in(X)
-    t0 = time.perf_counter()
-    R = np.array(X, dtype=np.float64)
-    np.sqrt(np.einsum("ij,ij->i", R, R))
-    setup = time.perf_counter() - t0
-    del R
+    t1, _, _ = measure(lambda: GramSchmidtQuery(method="plain", random_state=0).select(X, 1))
     page_in(X)
-    tp, peak, _ = measure(lambda: GramSchmidtQuery(method="plain", random_state=0).select(X, plain_picks))
-    return setup, max(tp - setup, 0.0) / plain_picks, peak
+    tp, peak, _ = measure(lambda: GramSchmidtQuery(method="plain", random_state=0).select(X, 1 + plain_picks))
+    return t1, max(tp - t1, 0.0) / plain_picks, peak
 
 
 def plain_time(X, s: int, model):
     """Plain path's time for budget s, extrapolated: its work per pick is constant, and
     picks past the rank (at most d) are the norm-sampling fill, one cheap pass."""
-    setup, per_pick, _ = model
-    return setup + per_pick * min(s, X.shape[1])
+    t1, per_pick, _ = model
+    return t1 + per_pick * (min(s, X.shape[1]) - 1)
 
 
 def gs_cases(args, grid, rows):
@@ -145,8 +140,8 @@ def gs_cases(args, grid, rows):
                             model = model or plain_model(X, args.plain_picks)
                             tp, pp = plain_time(X, s, model), model[2]
                             how = (
-                                f"extrapolated: setup {model[0]:.1f} s + {model[1]:.2f} s/pick "
-                                f"x min(s, d) (from {args.plain_picks} picks)"
+                                f"extrapolated: {model[0]:.1f} s for 1 pick + {model[1]:.2f} s "
+                                f"x (min(s, d) - 1) (from 1 and {1 + args.plain_picks} picks)"
                             )
                         row.update(
                             plain_s=round(tp, 2),
