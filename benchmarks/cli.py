@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pool-size", type=int, help="use a fixed random subset of the training split as the pool"
     )
+    p.add_argument(
+        "--train-limit", type=int, help="use only the first N training images (feature cache 'limit')"
+    )
+    p.add_argument("--test-limit", type=int, help="use only the first N test images")
     p.add_argument("--no-norm-correlation", action="store_true", help="skip the Fig. 7 analysis")
     p.add_argument("--no-frechet", action="store_true", help="skip the Frechet distances")
     p.add_argument("--device", help="'auto' (CUDA when available), 'cpu', 'cuda', ...")
@@ -106,6 +110,10 @@ def config_from_args(args):
         cfg.budget_multipliers = [m for m in cfg.budget_multipliers if m >= 2] or [2]
     if args.pool_size is not None:
         cfg.pool_size = args.pool_size
+    if args.train_limit is not None:
+        cfg.train_limit = args.train_limit
+    if args.test_limit is not None:
+        cfg.test_limit = args.test_limit
     if args.no_norm_correlation:
         cfg.norm_correlation = None
     if args.no_frechet:

@@ -31,6 +31,8 @@ KEY_FIELDS = (
     "framework_hash",
     "initial_pool",
     "pool_size",
+    "train_limit",
+    "test_limit",
 )
 NORM_KEY_FIELDS = (
     "dataset",
@@ -199,7 +201,13 @@ def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) 
 
     def prep(dname):
         if dname not in prepared:
-            prepared[dname] = PreparedDataset(dname, config.pool_size, config.dataset_params.get(dname))
+            prepared[dname] = PreparedDataset(
+                dname,
+                config.pool_size,
+                config.dataset_params.get(dname),
+                config.train_limit,
+                config.test_limit,
+            )
         return prepared[dname]
 
     def cell_key(dname, dlabel, dhash, strategy, budget, seed, fw_label):
@@ -280,7 +288,10 @@ def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) 
                     "framework_hash": specs[lab][1],
                     "initial_pool": config.initial_pool,
                     "pool_size": config.pool_size,
+                    "train_limit": config.train_limit,
+                    "test_limit": config.test_limit,
                     "n_pool": pds.n_pool,
+                    "n_test": len(pds.test_labels),
                     "num_classes": b,
                     "accuracy": res["accuracy"],
                     "extra": {k: v for k, v in res.items() if k != "accuracy"},
@@ -329,13 +340,24 @@ def run_norm_correlation(config, out: Path, prepared, prep, evaluators, specs, p
             dhash = spec_hash(dom)
             for m in nc.get("size_multipliers", [1]):
                 for i in range(K):
-                    key = (dname, dlabel, dhash, label, specs[label][1], m * b, i, config.pool_size)
+                    key = (
+                        dname,
+                        dlabel,
+                        dhash,
+                        label,
+                        specs[label][1],
+                        m * b,
+                        i,
+                        config.pool_size,
+                        config.train_limit,
+                        config.test_limit,
+                    )
                     if key not in done:
                         jobs.append((key, dom))
     bar = _progress(len(jobs), 0, progress and bool(jobs))
     try:
         for key, dom in jobs:
-            dname, dlabel, dhash, _, fhash, size, i, _ = key
+            dname, dlabel, dhash, _, fhash, size, i = key[:7]
             pds = prep(dname)
             data = pds.eval_data(dlabel, dom)
             # subset i of a size is the same whatever the strategy list or seeds
@@ -352,6 +374,8 @@ def run_norm_correlation(config, out: Path, prepared, prep, evaluators, specs, p
                     "size": size,
                     "subset": i,
                     "pool_size": config.pool_size,
+                    "train_limit": config.train_limit,
+                    "test_limit": config.test_limit,
                     "accuracy": res["accuracy"],
                     "mean_feature_norm": analysis.mean_feature_norm(data.train_features, rows),
                     "classes_covered": analysis.class_coverage(data.train_labels[rows], pds.num_classes),

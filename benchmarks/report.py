@@ -51,6 +51,8 @@ def current_rows(config: BenchConfig, out_dir, strategies) -> list[dict]:
             and r.get("budget_multiplier") in config.budget_multipliers
             and r.get("initial_pool") == config.initial_pool
             and r.get("pool_size") == config.pool_size
+            and r.get("train_limit") == config.train_limit
+            and r.get("test_limit") == config.test_limit
         ):
             keep.append(r)
     return keep
@@ -84,7 +86,9 @@ def markdown_tables(config: BenchConfig, rows, strategies, norm_rows=(), unavail
             if config.initial_pool
             else ""
         )
+        + (f" Pool: the first {config.train_limit} training images." if config.train_limit else "")
         + (f" Pool: a fixed random {config.pool_size} training examples." if config.pool_size else "")
+        + (f" Test: the first {config.test_limit} test images." if config.test_limit else "")
     )
     lines.append("Best mean per budget in **bold**.")
     lines.append("")
@@ -227,6 +231,8 @@ def current_norm_rows(config: BenchConfig, out_dir) -> list[dict]:
         and r.get("framework") == fw
         and r.get("framework_hash") == specs[fw][1]
         and r.get("pool_size") == config.pool_size
+        and r.get("train_limit") == config.train_limit
+        and r.get("test_limit") == config.test_limit
         and r.get("subset", 10**9) < int(nc["subsets"])
     ]
 
