@@ -153,6 +153,13 @@ def test_cuda_without_a_gpu_says_how_to_run_on_the_cpu(tmp_path):
         usb.run_usb(tiny(tmp_path, subsel_device="cuda"), verbose=False)
 
 
+def test_dataset_must_be_registered(tmp_path):
+    with pytest.raises(
+        usb.USBConfigError, match="dataset: 'stl10' is not a registered dataset; available: .*digits"
+    ):
+        usb.run_usb(tiny(tmp_path, dataset="stl10"), verbose=False)
+
+
 def test_num_classes_must_match_the_dataset(tmp_path):
     with pytest.raises(usb.USBConfigError, match="num_classes=7, but dataset 'digits' has 10"):
         usb.run_usb(tiny(tmp_path, num_classes=7), verbose=False)

@@ -262,9 +262,14 @@ def run_usb(config, *, device: str | None = None, verbose: bool = True) -> dict:
     import_semilearn()
     import torch
 
-    from subsel_plugins import get_dataset
+    from subsel_plugins import available_datasets, get_dataset
 
     resolved = _resolve_device(subsel, args)
+    if args.dataset not in available_datasets():
+        raise USBConfigError(
+            f"dataset: {args.dataset!r} is not a registered dataset; available: {available_datasets()} "
+            "(register more through the subsel_register_datasets hook)."
+        )
     ds_params = dataset_params(args, subsel)
     data = get_dataset(args.dataset, **ds_params)
     if data.num_classes != args.num_classes:
