@@ -43,6 +43,8 @@ NORM_KEY_FIELDS = (
     "size",
     "subset",
     "pool_size",
+    "train_limit",
+    "test_limit",
 )
 
 
@@ -222,6 +224,8 @@ def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) 
             specs[fw_label][1],
             config.initial_pool,
             config.pool_size,
+            config.train_limit,
+            config.test_limit,
         )
 
     # budgets are known only once a dataset's class count is: count per dataset lazily

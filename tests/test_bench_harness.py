@@ -257,3 +257,22 @@ def test_cli_rejects_unknown_names(tmp_path):
         cli.main(
             ["--out", str(tmp_path), "--frameworks", "linear_prob", "--strategies", "random", "--no-progress"]
         )
+
+
+def test_split_limits_and_pool_subset_resume(tmp_path):
+    cfg = tiny_config(
+        frameworks={"linear_probe": {"name": "linear_probe", "params": {"epochs": 30}}},
+        seeds=[0],
+        strategies=["random"],
+        train_limit=500,
+        test_limit=200,
+        pool_size=300,
+        norm_correlation={"framework": "linear_probe", "size_multipliers": [1], "subsets": 3},
+    )
+    first = harness.run_grid(cfg, tmp_path, progress=False, log=lambda *a: None)
+    assert first["done"] == 1 + 3
+    (row,) = harness.read_jsonl(tmp_path / harness.RESULTS)
+    assert (row["n_pool"], row["n_test"], row["train_limit"], row["pool_size"]) == (300, 200, 500, 300)
+    assert max(row["labeled"]) < 300
+    again = harness.run_grid(cfg, tmp_path, progress=False, log=lambda *a: None)
+    assert again["done"] == 0 and again["skipped"] == 1
