@@ -249,7 +249,7 @@ def plots(config: BenchConfig, rows, strategies, norm_rows, out_dir) -> list[Pat
     written = []
     acc = _group(rows, ("dataset", "domain", "framework", "strategy", "budget"), "accuracy")
     combos = sorted({(r["dataset"], r["domain"], r["framework"]) for r in rows})
-    cmap = plt.get_cmap("tab20")
+    cmap = plt.get_cmap("tab10")
     for dname, dlabel, fw in combos:
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
         for i, s in enumerate(strategies):
@@ -259,8 +259,9 @@ def plots(config: BenchConfig, rows, strategies, norm_rows, out_dir) -> list[Pat
             b = np.array([p[0] for p in pts])
             ms = np.array([analysis.mean_and_stderr(p[1]) for p in pts]) * 100
             style = "--" if "_then_" in s else "-"
-            ax.plot(b, ms[:, 0], style, marker="o", ms=3, color=cmap(i % 20), label=s)
-            ax.fill_between(b, ms[:, 0] - ms[:, 1], ms[:, 0] + ms[:, 1], color=cmap(i % 20), alpha=0.2)
+            ax.plot(b, ms[:, 0], style, marker="o", ms=3, color=cmap(i % 10), label=s)
+            ax.fill_between(b, ms[:, 0] - ms[:, 1], ms[:, 0] + ms[:, 1], color=cmap(i % 10), alpha=0.2)
+        ax.set_xticks(sorted({k[4] for k in acc if k[:3] == (dname, dlabel, fw)}))
         ax.set_xlabel("budget (labeled examples)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"{dname} · {dlabel} · {fw}")
