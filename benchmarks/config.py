@@ -197,7 +197,7 @@ def _paper() -> BenchConfig:
         # Tiny-ImageNet: add `imagefolder` with dataset_params {"imagefolder": {"root": ...}}.
         # CIFAR loaders read torchvision's download folder: `--data-root DIR`.
         datasets=["cifar10", "cifar100"],
-        domains={"simclr": {"extractor": "simclr", "params": {}, "seed": 0}},
+        domains={"simclr": {"extractor": "simclr", "params": {"preset": "paper"}, "seed": 0}},
         strategies=["random", "feature_norm", "gram_schmidt", "typiclust", "probcover", *PAPER_COMBINATIONS],
         frameworks={
             "supervised": supervised,

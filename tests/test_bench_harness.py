@@ -276,3 +276,8 @@ def test_split_limits_and_pool_subset_resume(tmp_path):
     assert max(row["labeled"]) < 300
     again = harness.run_grid(cfg, tmp_path, progress=False, log=lambda *a: None)
     assert again["done"] == 0 and again["skipped"] == 1
+
+
+def test_paper_preset_uses_the_paper_simclr_recipe():
+    assert preset("paper").domains["simclr"]["params"] == {"preset": "paper"}
+    assert preset("fashion").domains["simclr_cpu"]["params"] == {"preset": "cpu"}
