@@ -174,6 +174,7 @@ def baseline_cases(args, grid, rows):
     for name in args.baselines:
         n = sizes[name]
         X = make_features(Path(args.data_dir) / f"realistic_{n}_{d}.npy", "realistic", n, d)
+        page_in(X)
         t, peak, _ = measure(lambda name=name, X=X: makers[name]().select(X, s))
         row = dict(
             case=name,
