@@ -381,7 +381,12 @@ def _train(args, dataset_dict, device, save_path, logger) -> dict:
             alg.finetune()
         seconds = time.perf_counter() - start
         alg.save_model("latest_model.pth", save_path)
-        final = alg.evaluate("eval")
+        last = getattr(alg, "log_dict", None) or {}
+        if "eval/top-1-acc" in last and not hasattr(alg, "finetune"):
+            # USB's EvaluationHook evaluated the final (EMA) model at the last iteration
+            final = {k: v for k, v in last.items() if k.startswith("eval/")}
+        else:
+            final = alg.evaluate("eval")
     results = getattr(alg, "results_dict", {})
     for key, item in results.items():
         logger.info(f"Model result - {key} : {item}")
