@@ -24,6 +24,7 @@ _BLOCK_ROWS = 8192
 # counts alone (never on wall time) so that a seed always gives the same picks.
 _TRIAL_OVERHEAD = 2_000  # per candidate row: gather, norms, bookkeeping
 _BATCH_OVERHEAD = 20_000  # per batch of candidates: Python and numpy calls
+_EVAL_OVERHEAD = 100_000  # per row evaluated by the exact argmax (bookkeeping of evaluated rows)
 _PASS_PER_ELEMENT = 8  # per element of X read in a full pass (copy to float64, norms)
 _PASS_PER_ROW = 50  # per row in a full pass (bounds, cumulative sums)
 _MIN_BATCH, _MAX_BATCH = 8, 512  # candidates proposed at a time
@@ -490,7 +491,7 @@ class _FastSampler:
 
     def _evaluate(self, rows):
         _, w = self._weights(rows)
-        self.spent += self.trial_cost(len(rows))
+        self.spent += self.trial_cost(len(rows)) + _EVAL_OVERHEAD * len(rows)
         keep = self.live[rows]
         return rows[keep], w[keep]
 
@@ -507,8 +508,16 @@ class _FastSampler:
             best = self.e_val[fresh].max() if fresh.any() else -np.inf
             stale = ~fresh
             top_stale = self.e_val[stale].max() if stale.any() else -np.inf
+            if self.spent > self.refresh_cost() and self.applied < self.k:
+                # stale bounds make the search long: refresh them, then start over
+                self.refresh(check_suspects=False)
+                self._order()
+                batch = 32
+                continue
             if top_stale >= max(best, nb) and top_stale > -np.inf:
                 redo = np.flatnonzero(stale & (self.e_val >= max(best, nb)))
+                redo = redo[np.argsort(-self.e_val[redo], kind="stable")[:batch]]  # the largest first
+                batch = min(2 * batch, 4096)
                 rows, w = self._evaluate(self.e_idx[redo])
                 keep = np.ones(self.e_idx.size, dtype=bool)
                 keep[redo] = False
