@@ -265,6 +265,9 @@ def test_npz_reads_user_arrays(tmp_path):
     assert ds.train.images.dtype == np.uint8 and ds.train.images.shape == (6, 5, 5, 3)
     np.testing.assert_array_equal(ds.train.images, np.round(xtr * 255).astype(np.uint8))
     assert ds.classes == ["0", "1", "2"] and ds.name == "mine"
+    # root= works like every other loader: the file, or a folder holding one .npz
+    assert len(get_dataset("npz", root=tmp_path).train) == 6
+    assert len(get_dataset("npz", root=tmp_path / "mine.npz").test) == 2
 
 
 def test_npz_accepts_nchw_and_grey(tmp_path):

@@ -43,7 +43,7 @@ def _images(arr: np.ndarray, key: str, path) -> np.ndarray:
     )
 
 
-def load_npz(path=None, classes=None) -> ImageDataset:
+def load_npz(path=None, classes=None, root=None) -> ImageDataset:
     """Images and labels from an .npz file: ``x_train``, ``y_train``, ``x_test``, ``y_test``.
 
     Parameters
@@ -55,11 +55,24 @@ def load_npz(path=None, classes=None) -> ImageDataset:
         arrays the test split is empty. An optional ``classes`` array names the labels.
     classes : list of str or None
         Class names; overrides the file's ``classes``.
+    root : path or None
+        Same as ``path`` (every loader takes ``root``); a folder holding
+        exactly one .npz file is accepted too.
 
     Returns
     -------
     ImageDataset
     """
+    if path is None and root is not None:
+        path = root
+        if Path(root).expanduser().is_dir():
+            found = sorted(Path(root).expanduser().glob("*.npz"))
+            if len(found) != 1:
+                raise DatasetNotFoundError(
+                    f"npz: root={root} is a folder with {len(found)} .npz files; expected exactly one "
+                    "(or pass path= the file)."
+                )
+            path = found[0]
     if path is None:
         raise DatasetNotFoundError(
             "npz: pass path= an .npz file with arrays x_train, y_train (and x_test, y_test)."
