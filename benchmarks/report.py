@@ -73,6 +73,13 @@ def _fmt(mean, se, scale=100.0, digits=1):
     return f"{mean * scale:.{digits}f} ± {se * scale:.{digits}f}"
 
 
+def _pool_sentence(config: BenchConfig) -> str:
+    prefix = f"the first {config.train_limit} training images" if config.train_limit else "the training split"
+    if config.pool_size:
+        return f" Pool: a fixed random {config.pool_size} of {prefix}."
+    return f" Pool: {prefix}." if config.train_limit else ""
+
+
 def markdown_tables(config: BenchConfig, rows, strategies, norm_rows=(), unavailable=None) -> str:
     """Mean ± standard error of test accuracy per strategy and budget, plus the analyses."""
     lines = [f"# Benchmark results (preset `{config.preset}`)", ""]
@@ -86,8 +93,7 @@ def markdown_tables(config: BenchConfig, rows, strategies, norm_rows=(), unavail
             if config.initial_pool
             else ""
         )
-        + (f" Pool: the first {config.train_limit} training images." if config.train_limit else "")
-        + (f" Pool: a fixed random {config.pool_size} training examples." if config.pool_size else "")
+        + _pool_sentence(config)
         + (f" Test: the first {config.test_limit} test images." if config.test_limit else "")
     )
     lines.append("Best mean per budget in **bold**.")
