@@ -117,8 +117,8 @@ def test_linear_probe_matches_torch_sgd(digits):
     lab = balanced(digits.train_labels, 2)
     probe = LinearProbe(epochs=30, normalize="l2")
     ours = probe.evaluate(digits, lab, 0)
-    train, test = probe._transform(digits)
-    X = torch.as_tensor(train[lab], dtype=torch.float64)
+    train, test = probe._transform(digits, lab)
+    X = torch.as_tensor(train, dtype=torch.float64)
     y = torch.as_tensor(digits.train_labels[lab])
     W = torch.zeros(X.shape[1], 10, dtype=torch.float64, requires_grad=True)
     b = torch.zeros(10, dtype=torch.float64, requires_grad=True)
@@ -253,3 +253,13 @@ def test_flexmatch_through_usb_beats_chance_on_digits(digits):
     # measured 18.0% here; chance is 10% (540 test images: 2 standard errors ~ 2.6%)
     assert res["accuracy"] > 0.13
     assert res["iterations"] == 60
+
+
+def test_linear_probe_standardizes_with_the_whole_pool(digits):
+    lab = np.arange(0, 40)
+    train, test = LinearProbe(normalize="standard")._transform(digits, lab)
+    F = digits.train_features
+    sd = F.std(0)
+    sd[sd == 0] = 1.0
+    np.testing.assert_allclose(train, (F[lab] - F.mean(0)) / sd, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(test, (digits.test_features - F.mean(0)) / sd, rtol=1e-4, atol=1e-4)

@@ -72,18 +72,29 @@ class LinearProbe(Evaluator):
         if self.normalize not in _NORMALIZE:
             raise ValueError(f"normalize must be one of {_NORMALIZE}; got {self.normalize!r}.")
 
-    def _transform(self, data: EvalData):
-        train = np.asarray(data.train_features, dtype=np.float32)
+    def _transform(self, data: EvalData, labeled):
+        """Normalized features of the labeled rows, (n_labeled, d), and of the test split, (n_test, d)."""
+        pool = data.train_features
         test = np.asarray(data.test_features, dtype=np.float32)
-        if train.ndim != 2 or test.ndim != 2 or train.shape[1] != test.shape[1]:
+        if np.ndim(pool) != 2 or test.ndim != 2 or pool.shape[1] != test.shape[1]:
             raise ValueError(
                 f"train_features and test_features must be 2-D with the same width; got shapes "
-                f"{train.shape} and {test.shape}."
+                f"{np.shape(pool)} and {test.shape}."
             )
+        # only the labeled rows are read: the pool may be a large memory map
+        train = np.asarray(pool[labeled], dtype=np.float32)
         if self.normalize == "standard":
-            mu = train.mean(axis=0)
-            sd = train.std(axis=0)
+            # statistics of the whole (unlabeled) pool, in blocks
+            n, d = pool.shape
+            s1, s2 = np.zeros(d), np.zeros(d)
+            for start in range(0, n, 16384):
+                blk = np.asarray(pool[start : start + 16384], dtype=np.float64)
+                s1 += blk.sum(0)
+                s2 += (blk * blk).sum(0)
+            mu = s1 / n
+            sd = np.sqrt(np.maximum(s2 / n - mu * mu, 0.0))
             sd[sd == 0] = 1.0
+            mu, sd = mu.astype(np.float32), sd.astype(np.float32)
             return (train - mu) / sd, (test - mu) / sd
         if self.normalize == "l2":
 
@@ -96,11 +107,11 @@ class LinearProbe(Evaluator):
 
     def _evaluate(self, data: EvalData, labeled: np.ndarray, seed: int) -> dict:
         self._check_params()
-        train, test = self._transform(data)
+        train, test = self._transform(data, labeled)
         # float64 numpy: at d x C with a few hundred rows a step costs
         # microseconds, far below a framework's per-step overhead, and the
         # result does not depend on thread scheduling.
-        X = train[labeled].astype(np.float64)
+        X = train.astype(np.float64)
         y = data.train_labels[labeled]
         n, d = X.shape
         C = int(data.num_classes)
