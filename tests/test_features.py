@@ -443,3 +443,14 @@ def test_cli_feature_params_and_errors(tmp_path, capsys):
         == 2
     )
     assert "no such file" in capsys.readouterr().err
+
+
+def test_simclr_cache_key_follows_the_resolved_recipe(monkeypatch):
+    from subsel_plugins.features import _simclr
+
+    key = get_feature_extractor("simclr", preset="cpu").cache_key()
+    assert (
+        get_feature_extractor("simclr", preset="cpu", epochs=15).cache_key() != key
+    )  # explicit param differs
+    monkeypatch.setitem(_simclr.PRESETS, "cpu", {**_simclr.PRESETS["cpu"], "epochs": 3})
+    assert get_feature_extractor("simclr", preset="cpu").cache_key() != key

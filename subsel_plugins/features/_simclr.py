@@ -9,6 +9,7 @@ through ``roi_align``), so training needs no per-image Python loop.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -250,6 +251,13 @@ class SimCLR(FeatureExtractor):
 
     def _file_params(self):
         return ("checkpoint",)
+
+    def cache_key(self) -> str:
+        """As the base class's, plus the resolved training recipe: editing a preset changes the key."""
+        key = json.loads(super().cache_key())
+        if self.checkpoint is None:
+            key["recipe"] = self.recipe()
+        return json.dumps(key, sort_keys=True, default=repr)
 
     def recipe(self) -> dict:
         """The training settings in force: the preset overridden by explicit arguments."""
