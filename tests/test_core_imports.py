@@ -1,5 +1,6 @@
 """The core works without the optional dependencies (torch, modAL, scikit-activeml, semilearn)."""
 
+import os
 import subprocess
 import sys
 
@@ -17,7 +18,10 @@ BLOCK = (
 
 
 def run_blocked(code: str):
-    return subprocess.run([sys.executable, "-c", BLOCK + code], capture_output=True, text=True)
+    # cwd: outside the repository root, whose subsel_plugins/ source dir would shadow the install
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK + code], capture_output=True, text=True, cwd=os.path.dirname(__file__)
+    )
 
 
 def test_registry_and_strategies_load_without_optional_dependencies():

@@ -54,7 +54,7 @@ def test_importing_features_does_not_import_torch():
         "import sys, subsel_plugins.features, subsel_plugins; subsel_plugins.available_feature_extractors(); "
     )
     code += "assert 'torch' not in sys.modules, 'torch imported eagerly'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(__file__))
 
 
 # raw ----------------------------------------------------------------------------

@@ -320,7 +320,10 @@ def test_import_shim_leaves_no_stub_behind(tmp_path):
         print(json.dumps(out))
         """
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    # run outside the repository root, whose subsel_plugins/ source dir would shadow the install
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=str(tmp_path)
+    )
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["left"] == [] and "imported" not in out
