@@ -30,6 +30,9 @@ __all__ = [
     "check_strategy",
     "make_check_data",
     "exact_pair_probabilities",
+    "PAIR_TEST_X",
+    "first_two_pick_counts",
+    "chi_square_pvalue",
 ]
 
 
@@ -231,3 +234,37 @@ def exact_pair_probabilities(X, method: str = "gram_schmidt", norm: str = "l2", 
         rest = [k for k in free if k != i]
         out[(i, j)] = p_i * w2[j] / w2[rest].sum()
     return out
+
+
+#: Five rows in 3-D with distinct norms and angles: every ordered pair of first
+#: two picks has probability >= ~1% under norm and Gram-Schmidt sampling.
+PAIR_TEST_X = np.array(
+    [
+        [3.0, 0.2, 0.1],
+        [2.5, 1.5, 0.0],
+        [0.1, 2.0, 0.3],
+        [0.5, 0.4, 1.8],
+        [1.0, 1.0, 1.0],
+    ]
+)
+
+
+def first_two_pick_counts(make, X, n_draws: int, labeled=None) -> dict:
+    """Counts of the ordered first two picks of ``make(seed).select(X, 2)`` over seeds 0..n_draws-1."""
+    counts: dict = {}
+    for seed in range(n_draws):
+        i, j = make(seed).select(X, 2, labeled=labeled)
+        counts[(int(i), int(j))] = counts.get((int(i), int(j)), 0) + 1
+    return counts
+
+
+def chi_square_pvalue(counts: dict, exact: dict, n_draws: int) -> float:
+    """Chi-square goodness-of-fit p-value of pair ``counts`` against the ``exact`` law."""
+    from scipy import stats
+
+    keys = sorted(exact)
+    assert set(counts) <= set(keys), f"impossible pairs drawn: {set(counts) - set(keys)}"
+    observed = np.array([counts.get(k, 0) for k in keys])
+    expected = np.array([exact[k] for k in keys]) * n_draws
+    assert np.isclose(expected.sum(), n_draws)
+    return stats.chisquare(observed, expected).pvalue

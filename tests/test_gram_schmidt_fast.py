@@ -9,37 +9,24 @@ from scipy import stats
 
 from subsel_plugins import GramSchmidtQuery
 from subsel_plugins.strategies import _gram_schmidt
-from subsel_plugins.testing import exact_pair_probabilities
-
-# Five rows in 3-D with distinct norms and angles: every ordered pair has a
-# probability of at least ~1%, so 4,000 draws give >= 40 expected counts per cell.
-X = np.array(
-    [
-        [3.0, 0.2, 0.1],
-        [2.5, 1.5, 0.0],
-        [0.1, 2.0, 0.3],
-        [0.5, 0.4, 1.8],
-        [1.0, 1.0, 1.0],
-    ]
+from subsel_plugins.testing import (
+    PAIR_TEST_X,
+    chi_square_pvalue,
+    exact_pair_probabilities,
+    first_two_pick_counts,
 )
+
+X = PAIR_TEST_X
 N_DRAWS = 4000
 ALPHA = 1e-3
 
 
 def pair_counts(make, labeled=None):
-    counts = {}
-    for seed in range(N_DRAWS):
-        i, j = make(seed).select(X, 2, labeled=labeled)
-        counts[(int(i), int(j))] = counts.get((int(i), int(j)), 0) + 1
-    return counts
+    return first_two_pick_counts(make, X, N_DRAWS, labeled)
 
 
 def chi_square_p(counts, exact):
-    keys = sorted(exact)
-    assert set(counts) <= set(keys), set(counts) - set(keys)
-    observed = np.array([counts.get(k, 0) for k in keys])
-    expected = np.array([exact[k] for k in keys]) * N_DRAWS
-    return stats.chisquare(observed, expected).pvalue
+    return chi_square_pvalue(counts, exact, N_DRAWS)
 
 
 @pytest.fixture
