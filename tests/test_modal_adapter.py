@@ -15,12 +15,9 @@ from threadpoolctl import threadpool_limits
 
 from subsel_plugins import (
     GramSchmidtQuery,
-    QueryStrategy,
     available_strategies,
     get_strategy,
-    hookimpl,
 )
-from subsel_plugins.registry import register_plugin, unregister_plugin
 
 BASE_NAMES = available_strategies(combinations=False)
 
@@ -309,41 +306,16 @@ def test_query_strategy_bad_parameter():
         modal.query_strategy("gram_schmidt", delta=0.3)
 
 
-class LargestSumQuery(QueryStrategy):
-    """Largest row sum first (a third-party strategy for the tests)."""
-
-    def __init__(self, random_state=None, features=None):
-        self.random_state = random_state
-        self.features = features
-
-    def _select(self, X, budget, labeled, rng):
-        sums = X.sum(axis=1)
-        order = np.argsort(-sums, kind="stable")
-        order = order[~np.isin(order, labeled)][:budget]
-        return order, sums[order]
-
-
-class _ThirdPartyPlugin:
-    @hookimpl
-    def subsel_register_strategies(self, register):
-        register("test_largest_sum", LargestSumQuery)
-
-
 @pytest.mark.parametrize(
     "name", ["test_largest_sum", "test_largest_sum_then_gs", "probcover_then_test_largest_sum"]
 )
-def test_third_party_strategy_registered_at_run_time(name, digits):
-    plugin = register_plugin(_ThirdPartyPlugin(), name="test-modal-third-party")
-    try:
-        assert name in available_strategies() or name == "probcover_then_test_largest_sum"
-        strategy = modal.query_strategy(name, random_state=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            learner, accuracies = run_modal_loop(strategy, digits, rounds=3)
-        if name == "test_largest_sum":
-            # each round takes the pool's largest row sums: the strategy really ran
-            top = np.sort(digits[0].sum(axis=1))[::-1][:30]
-            np.testing.assert_allclose(np.sort(learner.X_training.sum(axis=1))[::-1], top)
-    finally:
-        unregister_plugin(plugin)
-    assert "test_largest_sum" not in available_strategies()
+def test_third_party_strategy_registered_at_run_time(name, digits, largest_sum_plugin):
+    assert name in available_strategies() or name == "probcover_then_test_largest_sum"
+    strategy = modal.query_strategy(name, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        learner, accuracies = run_modal_loop(strategy, digits, rounds=3)
+    if name == "test_largest_sum":
+        # each round takes the pool's largest row sums: the strategy really ran
+        top = np.sort(digits[0].sum(axis=1))[::-1][:30]
+        np.testing.assert_allclose(np.sort(learner.X_training.sum(axis=1))[::-1], top)

@@ -511,44 +511,26 @@ def test_full_loop_every_registered_strategy(name, digits, record_property):
 # --- third-party plugins --------------------------------------------------------------
 
 
-class LargestSumQuery(QueryStrategy):
-    """Largest row sum first (a third-party strategy for the tests)."""
-
-    def __init__(self, random_state=None, features=None):
-        self.random_state = random_state
-        self.features = features
-
-    def _select(self, X, budget, labeled, rng):
+@pytest.mark.parametrize(
+    "name", ["test_largest_sum", "test_largest_sum_then_gs", "typiclust_then_test_largest_sum"]
+)
+def test_third_party_strategy_registered_at_run_time(name, digits, largest_sum_plugin):
+    qs = SubselQueryStrategy(name, random_state=0)
+    run_skactiveml_loop(qs, digits, cycles=3)
+    if name == "test_largest_sum":
+        X = digits[0]
+        y = np.full(len(X), MISSING_LABEL)
+        y[:5] = 0
+        idx = qs.query(X, y, batch_size=8)
         sums = X.sum(axis=1)
-        order = np.argsort(-sums, kind="stable")
-        order = order[~np.isin(order, labeled)][:budget]
-        return order, sums[order]
-
-
-class _ThirdPartyPlugin:
-    @hookimpl
-    def subsel_register_strategies(self, register):
-        register("test_largest_sum", LargestSumQuery)
+        sums[:5] = -np.inf
+        np.testing.assert_allclose(np.sort(X[idx].sum(axis=1)), np.sort(sums)[-8:])
 
 
 @pytest.mark.parametrize(
     "name", ["test_largest_sum", "test_largest_sum_then_gs", "typiclust_then_test_largest_sum"]
 )
-def test_third_party_strategy_registered_at_run_time(name, digits):
-    plugin = register_plugin(_ThirdPartyPlugin(), name="test-skactiveml-third-party")
-    try:
-        qs = SubselQueryStrategy(name, random_state=0)
-        run_skactiveml_loop(qs, digits, cycles=3)
-        if name == "test_largest_sum":
-            X = digits[0]
-            y = np.full(len(X), MISSING_LABEL)
-            y[:5] = 0
-            idx = qs.query(X, y, batch_size=8)
-            sums = X.sum(axis=1)
-            sums[:5] = -np.inf
-            np.testing.assert_allclose(np.sort(X[idx].sum(axis=1)), np.sort(sums)[-8:])
-    finally:
-        unregister_plugin(plugin)
+def test_unregistered_third_party_strategy_is_unknown(name):
     with pytest.raises(ValueError, match="unknown strategy"):
         SubselQueryStrategy(name).query(*make_data()[:2])
 
