@@ -28,6 +28,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .errors import SubselError
 
 ENTRY_POINT_GROUP = "subsel_plugins"
 DISTRIBUTION = "subsel-plugins"
@@ -38,7 +39,7 @@ THEN_ALIASES = {"norm": "feature_norm", "gs": "gram_schmidt", "random": "random"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class PluginError(RuntimeError):
+class PluginError(SubselError, RuntimeError):
     """A plugin failed to load or registered something invalid."""
 
 

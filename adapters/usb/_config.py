@@ -10,6 +10,8 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ...errors import InvalidValueError
+
 #: Environment variable that overrides ``subsel_device`` (e.g. to run a stock config on the CPU).
 DEVICE_ENV = "SUBSEL_USB_DEVICE"
 
@@ -31,7 +33,7 @@ INFO_KEYS = ("subsel_resolved_device",)
 _DEVICE_RE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
 
-class USBConfigError(ValueError):
+class USBConfigError(InvalidValueError):
     """A USB config entry is missing or invalid; the message names the entry."""
 
 
