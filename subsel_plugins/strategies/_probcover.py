@@ -50,6 +50,16 @@ def distance_to_other_cluster(F: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.sqrt(best.astype(np.float64))
 
 
+#: k of the k-means pseudo-labels when the number of classes is not given.
+DEFAULT_PSEUDO_CLASSES = 10
+
+# Squared distances are computed in float32 on unit vectors: |error| <= a few
+# float32 ulps of 4 (the largest squared distance). The radius is put this far
+# inside the purity boundary so that rounding cannot push a boundary row's
+# nearest other-label neighbour into its (strict) ball.
+_SQ_DIST_TOL = 16 * float(np.finfo(np.float32).eps)
+
+
 def purity_delta(F: np.ndarray, labels: np.ndarray, purity: float) -> float:
     """Largest delta whose balls are pure for at least a ``purity`` fraction of rows.
 
@@ -58,13 +68,21 @@ def purity_delta(F: np.ndarray, labels: np.ndarray, purity: float) -> float:
     another label. So purity(delta) = mean(d >= delta), a step function whose
     largest delta with purity >= p is an order statistic of d: the search is
     exact and needs no grid, on whatever distance scale the data has.
+
+    The returned radius lies strictly inside that boundary, by about 2e-6 in
+    squared distance (float32 rounding of the distances is below 1e-6), so the
+    promise ``purity(delta) >= purity`` holds in exact arithmetic too, not only
+    in the float32 distances the graph is built from.
     """
     d = np.sort(distance_to_other_cluster(F, labels))
     n_pure = int(np.ceil(purity * d.size - 1e-9))
-    delta = float(d[d.size - n_pure]) if n_pure > 0 else float(d[-1])
-    if not np.isfinite(delta):  # a single cluster: every ball is pure
-        delta = float(np.max(np.linalg.norm(F - F.mean(0), axis=1)) * 2 + 1e-12)
-    return delta
+    boundary = float(d[d.size - n_pure]) if n_pure > 0 else float(d[-1])
+    if not np.isfinite(boundary):  # a single cluster: every ball is pure
+        return float(np.max(np.linalg.norm(F - F.mean(0), axis=1)) * 2 + 1e-12)
+    b2 = boundary * boundary
+    # tight clusters (boundary at the rounding level) keep half the radius instead
+    d2 = b2 - _SQ_DIST_TOL if b2 > 2 * _SQ_DIST_TOL else 0.5 * b2
+    return float(np.sqrt(d2))
 
 
 def ball_graph(F: np.ndarray, delta: float) -> sp.csr_matrix:
@@ -106,6 +124,15 @@ def ball_graph(F: np.ndarray, delta: float) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(indices.size, dtype=np.bool_), indices, indptr), shape=(n, n))
 
 
+def ball_purity(A: sp.csr_matrix, labels: np.ndarray) -> float:
+    """Fraction of rows whose ball (row of ``A``) holds only rows of their own label."""
+    labels = np.asarray(labels)
+    rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+    impure = np.zeros(A.shape[0], dtype=bool)
+    impure[rows[labels[A.indices] != labels[rows]]] = True
+    return float(1.0 - impure.mean())
+
+
 class ProbCoverQuery(QueryStrategy):
     """ProbCover (Yehuda et al., 2022): greedy maximum coverage of delta-balls.
 
@@ -124,9 +151,12 @@ class ProbCoverQuery(QueryStrategy):
     purity : float, default=0.95
         Target fraction of pure balls, in (0, 1].
     n_classes : int, optional
-        k of the k-means pseudo-labels. None uses ``n_labeled + budget``
-        (one cluster per labeled example, as TypiClust), capped to [2, 500]:
-        pass the number of classes when you know it, as the paper does.
+        k of the k-means pseudo-labels that set delta: the number of classes,
+        as the paper and the authors' code use. None uses
+        ``DEFAULT_PSEUDO_CLASSES`` (10) clusters, capped by the pool size: a
+        fixed k, so delta never depends on the budget or the labeled count
+        (a k that grows with the budget shrinks delta and the balls, and
+        ProbCover then covers little). Pass the class count when you know it.
     random_state : None, int, numpy Generator or RandomState
     features : callable, transformer or torch module, optional
 
@@ -134,6 +164,11 @@ class ProbCoverQuery(QueryStrategy):
     ----------
     delta_ : float
         The radius used by the last selection.
+    purity_ : float or None
+        Fraction of pure balls at ``delta_`` w.r.t. the pseudo-labels (None
+        when ``delta`` was given).
+    n_clusters_ : int or None
+        k of the pseudo-labels (None when ``delta`` was given).
 
     References
     ----------
@@ -177,12 +212,15 @@ class ProbCoverQuery(QueryStrategy):
         n = F.shape[0]
         delta = self.delta
         if delta is None:
-            k = self.n_classes or int(np.clip(labeled.size + budget, 2, 500))
-            k = min(k, n)
+            k = min(self.n_classes or DEFAULT_PSEUDO_CLASSES, n)
             pseudo = kmeans_labels(F, k, sklearn_seed(rng)) if k > 1 else np.zeros(n, dtype=int)
             delta = purity_delta(F, pseudo, self.purity)
+            self.n_clusters_ = k
+        else:
+            pseudo, self.n_clusters_ = None, None
         self.delta_ = float(delta)
         A = ball_graph(F, delta)
+        self.purity_ = None if pseudo is None else ball_purity(A, pseudo)
         AT = A.T.tocsr()  # AT[y] lists the x whose balls hold y
         degree = np.diff(A.indptr).astype(np.int64)
         covered = np.zeros(n, dtype=bool)
