@@ -42,6 +42,8 @@ import time
 import types
 import warnings
 
+from ...errors import MissingDependencyError
+
 #: Modules semilearn imports at import time but that image SSL never needs,
 #: mapped to (the distribution that provides it, what semilearn uses it for).
 OPTIONAL_MODULES = {
@@ -60,7 +62,7 @@ _PROBE = {"torch.utils.tensorboard": "tensorboard"}
 _import_lock = threading.Lock()
 
 
-class MissingOptionalDependency(ImportError):
+class MissingOptionalDependency(MissingDependencyError):
     """semilearn reached a feature whose package is not installed."""
 
 
@@ -156,7 +158,7 @@ def import_semilearn():
         if "semilearn" in sys.modules:
             return sys.modules["semilearn"]
         if importlib.util.find_spec("semilearn") is None:
-            raise ImportError(
+            raise MissingDependencyError(
                 "the USB adapter needs semilearn 0.3.2, installed without its dependencies: "
                 "pip install 'subsel-plugins[usb]' && pip install --no-deps semilearn==0.3.2"
             )
@@ -171,7 +173,7 @@ def import_semilearn():
         except ImportError as exc:
             if isinstance(exc, MissingOptionalDependency):
                 raise
-            raise ImportError(
+            raise MissingDependencyError(
                 f"importing semilearn failed ({exc}); the USB adapter needs the [usb] extra "
                 "(ruamel.yaml<0.18, progress, torch, torchvision): pip install 'subsel-plugins[usb]'"
             ) from exc

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InvalidValueError
+
 
 @dataclass
 class Split:
@@ -25,7 +27,7 @@ class Split:
     def __post_init__(self):
         self.labels = np.asarray(self.labels, dtype=np.int64)
         if len(self.images) != len(self.labels):
-            raise ValueError(
+            raise InvalidValueError(
                 f"images and labels differ in length: {len(self.images)} images, {len(self.labels)} labels."
             )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InvalidValueError
 from ._base import ImageDataset, Split
 from ._errors import DatasetNotFoundError
 
@@ -62,9 +63,9 @@ def _load_batch(path: Path) -> dict:
         with open(path, "rb") as fh:
             obj = _ArraysOnly(fh, encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable CIFAR batch: {exc}") from None
+        raise InvalidValueError(f"{path} is not a readable CIFAR batch: {exc}") from None
     if not isinstance(obj, dict):
-        raise ValueError(f"{path} holds a {type(obj).__name__}; expected a CIFAR batch dict.")
+        raise InvalidValueError(f"{path} holds a {type(obj).__name__}; expected a CIFAR batch dict.")
     # python-2 pickles decode their keys as latin-1 str already; python-3 ones may keep bytes
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
@@ -96,7 +97,9 @@ def _load(kind: str, root) -> ImageDataset:
         for f in files:
             b = _load_batch(folder / f)
             if "data" not in b or lay["label_key"] not in b:
-                raise ValueError(f"{folder / f} lacks 'data' or {lay['label_key']!r}; keys: {sorted(b)}.")
+                raise InvalidValueError(
+                    f"{folder / f} lacks 'data' or {lay['label_key']!r}; keys: {sorted(b)}."
+                )
             imgs.append(np.asarray(b["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
             labels.append(np.asarray(b[lay["label_key"]], dtype=np.int64))
         return Split(np.ascontiguousarray(np.concatenate(imgs)), np.concatenate(labels))

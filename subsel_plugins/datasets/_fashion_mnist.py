@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InvalidValueError
 from ._base import ImageDataset, Split
 from ._errors import DatasetNotFoundError
 
@@ -44,14 +45,14 @@ def read_idx(path) -> np.ndarray:
     with opener(path, "rb") as fh:
         data = fh.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4]!r}).")
+        raise InvalidValueError(f"{path} is not an IDX file (bad magic number {data[:4]!r}).")
     ndim = data[3]
     dims = np.frombuffer(data, dtype=">u4", count=ndim, offset=4).astype(np.int64)
     dtype = np.dtype(_IDX_DTYPES[data[2]])
     expected = int(np.prod(dims)) * dtype.itemsize
     offset = 4 + 4 * ndim
     if len(data) - offset != expected:
-        raise ValueError(
+        raise InvalidValueError(
             f"{path} is truncated or corrupt: header says {tuple(dims)} ({expected} bytes of data), "
             f"the file holds {len(data) - offset}."
         )
@@ -115,7 +116,7 @@ def load_fashion_mnist(root=None) -> ImageDataset:
     for split, (img_path, lab_path) in paths.items():
         images, labels = read_idx(img_path), read_idx(lab_path)
         if images.ndim != 3 or labels.ndim != 1:
-            raise ValueError(
+            raise InvalidValueError(
                 f"fashion_mnist: {img_path} has shape {images.shape} and {lab_path} {labels.shape}; "
                 "expected (n, 28, 28) images and (n,) labels."
             )

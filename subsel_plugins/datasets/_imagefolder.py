@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InvalidValueError, MissingDependencyError
 from ._base import ImageDataset, Split
 from ._errors import DatasetNotFoundError
 
@@ -48,7 +49,7 @@ class LazyImages:
         try:
             from PIL import Image
         except ImportError:
-            raise ImportError(
+            raise MissingDependencyError(
                 "imagefolder needs Pillow to decode images: pip install pillow (the torch extra brings it)."
             ) from None
         try:
@@ -58,7 +59,7 @@ class LazyImages:
                     im = im.resize((self.size, self.size), Image.BILINEAR)
                 arr = np.asarray(im, dtype=np.uint8)
         except (OSError, ValueError) as exc:
-            raise ValueError(f"imagefolder: could not decode {path}: {exc}") from None
+            raise InvalidValueError(f"imagefolder: could not decode {path}: {exc}") from None
         return arr[..., None] if arr.ndim == 2 else arr
 
     def __getitem__(self, key):
@@ -75,7 +76,7 @@ class LazyImages:
             return np.zeros((0, self.size or 0, self.size or 0, 1 if self.grayscale else 3), np.uint8)
         shapes = {im.shape for im in imgs}
         if len(shapes) > 1:
-            raise ValueError(
+            raise InvalidValueError(
                 f"imagefolder: images of different sizes {sorted(shapes)[:3]} in one batch; "
                 "pass size= (e.g. size=64) to resize them to one size."
             )
@@ -94,7 +95,7 @@ def _scan(folder: Path, classes: list[str] | None):
     files, labels = [], []
     for c in found:
         if c not in index:
-            raise ValueError(f"imagefolder: class folder {folder / c} is not among the train classes.")
+            raise InvalidValueError(f"imagefolder: class folder {folder / c} is not among the train classes.")
         for f in sorted((folder / c).rglob("*")):
             if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file():
                 files.append(f)
@@ -131,7 +132,7 @@ def load_imagefolder(root=None, size=None, grayscale=False, train_dir="train", t
         )
     root = Path(root).expanduser()
     if size is not None and not (isinstance(size, int) and size >= 1):
-        raise ValueError(f"size must be a positive integer or None; got {size!r}.")
+        raise InvalidValueError(f"size must be a positive integer or None; got {size!r}.")
     train = root / train_dir
     if not train.is_dir():
         raise DatasetNotFoundError(

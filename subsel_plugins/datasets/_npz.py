@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InvalidValueError
 from ._base import ImageDataset, Split
 from ._errors import DatasetNotFoundError
 
@@ -22,7 +23,7 @@ def _images(arr: np.ndarray, key: str, path) -> np.ndarray:
     if arr.ndim == 3:
         arr = arr[..., None]
     if arr.ndim != 4:
-        raise ValueError(
+        raise InvalidValueError(
             f"npz: {path}[{key!r}] has shape {arr.shape}; expected (n, H, W) or (n, H, W, C) images."
         )
     if arr.shape[-1] not in (1, 3, 4) and arr.shape[1] in (1, 3, 4):
@@ -32,13 +33,13 @@ def _images(arr: np.ndarray, key: str, path) -> np.ndarray:
     if np.issubdtype(arr.dtype, np.floating):
         lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
         if lo < 0 or hi > 1:
-            raise ValueError(
+            raise InvalidValueError(
                 f"npz: {path}[{key!r}] holds floats in [{lo}, {hi}]; expected [0, 1] or uint8 pixels."
             )
         return np.round(arr * 255).astype(np.uint8)
     if np.issubdtype(arr.dtype, np.integer) and arr.min() >= 0 and arr.max() <= 255:
         return arr.astype(np.uint8)
-    raise ValueError(
+    raise InvalidValueError(
         f"npz: {path}[{key!r}] has dtype {arr.dtype}; expected uint8 pixels or floats in [0, 1]."
     )
 
@@ -92,7 +93,7 @@ def load_npz(path=None, classes=None, root=None) -> ImageDataset:
                 "(also accepted: X_train, train_images/train_labels)."
             )
         if (found["x_test"] is None) != (found["y_test"] is None):
-            raise ValueError(f"npz: {p} has only one of x_test / y_test; give both or neither.")
+            raise InvalidValueError(f"npz: {p} has only one of x_test / y_test; give both or neither.")
         xtr = _images(z[found["x_train"]], found["x_train"], p)
         ytr = z[found["y_train"]]
         if found["x_test"] is not None:
@@ -102,15 +103,17 @@ def load_npz(path=None, classes=None, root=None) -> ImageDataset:
         file_classes = [str(c) for c in z["classes"]] if "classes" in files else None
     labels = np.concatenate([np.ravel(ytr), np.ravel(yte)])
     if not np.issubdtype(labels.dtype, np.integer) or (labels.size and labels.min() < 0):
-        raise ValueError(f"npz: {p} labels must be non-negative integers; got dtype {labels.dtype}.")
+        raise InvalidValueError(f"npz: {p} labels must be non-negative integers; got dtype {labels.dtype}.")
     if xtr.shape[1:] != xte.shape[1:] and len(xte):
-        raise ValueError(
+        raise InvalidValueError(
             f"npz: {p} train images {xtr.shape[1:]} and test images {xte.shape[1:]} differ in shape."
         )
     n_classes = int(labels.max()) + 1 if labels.size else 0
     names = list(classes) if classes is not None else file_classes or [str(i) for i in range(n_classes)]
     if len(names) < n_classes:
-        raise ValueError(f"classes names {len(names)} classes but the labels go up to {n_classes - 1}.")
+        raise InvalidValueError(
+            f"classes names {len(names)} classes but the labels go up to {n_classes - 1}."
+        )
     return ImageDataset(
         name=p.stem, train=Split(xtr, ytr), test=Split(xte, yte), classes=names, meta={"source": str(p)}
     )

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InvalidValueError, SubselError
 
-class EvaluatorUnavailable(RuntimeError):
-    """An evaluation framework cannot run here (a missing extra or adapter)."""
+
+class EvaluatorUnavailable(SubselError, RuntimeError):
+    """An evaluation framework cannot run here (a missing extra or adapter); a user error at the doors."""
 
 
 @dataclass
@@ -50,12 +52,12 @@ class EvalData:
             for kind in ("images", "features"):
                 arr = getattr(self, f"{split}_{kind}")
                 if arr is not None and len(arr) != len(labels):
-                    raise ValueError(
+                    raise InvalidValueError(
                         f"{split}_{kind} has {len(arr)} rows but {split}_labels has {len(labels)}; "
                         "expected one row per label."
                     )
         if int(self.num_classes) < 2:
-            raise ValueError(f"num_classes must be >= 2; got {self.num_classes!r}.")
+            raise InvalidValueError(f"num_classes must be >= 2; got {self.num_classes!r}.")
 
 
 class Evaluator:
@@ -100,20 +102,20 @@ class Evaluator:
             raise EvaluatorUnavailable(why)
         for kind in sorted(self.needs):
             if getattr(data, f"train_{kind}") is None or getattr(data, f"test_{kind}") is None:
-                raise ValueError(
+                raise InvalidValueError(
                     f"{type(self).__name__} trains on {kind}, but data.train_{kind} or "
                     f"data.test_{kind} is None; expected arrays with one row per label."
                 )
         lab = np.asarray(labeled, dtype=np.int64).ravel()
         n = len(data.train_labels)
         if lab.size == 0:
-            raise ValueError("labeled is empty; expected at least one labeled row.")
+            raise InvalidValueError("labeled is empty; expected at least one labeled row.")
         if lab.min() < 0 or lab.max() >= n or np.unique(lab).size != lab.size:
-            raise ValueError(
+            raise InvalidValueError(
                 f"labeled must hold distinct row indices in [0, {n}); got {lab.tolist()[:10]}..."
             )
         if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int; got {seed!r}.")
+            raise InvalidValueError(f"seed must be a non-negative int; got {seed!r}.")
         out = self._evaluate(data, lab, int(seed))
         acc = float(out["accuracy"])
         if not 0.0 <= acc <= 1.0:

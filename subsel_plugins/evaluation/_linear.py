@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..errors import InvalidValueError
 from ._base import EvalData, Evaluator
 
 _NORMALIZE = (None, "l2", "standard")
@@ -60,24 +61,24 @@ class LinearProbe(Evaluator):
         for name in ("lr", "momentum", "weight_decay"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or (name == "lr" and v == 0):
-                raise ValueError(f"{name} must be a finite number >= 0 (lr > 0); got {v!r}.")
+                raise InvalidValueError(f"{name} must be a finite number >= 0 (lr > 0); got {v!r}.")
         if not isinstance(self.epochs, (int, np.integer)) or self.epochs < 1:
-            raise ValueError(f"epochs must be an int >= 1; got {self.epochs!r}.")
+            raise InvalidValueError(f"epochs must be an int >= 1; got {self.epochs!r}.")
         if self.batch_size is not None and (
             not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1
         ):
-            raise ValueError(f"batch_size must be None or an int >= 1; got {self.batch_size!r}.")
+            raise InvalidValueError(f"batch_size must be None or an int >= 1; got {self.batch_size!r}.")
         if self.schedule not in ("cosine", "constant"):
-            raise ValueError(f"schedule must be 'cosine' or 'constant'; got {self.schedule!r}.")
+            raise InvalidValueError(f"schedule must be 'cosine' or 'constant'; got {self.schedule!r}.")
         if self.normalize not in _NORMALIZE:
-            raise ValueError(f"normalize must be one of {_NORMALIZE}; got {self.normalize!r}.")
+            raise InvalidValueError(f"normalize must be one of {_NORMALIZE}; got {self.normalize!r}.")
 
     def _transform(self, data: EvalData, labeled):
         """Normalized features of the labeled rows, (n_labeled, d), and of the test split, (n_test, d)."""
         pool = data.train_features
         test = np.asarray(data.test_features, dtype=np.float32)
         if np.ndim(pool) != 2 or test.ndim != 2 or pool.shape[1] != test.shape[1]:
-            raise ValueError(
+            raise InvalidValueError(
                 f"train_features and test_features must be 2-D with the same width; got shapes "
                 f"{np.shape(pool)} and {test.shape}."
             )

@@ -15,6 +15,7 @@ import tempfile
 
 import numpy as np
 
+from ..errors import InvalidTypeError, InvalidValueError
 from ..hookspecs import hookimpl
 from ..strategies import QueryStrategy
 from ._base import EvalData, Evaluator, EvaluatorUnavailable, resolve_device
@@ -140,11 +141,13 @@ class SemiSupervisedUSB(Evaluator):
 
     def _evaluate(self, data: EvalData, labeled: np.ndarray, seed: int) -> dict:
         if self.preset not in ("smoke", "paper"):
-            raise ValueError(f"preset must be 'smoke' or 'paper'; got {self.preset!r}.")
+            raise InvalidValueError(f"preset must be 'smoke' or 'paper'; got {self.preset!r}.")
         if self.overrides is not None and not isinstance(self.overrides, dict):
-            raise TypeError(f"overrides must be a dict or None; got {type(self.overrides).__name__}.")
+            raise InvalidTypeError(f"overrides must be a dict or None; got {type(self.overrides).__name__}.")
         if not data.name:
-            raise ValueError("data.name is empty; the USB adapter loads the dataset by its registered name.")
+            raise InvalidValueError(
+                "data.name is empty; the USB adapter loads the dataset by its registered name."
+            )
         adapter = _adapter()
         from .. import registry
 

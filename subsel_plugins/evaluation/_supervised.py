@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..errors import InvalidValueError
 from ._base import EvalData, Evaluator, require_torch, resolve_device, torch_generator
 
 ARCHS = ("resnet18", "small_cnn")
@@ -48,7 +49,7 @@ def build_model(arch: str, in_channels: int, num_classes: int, width: int = 32):
             nn.Flatten(),
             nn.Linear(4 * w, num_classes),
         ).to(torch.float32)
-    raise ValueError(f"arch must be one of {ARCHS}; got {arch!r}.")
+    raise InvalidValueError(f"arch must be one of {ARCHS}; got {arch!r}.")
 
 
 class SupervisedTrainer(Evaluator):
@@ -120,25 +121,25 @@ class SupervisedTrainer(Evaluator):
 
     def _check_params(self):
         if self.arch not in ARCHS:
-            raise ValueError(f"arch must be one of {ARCHS}; got {self.arch!r}.")
+            raise InvalidValueError(f"arch must be one of {ARCHS}; got {self.arch!r}.")
         for name in ("width", "epochs", "min_batch_size", "eval_batch_size"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be an int >= 1; got {v!r}.")
+                raise InvalidValueError(f"{name} must be an int >= 1; got {v!r}.")
         for name in ("batch_size", "input_size"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, (int, np.integer)) or v < 1):
-                raise ValueError(f"{name} must be None or an int >= 1; got {v!r}.")
+                raise InvalidValueError(f"{name} must be None or an int >= 1; got {v!r}.")
         if self.crop_padding is not None and (
             not isinstance(self.crop_padding, (int, np.integer)) or self.crop_padding < 0
         ):
-            raise ValueError(f"crop_padding must be None or an int >= 0; got {self.crop_padding!r}.")
+            raise InvalidValueError(f"crop_padding must be None or an int >= 0; got {self.crop_padding!r}.")
         for name in ("lr", "momentum", "weight_decay"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or (name == "lr" and v == 0):
-                raise ValueError(f"{name} must be a finite number >= 0 (lr > 0); got {v!r}.")
+                raise InvalidValueError(f"{name} must be a finite number >= 0 (lr > 0); got {v!r}.")
         if self.nesterov and self.momentum == 0:
-            raise ValueError("nesterov=True needs momentum > 0; got momentum=0.")
+            raise InvalidValueError("nesterov=True needs momentum > 0; got momentum=0.")
 
     def _to_tensor(self, images, rows=None):
         """uint8 NHWC -> float32 NCHW in [0, 1], resized to ``input_size``."""
@@ -148,7 +149,7 @@ class SupervisedTrainer(Evaluator):
         if arr.ndim == 3:
             arr = arr[..., None]
         if arr.ndim != 4:
-            raise ValueError(f"images must be (n, H, W, C) or (n, H, W); got shape {arr.shape}.")
+            raise InvalidValueError(f"images must be (n, H, W, C) or (n, H, W); got shape {arr.shape}.")
         t = torch.as_tensor(np.ascontiguousarray(arr), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
         if self.input_size is not None and t.shape[-1] != self.input_size:
             t = torch.nn.functional.interpolate(

@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from ..errors import InvalidValueError, MissingFileError
+
 #: Parameters that change how the work runs, never the features: left out of cache keys.
 RUNTIME_PARAMS = frozenset({"device", "batch_size", "progress", "num_workers"})
 
@@ -37,7 +39,7 @@ class FeatureExtractor:
         valid = self.get_params()
         for key, value in params.items():
             if key not in valid:
-                raise ValueError(f"invalid parameter {key!r} for {self.name}; valid: {sorted(valid)}.")
+                raise InvalidValueError(f"invalid parameter {key!r} for {self.name}; valid: {sorted(valid)}.")
             setattr(self, key, value)
         return self
 
@@ -104,7 +106,7 @@ def file_sha256(path) -> str:
     try:
         st = os.stat(path)
     except OSError as exc:
-        raise FileNotFoundError(f"no such file: {path} ({exc.strerror})") from None
+        raise MissingFileError(f"no such file: {path} ({exc.strerror})") from None
     memo = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
     if memo not in _sha_cache:
         h = hashlib.sha256()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InvalidValueError
+
 #: Bump when the on-disk layout changes.
 CACHE_FORMAT = 1
 
@@ -140,7 +142,7 @@ def _dataset(name: str, dataset_params: dict | None):
 
 def _split(ds, split: str):
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test'; got {split!r}.")
+        raise InvalidValueError(f"split must be 'train' or 'test'; got {split!r}.")
     return getattr(ds, split)
 
 
@@ -148,7 +150,7 @@ def _limited(images, limit):
     if limit is None:
         return images
     if not (isinstance(limit, int | np.integer) and limit >= 1):
-        raise ValueError(f"limit must be a positive integer or None; got {limit!r}.")
+        raise InvalidValueError(f"limit must be a positive integer or None; got {limit!r}.")
     return images[: int(limit)]
 
 
@@ -213,7 +215,7 @@ def load_or_compute(
         ext = get_feature_extractor(extractor, **params, seed=seed)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test'; got {split!r}.")
+        raise InvalidValueError(f"split must be 'train' or 'test'; got {split!r}.")
     key = {
         "dataset": dataset,
         "dataset_params": {k: repr(v) for k, v in sorted((dataset_params or {}).items())},

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import pickle
 
+from ..errors import InvalidValueError, MissingFileError
 from ._torch import require_torch
 
 
-class UnsafeCheckpointError(ValueError):
+class UnsafeCheckpointError(InvalidValueError):
     """A checkpoint needs arbitrary unpickling, which could run code: refused."""
 
 
@@ -27,7 +28,7 @@ def load_state_dict(path, what: str = "checkpoint") -> dict:
     torch = require_torch()
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what}: no such file: {path}")
+        raise MissingFileError(f"{what}: no such file: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -39,9 +40,9 @@ def load_state_dict(path, what: str = "checkpoint") -> dict:
             "re-save just the weights: torch.save(model.state_dict(), 'weights.pth')."
         ) from None
     except (RuntimeError, EOFError, OSError) as exc:
-        raise ValueError(f"{what}: could not read {path} as a torch checkpoint: {exc}") from None
+        raise InvalidValueError(f"{what}: could not read {path} as a torch checkpoint: {exc}") from None
     if not isinstance(obj, dict):
-        raise ValueError(
+        raise InvalidValueError(
             f"{what}: {path} holds a {type(obj).__name__}; expected a state dict (a dict of tensors)."
         )
     return obj

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..errors import InvalidValueError
 from ._base import FeatureExtractor
 from ._checkpoint import load_state_dict, strip_prefixes, unwrap_state_dict
 from ._torch import (
@@ -141,12 +142,12 @@ class DinoViTS16(FeatureExtractor):
 
     def _model(self):
         if self.checkpoint is None:
-            raise ValueError(
+            raise InvalidValueError(
                 "dino_vits16 needs checkpoint= a local copy of the official DINO ViT-S/16 weights "
                 "(dino_deitsmall16_pretrain.pth from the DINO authors' release); nothing is downloaded."
             )
         if not (isinstance(self.image_size, int) and self.image_size >= 16 and self.image_size % 16 == 0):
-            raise ValueError(f"image_size must be a positive multiple of 16; got {self.image_size!r}.")
+            raise InvalidValueError(f"image_size must be a positive multiple of 16; got {self.image_size!r}.")
         key = (str(self.checkpoint), str(self.device))
         cached = getattr(self, "_model_cache", None)
         if cached is not None and cached[0] == key:
@@ -157,7 +158,7 @@ class DinoViTS16(FeatureExtractor):
         sd = strip_prefixes(sd, ("module.", "backbone."))
         sd = {k: v for k, v in sd.items() if not k.startswith("head.")}
         if "pos_embed" not in sd:
-            raise ValueError(
+            raise InvalidValueError(
                 f"dino_vits16 checkpoint {self.checkpoint} has no 'pos_embed': not a ViT state dict "
                 f"(first keys: {list(sd)[:5]})."
             )
@@ -166,7 +167,7 @@ class DinoViTS16(FeatureExtractor):
         try:
             model.load_state_dict(sd, strict=True)
         except RuntimeError as exc:
-            raise ValueError(
+            raise InvalidValueError(
                 f"dino_vits16 checkpoint {self.checkpoint} does not fit ViT-S/16: {exc}"
             ) from None
         model = model.eval().to(resolve_device(self.device))

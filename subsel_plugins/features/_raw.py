@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InvalidValueError
 from ._base import FeatureExtractor
 from ._torch import as_nhwc_uint8, check_images
 
@@ -32,7 +33,9 @@ class RawPixels(FeatureExtractor):
     def _transform(self, images):
         check_images(images)
         if self.image_size is not None and not (isinstance(self.image_size, int) and self.image_size >= 1):
-            raise ValueError(f"image_size must be a positive integer or None; got {self.image_size!r}.")
+            raise InvalidValueError(
+                f"image_size must be a positive integer or None; got {self.image_size!r}."
+            )
         n = len(images)
         out = None
         for start in range(0, n, self.batch_size):
@@ -46,7 +49,7 @@ class RawPixels(FeatureExtractor):
             if out is None:
                 out = np.empty((n, x.shape[1]), dtype=np.float32)
             elif x.shape[1] != out.shape[1]:
-                raise ValueError(
+                raise InvalidValueError(
                     f"images differ in size ({x.shape[1]} vs {out.shape[1]} values per image); "
                     "pass image_size= to resize them to one size."
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import InvalidValueError
 from ._base import FeatureExtractor
 from ._torch import (
     IMAGENET_MEAN,
@@ -19,7 +20,7 @@ SMALL_IMAGE = 64
 
 def check_stem(stem):
     if stem not in ("auto", "cifar", "imagenet"):
-        raise ValueError(f"stem must be 'auto', 'cifar' or 'imagenet'; got {stem!r}.")
+        raise InvalidValueError(f"stem must be 'auto', 'cifar' or 'imagenet'; got {stem!r}.")
 
 
 def pick_stem(stem: str, side: int) -> str:

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from ..errors import InvalidValueError
 from ._base import FeatureExtractor
 from ._checkpoint import load_state_dict, strip_prefixes, unwrap_state_dict
 from ._resnet import check_stem, pick_stem, resnet18_backbone
@@ -262,7 +263,7 @@ class SimCLR(FeatureExtractor):
     def recipe(self) -> dict:
         """The training settings in force: the preset overridden by explicit arguments."""
         if self.preset not in PRESETS:
-            raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {self.preset!r}.")
+            raise InvalidValueError(f"preset must be one of {sorted(PRESETS)}; got {self.preset!r}.")
         r = dict(PRESETS[self.preset])
         for key in r:
             if getattr(self, key) is not None:
@@ -270,19 +271,21 @@ class SimCLR(FeatureExtractor):
         if r["image_size"] is not None and not (
             isinstance(r["image_size"], int | np.integer) and r["image_size"] >= 1
         ):
-            raise ValueError(f"image_size must be a positive integer or None; got {r['image_size']!r}.")
+            raise InvalidValueError(
+                f"image_size must be a positive integer or None; got {r['image_size']!r}."
+            )
         for key in ("epochs", "train_batch_size", "width"):
             if not (isinstance(r[key], int | np.integer) and r[key] >= 1):
-                raise ValueError(f"{key} must be a positive integer; got {r[key]!r}.")
+                raise InvalidValueError(f"{key} must be a positive integer; got {r[key]!r}.")
         if r["n_train"] is not None and not (
             isinstance(r["n_train"], int | np.integer) and r["n_train"] >= 2
         ):
-            raise ValueError(f"n_train must be an integer >= 2 or None; got {r['n_train']!r}.")
+            raise InvalidValueError(f"n_train must be an integer >= 2 or None; got {r['n_train']!r}.")
         for key in ("lr", "weight_decay"):
             if not (isinstance(r[key], int | float) and r[key] >= 0):
-                raise ValueError(f"{key} must be a non-negative number; got {r[key]!r}.")
+                raise InvalidValueError(f"{key} must be a non-negative number; got {r[key]!r}.")
         if not (isinstance(self.temperature, int | float) and self.temperature > 0):
-            raise ValueError(f"temperature must be a positive number; got {self.temperature!r}.")
+            raise InvalidValueError(f"temperature must be a positive number; got {self.temperature!r}.")
         return r
 
     def _stats(self):
@@ -290,7 +293,7 @@ class SimCLR(FeatureExtractor):
         if stats is None:
             stats = "cifar10" if getattr(self, "scan_format_", False) else "imagenet"
         if stats not in NORM_STATS:
-            raise ValueError(
+            raise InvalidValueError(
                 f"norm_stats must be one of {sorted(NORM_STATS)} or None; got {self.norm_stats!r}."
             )
         return NORM_STATS[stats]
@@ -313,7 +316,7 @@ class SimCLR(FeatureExtractor):
         rng = np.random.default_rng(self.seed)
         n_all = len(images)
         if n_all < 2:
-            raise ValueError(f"images: SimCLR needs at least 2 images to train; got {n_all}.")
+            raise InvalidValueError(f"images: SimCLR needs at least 2 images to train; got {n_all}.")
         idx = np.arange(n_all)
         if r["n_train"] is not None and r["n_train"] < n_all:
             idx = np.sort(rng.choice(n_all, size=r["n_train"], replace=False))
@@ -420,7 +423,7 @@ class SimCLR(FeatureExtractor):
         )
         sd = convert_scan_state_dict(sd)
         if "backbone.conv1.weight" not in sd:
-            raise ValueError(
+            raise InvalidValueError(
                 f"simclr checkpoint {path} has no 'backbone.conv1.weight': not a SimCLR ResNet-18 "
                 f"checkpoint (first keys: {list(sd)[:5]})."
             )
@@ -436,7 +439,7 @@ class SimCLR(FeatureExtractor):
             }
         missing, unexpected = model.load_state_dict(sd, strict=False)
         if missing or unexpected:
-            raise ValueError(
+            raise InvalidValueError(
                 f"simclr checkpoint {path} does not fit a width-{width} ResNet-18: missing keys "
                 f"{missing[:5]}, unexpected keys {unexpected[:5]}."
             )

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InvalidTypeError, InvalidValueError, MissingDependencyError
+
 #: ImageNet channel statistics (torchvision models, DINO).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -18,7 +20,7 @@ def require_torch():
         import torch
         import torchvision  # noqa: F401
     except ImportError as exc:
-        raise ImportError(
+        raise MissingDependencyError(
             f"this feature extractor needs torch and torchvision ({exc}); install the extra: "
             "pip install 'subsel-plugins[torch]'"
         ) from None
@@ -33,7 +35,7 @@ def resolve_device(device: str | None = "auto"):
     try:
         return torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(
+        raise InvalidValueError(
             f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r} ({exc})."
         ) from None
 
@@ -41,11 +43,11 @@ def resolve_device(device: str | None = "auto"):
 def check_images(images, name: str = "images") -> None:
     """Fail early on something that is not an NHWC image array."""
     if not hasattr(images, "__len__") or not hasattr(images, "__getitem__"):
-        raise TypeError(
+        raise InvalidTypeError(
             f"{name} must be an array-like of shape (n, height, width, channels); got {type(images)}."
         )
     if len(images) == 0:
-        raise ValueError(f"{name} is empty; expected at least one image.")
+        raise InvalidValueError(f"{name} is empty; expected at least one image.")
 
 
 def as_nhwc_uint8(batch, name: str = "images") -> np.ndarray:
@@ -57,7 +59,7 @@ def as_nhwc_uint8(batch, name: str = "images") -> np.ndarray:
     if arr.ndim == 3:
         arr = arr[..., None]
     if arr.ndim != 4:
-        raise ValueError(
+        raise InvalidValueError(
             f"{name} must have shape (n, height, width, channels) or (n, height, width); "
             f"got shape {arr.shape}."
         )
@@ -66,12 +68,12 @@ def as_nhwc_uint8(batch, name: str = "images") -> np.ndarray:
             arr = np.clip(np.round(arr * 255.0), 0, 255).astype(np.uint8)
         elif np.issubdtype(arr.dtype, np.integer):
             if arr.min(initial=0) < 0 or arr.max(initial=0) > 255:
-                raise ValueError(
+                raise InvalidValueError(
                     f"{name}: integer pixel values must lie in 0..255; got {arr.min()}..{arr.max()}."
                 )
             arr = arr.astype(np.uint8)
         else:
-            raise TypeError(f"{name} must hold uint8 pixels; got dtype {arr.dtype}.")
+            raise InvalidTypeError(f"{name} must hold uint8 pixels; got dtype {arr.dtype}.")
     return arr
 
 
@@ -95,7 +97,9 @@ def to_tensor(batch, device, size: int | None = None, channels: int = 3):
         elif channels == 1:
             x = x.mean(dim=1, keepdim=True)
         else:
-            raise ValueError(f"images have {c} channels; expected 1, 3 or 4 (the model takes {channels}).")
+            raise InvalidValueError(
+                f"images have {c} channels; expected 1, 3 or 4 (the model takes {channels})."
+            )
     if size is not None and tuple(x.shape[-2:]) != (size, size):
         x = torch.nn.functional.interpolate(
             x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
