@@ -108,8 +108,14 @@ def load_features(
     return F
 
 
-def select_labeled(subsel: SubselConfig, features, num_labels: int, seed: int) -> np.ndarray:
+def select_labeled(
+    subsel: SubselConfig, features, num_labels: int, seed: int, num_classes: int | None = None
+) -> np.ndarray:
     """Rows to label, chosen by ``subsel.strategy`` (``random_state`` defaults to ``seed``).
+
+    ``num_classes`` (the config's) goes to every strategy parameter named
+    ``n_classes`` or ``<part>__n_classes`` (ProbCover's pseudo-label k, as the
+    paper sets it), unless ``subsel_params`` sets ``n_classes`` or that key.
 
     Returns
     -------
@@ -121,6 +127,14 @@ def select_labeled(subsel: SubselConfig, features, num_labels: int, seed: int) -
     params = dict(subsel.params)
     params.setdefault("random_state", seed)
     strategy = get_strategy(subsel.strategy, **params)
+    if (
+        num_classes is not None
+        and "n_classes" not in params
+        and callable(getattr(strategy, "get_params", None))
+    ):
+        keys = [k for k in strategy.get_params(deep=True) if k == "n_classes" or k.endswith("__n_classes")]
+        if keys := [k for k in keys if k not in params]:
+            strategy.set_params(**dict.fromkeys(keys, int(num_classes)))
     return np.asarray(strategy.select(features, budget=num_labels), dtype=np.int64)
 
 
@@ -287,7 +301,7 @@ def run_usb(config, *, device: str | None = None, verbose: bool = True) -> dict:
     np.random.seed(args.seed)  # noqa: NPY002 - semilearn's own code draws from the legacy global state
     torch.manual_seed(args.seed)
     features = load_features(subsel, data, args.dataset, args.seed, ds_params)
-    labeled = select_labeled(subsel, features, args.num_labels, args.seed)
+    labeled = select_labeled(subsel, features, args.num_labels, args.seed, args.num_classes)
     del features
 
     save_path = _prepare_save_path(args, labeled)
