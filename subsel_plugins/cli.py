@@ -1,26 +1,152 @@
-"""The ``subsel`` command line."""
+"""The ``subsel`` command line, and what every door (``subsel``, ``subsel-usb``,
+``python -m benchmarks``) shares: one line on stderr and exit status 2 for a
+user error (a :class:`~subsel_plugins.errors.SubselError`), the traceback for
+anything else, and ``--debug`` to see the traceback of a user error too.
+"""
 
 from __future__ import annotations
 
 import argparse
 import ast
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
-from .registry import PluginError, available_strategies, get_strategy, strategy_info
+from .errors import InvalidValueError, SubselError
+from .registry import available_strategies, get_strategy, strategy_info
+
+#: Exit status of a user error at every door (argparse's own for usage errors).
+USER_ERROR = 2
+
+DEBUG_HELP = "show the full traceback of a user error instead of one line (for bug reports)"
 
 
-class UsageError(Exception):
+class UsageError(InvalidValueError):
     """A mistake in the command line or its files: one line on stderr, exit 2."""
+
+
+class DoorParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr (exit 2), like every other user error."""
+
+    def error(self, message):
+        self.exit(USER_ERROR, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def one_line(message) -> str:
+    """``message`` with its line breaks and runs of spaces folded into single spaces."""
+    return " ".join(str(message).split())
+
+
+def run_door(prog: str, func, *, debug: bool = False) -> int:
+    """Call ``func()``; a :class:`SubselError` becomes one line ``prog: error: ...`` on stderr and exit 2.
+
+    Anything else (a bug) propagates with its traceback; ``debug`` re-raises
+    user errors too. Ctrl-C ends with exit 130 and one line; a closed stdout
+    pipe (``subsel select ... | head``) ends quietly.
+    """
+    try:
+        return func()
+    except SubselError as exc:
+        if debug:
+            raise
+        message = one_line(exc) or type(exc).__name__
+        sys.stderr.write(f"{prog}: error: {message}\n")
+        return USER_ERROR
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        sys.stderr.write(f"{prog}: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # the reader went away: stop writing, and keep Python from complaining at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def check_output_file(path, suffixes, what: str = "-o") -> Path:
+    """Check, before any long work, that ``path`` can be written: known suffix, existing parent directory.
+
+    Suffixes compare case-insensitively. The parent directory must exist (it
+    is not created: a typo in it should not silently make new directories);
+    an existing file is overwritten.
+
+    Raises
+    ------
+    UsageError
+        Naming the option, the path and what is wrong.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in suffixes:
+        raise UsageError(
+            f"{what}: unsupported output type {p.suffix or '(none)'!r} in {str(path)!r}; expected "
+            + ", ".join(suffixes)
+            + "."
+        )
+    parent = p.parent
+    try:
+        if p.is_dir():
+            raise UsageError(f"{what}: {str(path)!r} is a directory; expected a file name.")
+        if not parent.exists():
+            raise UsageError(f"{what}: the directory {str(parent)!r} does not exist; create it first.")
+        if not parent.is_dir():
+            raise UsageError(f"{what}: {str(parent)!r} is not a directory.")
+        if p.exists():
+            open(p, "ab").close()  # noqa: SIM115 - a probe: appends nothing
+        else:
+            open(p, "xb").close()  # noqa: SIM115 - a probe, removed at once
+            p.unlink()
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot write {str(path)!r}: {exc.strerror or exc}.") from None
+    return p
+
+
+def check_strategy_params(strategy, _prefix: str = "") -> None:
+    """Run a strategy's parameter checks now, its components' first (``first``/``then`` of a combination).
+
+    An error of a component names it: ``then__norm must be one of ...``.
+    """
+    get_params = getattr(strategy, "get_params", None)
+    if callable(get_params):
+        for key, value in get_params(deep=False).items():
+            if value is not strategy and callable(getattr(value, "select", None)):
+                check_strategy_params(value, f"{_prefix}{key}__")
+    check = getattr(strategy, "check_params", None) or getattr(strategy, "_check_params", None)
+    try:
+        if callable(check):
+            check()
+    except SubselError as exc:
+        if not _prefix:
+            raise
+        raise _in_context(exc, _prefix) from None
+
+
+def _in_context(exc: SubselError, prefix: str) -> SubselError:
+    """The same error class, its message prefixed (``norm must ...`` -> ``then__norm must ...``)."""
+    try:
+        return type(exc)(f"{prefix}{exc}")
+    except Exception:  # noqa: BLE001 - a subclass with another constructor: keep the original
+        return exc
+
+
+def checked_strategy(name, params: dict | None = None):
+    """``get_strategy(name, **params)`` with its parameters checked at once, before any data is read."""
+    strategy = get_strategy(name, **dict(params or {}))
+    check_strategy_params(strategy)
+    return strategy
 
 
 def load_matrix(path: str, what: str = "FEATURES") -> np.ndarray:
     """Read an N x d matrix from .npy (memory-mapped), .npz (its only or 'X'/'features' array) or .csv."""
     p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{what}: {path} is a directory; expected a .npy, .npz or .csv file.")
     if not p.is_file():
         raise UsageError(f"{what}: no such file: {path}")
     suffix = p.suffix.lower()
@@ -67,6 +193,8 @@ def _is_number(text: str) -> bool:
 def load_indices(path: str) -> np.ndarray:
     """Labeled row indices from .npy, .json (a list) or text/.csv (one per line or comma-separated)."""
     p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"--labeled: {path} is a directory; expected a file of row indices.")
     if not p.is_file():
         raise UsageError(f"--labeled: no such file: {path}")
     try:
@@ -79,7 +207,12 @@ def load_indices(path: str) -> np.ndarray:
             arr = np.asarray([int(t) for t in text], dtype=np.int64)
     except Exception as exc:
         raise UsageError(f"--labeled: could not read integer indices from {path}: {exc}") from None
-    return np.asarray(arr).ravel()
+    arr = np.asarray(arr)
+    if arr.ndim > 1:
+        raise UsageError(
+            f"--labeled: {path} holds an array of shape {arr.shape}; expected a flat list of row indices."
+        )
+    return arr.reshape(-1)
 
 
 def parse_param(text: str) -> tuple[str, object]:
@@ -91,31 +224,69 @@ def parse_param(text: str) -> tuple[str, object]:
     if not key:
         raise UsageError(f"--param expects key=value; got {text!r}.")
     try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
+        value = ast.literal_eval(raw.strip())
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         value = raw
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"--param {key}={raw}: {value} is not a finite number.")
     return key, value
 
 
+def parse_params(texts, what: str = "--param") -> dict:
+    """``key=value`` strings as a dict; a key given twice is an error."""
+    params = {}
+    for text in texts:
+        key, value = parse_param(text)
+        if key in params:
+            raise UsageError(f"{what}: {key!r} is given twice ({params[key]!r} and {value!r}).")
+        params[key] = value
+    return params
+
+
+def _jsonable(value):
+    """A parameter value for the JSON output: numbers, strings, booleans, None and lists stay typed."""
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return repr(value)
+
+
+#: Output types of ``subsel select -o`` (compared case-insensitively).
+SELECT_OUTPUTS = (".npy", ".csv", ".json")
+
+
 def write_indices(idx: np.ndarray, scores: np.ndarray, out: str | None, meta: dict) -> None:
+    """Print the indices, or write them to ``out`` (.npy, .csv or .json, any case)."""
     if out is None:
         sys.stdout.write("\n".join(str(i) for i in idx) + "\n")
         return
     p = Path(out)
     suffix = p.suffix.lower()
-    if suffix == ".npy":
-        np.save(p, idx)
-    elif suffix == ".csv":
-        with open(p, "w") as fh:
-            fh.write("rank,index,score\n")
-            for rank, (i, s) in enumerate(zip(idx, scores)):
-                fh.write(f"{rank},{i},{s!r}\n")
-    elif suffix == ".json":
-        p.write_text(
-            json.dumps({**meta, "indices": idx.tolist(), "scores": scores.tolist()}, indent=2) + "\n"
-        )
-    else:
-        raise UsageError(f"-o: unsupported output type {suffix!r}; expected .npy, .csv or .json.")
+    if suffix not in SELECT_OUTPUTS:
+        raise UsageError(f"-o: unsupported output type {p.suffix!r}; expected .npy, .csv or .json.")
+    try:
+        if suffix == ".npy":
+            with open(p, "wb") as fh:  # a file object: np.save adds no second '.npy'
+                np.save(fh, idx)
+        elif suffix == ".csv":
+            with open(p, "w") as fh:
+                fh.write("rank,index,score\n")
+                for rank, (i, s) in enumerate(zip(idx.tolist(), scores.tolist())):
+                    fh.write(f"{rank},{i},{s!r}\n")
+        else:
+            doc = {
+                **meta,
+                "indices": idx.tolist(),
+                "scores": [s if math.isfinite(s) else None for s in scores.tolist()],
+            }
+            p.write_text(json.dumps(doc, indent=2) + "\n")
+    except OSError as exc:
+        raise UsageError(f"-o: could not write {out}: {exc.strerror or exc}.") from None
 
 
 def cmd_strategies(args) -> int:
@@ -132,42 +303,44 @@ def cmd_strategies(args) -> int:
     return 0
 
 
-def compute_features(args, what: str):
+def compute_features(args):
     """Features of ``args.dataset``'s ``args.split`` by ``args.extractor`` (cached unless ``--no-cache``)."""
     from .features import load_or_compute
     from .registry import get_dataset, get_feature_extractor
 
-    params = dict(parse_param(p) for p in args.feature_param)
-    dataset_params = dict(parse_param(p) for p in args.dataset_param)
-    try:
-        if getattr(args, "no_cache", False):
-            ext = get_feature_extractor(args.extractor, **params)
-            if "seed" in ext.get_params() and "seed" not in params:
-                ext.set_params(seed=args.feature_seed)
-            ds = get_dataset(args.dataset, **dataset_params)
-            if getattr(ext, "requires_fit", False):
-                ext.fit(ds.train.images, ds.train.labels)
-            images = getattr(ds, args.split).images
-            return ext.transform(images if args.limit is None else images[: args.limit])
-        return load_or_compute(
-            args.dataset,
-            args.split,
-            args.extractor,
-            params,
-            seed=args.feature_seed,
-            cache_dir=args.cache_dir,
-            dataset_params=dataset_params,
-            limit=args.limit,
-        )
-    except (FileNotFoundError, ImportError, RuntimeError) as exc:
-        raise UsageError(f"{what}: {exc}") from None
+    params = parse_params(args.feature_param, "--feature-param")
+    dataset_params = parse_params(args.dataset_param, "--dataset-param")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be >= 1; got {args.limit}.")
+    if getattr(args, "no_cache", False):
+        ext = get_feature_extractor(args.extractor, **params)
+        if "seed" in ext.get_params() and "seed" not in params:
+            ext.set_params(seed=args.feature_seed)
+        ds = get_dataset(args.dataset, **dataset_params)
+        if getattr(ext, "requires_fit", False):
+            ext.fit(ds.train.images, ds.train.labels)
+        images = getattr(ds, args.split).images
+        return ext.transform(images if args.limit is None else images[: args.limit])
+    return load_or_compute(
+        args.dataset,
+        args.split,
+        args.extractor,
+        params,
+        seed=args.feature_seed,
+        cache_dir=args.cache_dir,
+        dataset_params=dataset_params,
+        limit=args.limit,
+    )
 
 
 def cmd_features(args) -> int:
-    if not args.output.lower().endswith(".npy"):
-        raise UsageError(f"-o: unsupported output type {Path(args.output).suffix!r}; expected .npy.")
-    X = compute_features(args, f"{args.dataset} / {args.extractor}")
-    np.save(args.output, np.asarray(X, dtype=np.float32))
+    out = check_output_file(args.output, (".npy",))
+    X = compute_features(args)
+    try:
+        with open(out, "wb") as fh:  # a file object: np.save adds no second '.npy' to OUT.NPY
+            np.save(fh, np.asarray(X, dtype=np.float32))
+    except OSError as exc:
+        raise UsageError(f"-o: could not write {args.output}: {exc.strerror or exc}.") from None
     sys.stdout.write(
         f"wrote {X.shape[0]} x {X.shape[1]} float32 features of {args.dataset} ({args.split}) "
         f"by {args.extractor} to {args.output}\n"
@@ -184,16 +357,22 @@ def cmd_select(args) -> int:
         raise UsageError("--dataset needs --extractor NAME (see `subsel features --help`).")
     if args.dataset is None and args.extractor is not None:
         raise UsageError("--extractor needs --dataset NAME.")
-    X = load_matrix(args.features) if args.features is not None else compute_features(args, "--dataset")
-    params = dict(parse_param(p) for p in args.param)
+    # everything that can be checked without the features is checked first:
+    # output path, parameters, strategy, labeled file; then features, selection, writing
+    if args.output is not None:
+        check_output_file(args.output, SELECT_OUTPUTS)
+    params = parse_params(args.param)
     if args.seed is not None:
+        if "random_state" in params:
+            raise UsageError("give either --seed or -p random_state=..., not both.")
         params["random_state"] = args.seed
+    strategy = checked_strategy(args.strategy, params)
     labeled = load_indices(args.labeled) if args.labeled else None
-    strategy = get_strategy(args.strategy, **params)
+    X = load_matrix(args.features) if args.features is not None else compute_features(args)
     idx, scores = strategy.select_with_scores(X, args.budget, labeled)
     meta = {
         "strategy": args.strategy,
-        "params": {k: repr(v) for k, v in params.items()},
+        "params": {k: _jsonable(v) for k, v in params.items()},
         "budget": args.budget,
         "features": str(args.features)
         if args.features is not None
@@ -205,17 +384,19 @@ def cmd_select(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = DoorParser(
         prog="subsel",
         description="Choose which examples to label first: feature-norm sampling, randomized "
         "Gram-Schmidt, TypiClust, ProbCover and their '<first>_then_<second>' combinations.",
     )
     parser.add_argument("--version", action="version", version=f"subsel-plugins {__version__}")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     p = sub.add_parser("strategies", help="list the registered strategies and the plugins providing them")
     p.add_argument("--all", action="store_true", help="also list every <first>_then_<second> combination")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     p.set_defaults(func=cmd_strategies)
 
     p = sub.add_parser(
@@ -246,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", "-o", metavar="FILE", help="write .npy (indices), .csv (rank,index,score) or .json"
     )
     _add_feature_args(p, in_select=True)
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     p.set_defaults(func=cmd_select)
 
     p = sub.add_parser(
@@ -260,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feature_args(p, in_select=False)
     p.add_argument("--no-cache", action="store_true", help="compute without reading or writing the cache")
     p.add_argument("--output", "-o", required=True, metavar="FILE", help="write the features here (.npy)")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     p.set_defaults(func=cmd_features)
     return parser
 
@@ -318,13 +501,10 @@ def _add_feature_args(p, in_select: bool) -> None:
 
 
 def main(argv=None) -> int:
+    """``subsel``: exit 0, or 2 with one line on stderr for a user error (``--debug``: the traceback)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (UsageError, ValueError, TypeError, PluginError) as exc:
-        sys.stderr.write(f"subsel {args.command}: error: {exc}\n")
-        return 2
+    return run_door(f"subsel {args.command}", lambda: args.func(args), debug=args.debug)
 
 
 if __name__ == "__main__":  # pragma: no cover
