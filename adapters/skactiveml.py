@@ -22,6 +22,16 @@ builds on; ``random_state_`` is derived per query from ``random_state`` and the
 number of unlabeled rows (reproducible, different across AL cycles, the
 user's object never advanced).
 
+**ProbCover's class count.** ``n_classes`` (the k of the k-means pseudo-labels
+that set ProbCover's ball radius) is passed to the strategy only when the user
+gives it. With ``n_classes=None`` the strategy's own default applies
+(:class:`~subsel_plugins.ProbCoverQuery`: a fixed k of 10), whatever ``y``
+holds: unlike scikit-activeml's ``ProbCover``, which counts the distinct labels
+in ``y``, the radius does not change from one AL cycle to the next as labels
+arrive. When ``y`` already holds labels of more than 10 classes and
+``n_classes`` is None, ``query`` warns (the radius then comes from fewer
+clusters than classes); pass the number of classes of the task.
+
 :class:`SkactivemlQuery` goes the other way: it wraps a scikit-activeml
 strategy (their ``TypiClust`` or ``ProbCover``) as a subsel strategy with
 ``select(X, budget, labeled)``, so it can be the ``first`` of a
@@ -143,6 +153,7 @@ class _SubselPoolQueryStrategy(SingleAnnotatorPoolQueryStrategy):
         strategy = self._build_strategy()
         ml = self.missing_label_
         labeled = labeled_indices(y, missing_label=ml)
+        _warn_unset_class_count(strategy, y[labeled])
 
         if candidates is None or candidates.ndim == 1:
             if candidates is None:
@@ -184,6 +195,38 @@ class _SubselPoolQueryStrategy(SingleAnnotatorPoolQueryStrategy):
             utilities[b, query_indices[:b]] = np.nan
             utilities[b, query_indices[b:]] = batch_size - np.arange(b, batch_size)
         return query_indices, utilities
+
+
+def _warn_unset_class_count(strategy, labels) -> None:
+    """Warn when ``y`` shows more classes than the pseudo-label k an unset ``n_classes`` falls back to.
+
+    ``n_classes`` is never inferred from ``y`` (that would make ProbCover's
+    radius depend on the labeled set, changing it from cycle to cycle); only
+    the warning reads the labels.
+    """
+    from ..strategies._probcover import DEFAULT_PSEUDO_CLASSES
+
+    if labels.size == 0 or not callable(getattr(strategy, "get_params", None)):
+        return
+    params = strategy.get_params(deep=True)
+    unset = [
+        k
+        for k, v in params.items()
+        if (k == "n_classes" or k.endswith("__n_classes"))
+        and v is None
+        and params.get(k[: -len("n_classes")] + "delta") is None  # a given delta needs no k
+    ]
+    if not unset:
+        return
+    seen = np.unique(labels).size
+    if seen > DEFAULT_PSEUDO_CLASSES:
+        warnings.warn(
+            f"y holds labels of {seen} classes, but n_classes is None: ProbCover's ball radius comes "
+            f"from k-means with {DEFAULT_PSEUDO_CLASSES} clusters, not from the labels. Pass "
+            f"n_classes=<number of classes of the task> (at least {seen}).",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 # ----------------------------------------------------------------------------
@@ -322,6 +365,11 @@ class ProbCoverSubsel(_SubselPoolQueryStrategy):
         None chooses it from the data (largest delta with ball purity >= purity).
     purity : float, default=0.95
     n_classes : int, optional
+        k of the k-means pseudo-labels that set delta: the number of classes of
+        the task (the paper's choice). Passed only when given: None uses a
+        fixed k of 10, never the count of labels seen in ``y`` (which would make
+        delta change between AL cycles); ``query`` warns when ``y`` already
+        shows more than 10 classes.
     {common}
     """
 
@@ -465,7 +513,8 @@ class ProbCoverThenNorm(_SubselPoolQueryStrategy):
     ----------
     factor : float, default=2
     delta, purity, n_classes
-        As :class:`ProbCoverSubsel`.
+        As :class:`ProbCoverSubsel` (``n_classes``: the number of classes, only
+        when given; None uses a fixed k of 10, never a count of the labels in ``y``).
     norm, randomized
         As :class:`FeatureNorm`.
     {common}
@@ -503,7 +552,8 @@ class ProbCoverThenGS(_SubselPoolQueryStrategy):
     ----------
     factor : float, default=2
     delta, purity, n_classes
-        As :class:`ProbCoverSubsel`.
+        As :class:`ProbCoverSubsel` (``n_classes``: the number of classes, only
+        when given; None uses a fixed k of 10, never a count of the labels in ``y``).
     norm, randomized, method
         As :class:`GramSchmidt`.
     {common}
@@ -543,7 +593,8 @@ class ProbCoverThenRandom(_SubselPoolQueryStrategy):
     ----------
     factor : float, default=2
     delta, purity, n_classes
-        As :class:`ProbCoverSubsel`.
+        As :class:`ProbCoverSubsel` (``n_classes``: the number of classes, only
+        when given; None uses a fixed k of 10, never a count of the labels in ``y``).
     {common}
     """
 
