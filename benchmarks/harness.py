@@ -33,6 +33,11 @@ KEY_FIELDS = (
     "pool_size",
     "train_limit",
     "test_limit",
+    # None unless the harness passes a strategy parameters of its own (the class
+    # count): rows of other strategies keep their old keys, and rows of strategies
+    # that now get n_classes (ProbCover and its combinations) from before that
+    # change no longer match, so they run again instead of being reused.
+    "strategy_hash",
 )
 NORM_KEY_FIELDS = (
     "dataset",
@@ -65,6 +70,92 @@ def resolve_strategies(names) -> list[str]:
         if n not in known:
             get_strategy(n)  # raises with the close-match hint
     return list(names)
+
+
+def class_count_params(strategy, n_classes: int, given=()) -> dict:
+    """``{param: n_classes}`` for every parameter of ``strategy`` that takes the class count.
+
+    A parameter named ``n_classes``, or ending in ``__n_classes`` (a part of a
+    combination, e.g. ``first__n_classes``), per ``strategy.get_params(deep=True)``:
+    ProbCover, its combinations and any third-party strategy with such a
+    parameter. Names in ``given`` (set by the user) are left alone; a bare
+    ``n_classes`` in ``given`` covers every part.
+    """
+    get_params = getattr(strategy, "get_params", None)
+    if not callable(get_params) or "n_classes" in given:
+        return {}
+    try:
+        names = list(get_params(deep=True))
+    except TypeError:  # a get_params without deep=
+        names = list(get_params())
+    return {
+        k: int(n_classes) for k in names if (k == "n_classes" or k.endswith("__n_classes")) and k not in given
+    }
+
+
+def build_strategy(name: str, n_classes: int, **params):
+    """``get_strategy(name, **params)`` with the class count passed where the strategy takes it.
+
+    Returns the strategy and the parameters the harness added (empty when none).
+    """
+    strategy = get_strategy(name, **params)
+    extra = class_count_params(strategy, n_classes)
+    if extra:
+        strategy.set_params(**extra)
+    return strategy, extra
+
+
+def strategy_hash(extra: dict):
+    """The resume-key field of the parameters the harness added: None when it added none."""
+    return spec_hash(extra) if extra else None
+
+
+#: Attributes a strategy sets when it selects, recorded in each results row.
+FITTED_ATTRS = ("delta_", "purity_", "n_clusters_")
+
+
+def fitted_attributes(strategy) -> dict:
+    """``delta_``, ``purity_``, ``n_clusters_`` of the strategy, or of the fitted part of a combination.
+
+    A :class:`~subsel_plugins.ThenQuery` clones its parts: their fitted state is
+    read from ``first_`` / ``then_`` when the combination keeps them (checked
+    defensively, depth-first, first found wins); absent attributes are None.
+    """
+    out = dict.fromkeys(FITTED_ATTRS)
+    stack, seen = [strategy], set()
+    while stack:
+        obj = stack.pop(0)
+        if obj is None or id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        for a in FITTED_ATTRS:
+            if out[a] is None:
+                v = getattr(obj, a, None)
+                if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+                    out[a] = v.item() if isinstance(v, np.generic) else v
+        stack.extend(getattr(obj, part, None) for part in ("first_", "then_"))
+    return out
+
+
+def ball_coverage(X, labeled, delta) -> float | None:
+    """Fraction of the pool within ``delta`` (strictly) of a labeled row, on L2-normalized rows.
+
+    ProbCover's objective for the subset it chose (the coverage of its balls);
+    None when ``delta`` is None.
+    """
+    if delta is None or len(labeled) == 0:
+        return None
+    from sklearn.preprocessing import normalize
+
+    F = normalize(np.asarray(X, dtype=np.float32))
+    L = F[np.asarray(labeled)]
+    d2 = float(delta) ** 2
+    covered = np.zeros(F.shape[0], dtype=bool)
+    for r in range(0, F.shape[0], 4096):
+        blk = F[r : r + 4096]
+        D2 = (blk * blk).sum(1)[:, None] + (L * L).sum(1)[None, :] - 2.0 * (blk @ L.T)
+        covered[r : r + 4096] = (D2 < d2).any(axis=1)
+    return float(covered.mean())
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -212,6 +303,13 @@ def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) 
             )
         return prepared[dname]
 
+    shash_cache: dict[tuple, str | None] = {}
+
+    def shash(strategy, n_classes):
+        if (strategy, n_classes) not in shash_cache:
+            shash_cache[(strategy, n_classes)] = strategy_hash(build_strategy(strategy, n_classes)[1])
+        return shash_cache[(strategy, n_classes)]
+
     def cell_key(dname, dlabel, dhash, strategy, budget, seed, fw_label):
         return (
             dname,
@@ -226,6 +324,7 @@ def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) 
             config.pool_size,
             config.train_limit,
             config.test_limit,
+            shash(strategy, prep(dname).num_classes),
         )
 
     # budgets are known only once a dataset's class count is: count per dataset lazily
@@ -260,12 +359,15 @@ def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) 
             init = np.empty(0, dtype=np.int64)
             if config.initial_pool:
                 init = np.sort(np.random.default_rng([seed, 7]).choice(pds.n_pool, size=b, replace=False))
+            # the class count goes to every parameter that takes it (ProbCover's
+            # pseudo-label k, as the paper and the authors' code set it)
+            strat, extra = build_strategy(strategy, b, random_state=seed)
             t = time.perf_counter()
-            picked = get_strategy(strategy, random_state=seed).select(
-                X, budget - init.size, labeled=init if init.size else None
-            )
+            picked = strat.select(X, budget - init.size, labeled=init if init.size else None)
             sel_time = time.perf_counter() - t
             labeled = np.concatenate([init, picked]).astype(np.int64)
+            fitted = fitted_attributes(strat)
+            coverage = ball_coverage(X, labeled, fitted["delta_"])
 
             covered = analysis.class_coverage(data.train_labels[labeled], b)
             fd = None
@@ -284,6 +386,8 @@ def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) 
                     "domain": dlabel,
                     "domain_hash": dhash,
                     "strategy": strategy,
+                    "strategy_params": extra,
+                    "strategy_hash": strategy_hash(extra),
                     "budget": budget,
                     "budget_multiplier": mult,
                     "seed": seed,
@@ -303,6 +407,8 @@ def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) 
                     "class_coverage": covered / b,
                     "frechet": fd,
                     "mean_feature_norm": norm,
+                    **fitted,
+                    "ball_coverage": coverage,
                     "selection_time_s": sel_time,
                     "eval_time_s": time.perf_counter() - t,
                     "labeled": labeled.tolist(),

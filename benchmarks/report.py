@@ -16,7 +16,7 @@ import numpy as np
 
 from . import analysis
 from .config import BenchConfig, spec_hash
-from .harness import NORM_RESULTS, RESULTS, framework_specs, read_jsonl
+from .harness import NORM_RESULTS, RESULTS, build_strategy, framework_specs, read_jsonl, strategy_hash
 
 PACKAGES = (
     "subsel-plugins",
@@ -40,6 +40,16 @@ def current_rows(config: BenchConfig, out_dir, strategies) -> list[dict]:
     specs = framework_specs(config)
     fw_hash = {lab: h for lab, (_, h) in specs.items()}
     dom_hash = {lab: spec_hash(d) for lab, d in config.domains.items()}
+    shash: dict[tuple, str | None] = {}
+
+    def expected_strategy_hash(r):
+        # what the harness passes this strategy now (the class count, where it
+        # takes one): rows from before that change (ProbCover without n_classes) drop out
+        key = (r["strategy"], r.get("num_classes"))
+        if key not in shash:
+            shash[key] = strategy_hash(build_strategy(key[0], key[1])[1]) if isinstance(key[1], int) else None
+        return shash[key]
+
     keep = []
     for r in read_jsonl(Path(out_dir) / RESULTS):
         if (
@@ -53,6 +63,7 @@ def current_rows(config: BenchConfig, out_dir, strategies) -> list[dict]:
             and r.get("pool_size") == config.pool_size
             and r.get("train_limit") == config.train_limit
             and r.get("test_limit") == config.test_limit
+            and r.get("strategy_hash") == expected_strategy_hash(r)
         ):
             keep.append(r)
     return keep
@@ -200,6 +211,7 @@ def markdown_tables(config: BenchConfig, rows, strategies, norm_rows=(), unavail
                     + " |"
                 )
             lines.append("")
+            lines.extend(_delta_table(here, strat_here, budgets))
 
     if norm_rows:
         lines.append("## Accuracy against mean feature norm of uniformly random subsets (the paper's Fig. 7)")
@@ -220,6 +232,42 @@ def markdown_tables(config: BenchConfig, rows, strategies, norm_rows=(), unavail
             )
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _delta_table(rows, strategies, budgets) -> list[str]:
+    """ProbCover's radius (``delta_``), purity and pseudo-label k, and its balls' coverage per budget."""
+    with_delta = [
+        s for s in strategies if any(r["strategy"] == s and r.get("delta_") is not None for r in rows)
+    ]
+    if not with_delta:
+        return []
+    lines = [
+        "Ball radius chosen by ProbCover (`delta_`, mean over seeds and budgets; it does not depend on the "
+        "budget), purity of the balls w.r.t. the k-means pseudo-labels (`purity_`), their k "
+        "(`n_clusters_`), and the fraction of the pool within `delta_` of the labeled subset "
+        "(ball coverage, mean over seeds):",
+        "",
+        "| strategy | delta | purity | k | " + " | ".join(f"cover b={b}" for b in budgets) + " |",
+        "|---|---|---|---|" + "---|" * len(budgets),
+    ]
+    dl = _group(rows, ("strategy",), "delta_")
+    pu = _group(rows, ("strategy",), "purity_")
+    kk = _group(rows, ("strategy",), "n_clusters_")
+    cv = _group(rows, ("strategy", "budget"), "ball_coverage")
+    for s in with_delta:
+        d, p, k = dl.get((s,), []), pu.get((s,), []), sorted(set(kk.get((s,), [])))
+        cells = [f"{np.mean(cv[(s, b)]) * 100:.1f}%" if cv.get((s, b)) else "-" for b in budgets]
+        lines.append(
+            f"| {s} | {np.mean(d):.3f} ({np.min(d):.3f}-{np.max(d):.3f}) | "
+            + (f"{np.mean(p):.4f}" if p else "-")
+            + " | "
+            + (", ".join(map(str, k)) if k else "-")
+            + " | "
+            + " | ".join(cells)
+            + " |"
+        )
+    lines.append("")
+    return lines
 
 
 def current_norm_rows(config: BenchConfig, out_dir) -> list[dict]:
