@@ -1,0 +1,270 @@
+"""ProbCover's choices against brute force written here.
+
+The greedy sequence equals brute-force greedy maximum coverage on a small graph
+(balls ``||x - y|| < delta`` on unit vectors, ties by lowest index, labeled balls
+covered from the start); the automatic delta is checked against a scan of every
+candidate radius (all pairwise distances); and with a fixed delta the picks match
+scikit-activeml's ProbCover where both must agree.
+"""
+
+import numpy as np
+import pytest
+
+from subsel_plugins import ProbCoverQuery
+from subsel_plugins.strategies import _probcover
+
+
+def unit(X):
+    X = np.asarray(X, dtype=np.float64)
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def pairwise(F):
+    return np.sqrt(np.maximum(((F[:, None, :] - F[None, :, :]) ** 2).sum(-1), 0.0))
+
+
+def ref_greedy(X, delta, budget, labeled=()):
+    """Greedy max coverage by brute force: (picks, new coverage of each) until all is covered."""
+    A = pairwise(unit(X)) < delta
+    covered = A[list(labeled)].any(axis=0) if len(labeled) else np.zeros(len(X), bool)
+    eligible = np.ones(len(X), bool)
+    eligible[list(labeled)] = False
+    picks, gains = [], []
+    while len(picks) < budget:
+        gain = np.where(eligible, (A & ~covered).sum(axis=1), -1)
+        x = int(np.argmax(gain))
+        if gain[x] <= 0:
+            break
+        picks.append(x)
+        gains.append(int(gain[x]))
+        covered |= A[x]
+        eligible[x] = False
+    return picks, gains
+
+
+def safe_delta(X, delta, margin=1e-4):
+    """Assert no pairwise distance lies within ``margin`` of delta (float32 cannot flip an edge)."""
+    D = pairwise(unit(X))
+    assert np.abs(D - delta).min() > margin
+    return delta
+
+
+def sphere_points(n, d, seed):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)) + np.r_[3.0, np.zeros(d - 1)]
+
+
+# --- greedy coverage -------------------------------------------------------------------
+
+
+def test_hand_built_chain():
+    """Five points on a circle, 0.1 rad apart, delta covering one neighbour each side."""
+    angles = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 1.5])
+    X = np.c_[np.cos(angles), np.sin(angles)]
+    delta = safe_delta(X, 0.15)
+    idx, scores = ProbCoverQuery(delta=delta, random_state=0).select_with_scores(X, 3)
+    # 1 covers {0,1,2} (3), ties with 2 and 3 broken by the lowest index; then 3 covers {3,4}
+    # (2, ties with 4 broken by index); then the isolated 5 covers itself
+    assert idx.tolist() == [1, 3, 5]
+    assert scores.tolist() == [3.0, 2.0, 1.0]
+
+
+def test_takes_the_maximum_degree_not_the_minimum():
+    angles = np.array([0.0, 0.05, 0.1, 0.15, 1.5, 3.0])
+    X = np.c_[np.cos(angles), np.sin(angles)]
+    idx = ProbCoverQuery(delta=safe_delta(X, 0.12)).select(X, 1)
+    assert idx.tolist() == [1]  # 1 and 2 both cover {0,1,2,3}: the lowest index; 4, 5 cover one
+
+
+def test_labeled_balls_start_covered():
+    angles = np.array([0.0, 0.05, 0.1, 0.15, 0.2, 1.5, 1.58, 1.66])
+    X = np.c_[np.cos(angles), np.sin(angles)]
+    delta = safe_delta(X, 0.12)
+    q = ProbCoverQuery(delta=delta)
+    # row 2's ball holds rows 0..4 (5), row 6's rows 5..7 (3)
+    idx, scores = q.select_with_scores(X, 2)
+    assert idx.tolist() == [2, 6] and scores.tolist() == [5.0, 3.0]
+    # row 1's ball (rows 0..3) labeled: row 6 gains 3, then only row 4 is left (2, 3, 4 tie)
+    idx, scores = q.select_with_scores(X, 2, labeled=[1])
+    assert idx.tolist() == [6, 2] and scores.tolist() == [3.0, 1.0]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_greedy_equals_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(15, 40)), int(rng.integers(2, 5))
+    X = sphere_points(n, d, seed)
+    D = pairwise(unit(X))
+    # a radius halfway between two neighbouring distances, near the 10% quantile
+    dist = np.unique(D[np.triu_indices(n, 1)])
+    j = int(len(dist) * rng.uniform(0.03, 0.2))
+    delta = float((dist[j] + dist[j + 1]) / 2)
+    if abs(dist[j + 1] - dist[j]) < 2e-4:
+        pytest.skip("neighbouring distances too close for float32")
+    labeled = rng.choice(n, size=int(rng.integers(0, 4)), replace=False).tolist()
+    ref_idx, ref_gain = ref_greedy(X, delta, n - len(labeled), labeled)
+    budget = len(ref_idx)
+    idx, scores = ProbCoverQuery(delta=delta, random_state=0).select_with_scores(
+        X, budget, labeled=labeled or None
+    )
+    assert idx.tolist() == ref_idx
+    assert scores.tolist() == ref_gain
+
+
+def test_after_full_coverage_the_rest_is_random_and_scored_zero():
+    X = sphere_points(20, 3, 1)
+    delta = 1.0  # a few balls cover everything
+    ref_idx, _ = ref_greedy(X, delta, 20)
+    assert len(ref_idx) < 5
+    draws = set()
+    for seed in range(6):
+        idx, scores = ProbCoverQuery(delta=delta, random_state=seed).select_with_scores(X, 15, labeled=[19])
+        ref_idx, ref_gain = ref_greedy(X, delta, 15, [19])
+        k = len(ref_idx)
+        assert idx[:k].tolist() == ref_idx
+        assert np.all(scores[k:] == 0) and np.all(scores[:k] > 0)
+        assert 19 not in idx
+        draws.add(tuple(idx[k:].tolist()))
+    assert len(draws) > 1  # the fill is random, not in index order
+
+
+def test_features_are_l2_normalized():
+    X = sphere_points(25, 3, 4)
+    delta = 0.3
+    ref_idx, _ = ref_greedy(X, delta, 5)
+    scaled = X * np.random.default_rng(0).uniform(0.1, 10, size=(25, 1))
+    assert ProbCoverQuery(delta=delta).select(scaled, len(ref_idx)).tolist() == ref_idx
+
+
+# --- automatic delta (purity) ------------------------------------------------------------
+
+
+def brute_purity(F, labels, r):
+    """Fraction of rows whose open ball of radius r holds only their own label (float64)."""
+    D = pairwise(F)
+    impure = (D < r) & (labels[:, None] != labels[None, :])
+    return 1.0 - impure.any(axis=1).mean()
+
+
+@pytest.fixture
+def fixed_pseudo_labels(monkeypatch):
+    state = {"labels": None, "k": []}
+
+    def fake(F, n_clusters, seed):
+        state["k"].append(n_clusters)
+        return np.asarray(state["labels"])
+
+    monkeypatch.setattr(_probcover, "kmeans_labels", fake)
+
+    def set_labels(labels):
+        state["labels"] = np.asarray(labels)
+        return state
+
+    return set_labels
+
+
+@pytest.mark.parametrize("purity", [0.5, 0.8, 0.9, 0.95, 1.0])
+@pytest.mark.parametrize("seed", range(3))
+def test_purity_delta_is_the_largest_radius_meeting_the_target(fixed_pseudo_labels, seed, purity):
+    rng = np.random.default_rng(seed)
+    n = 60
+    X = sphere_points(n, 3, 10 + seed)
+    F = unit(X)
+    labels = (F[:, 1] > np.quantile(F[:, 1], 0.4)).astype(int) + 2 * (F[:, 2] > 0)
+    labels[rng.choice(n, 3, replace=False)] = 3  # a few outliers make purity bite
+    fixed_pseudo_labels(labels)
+    q = ProbCoverQuery(purity=purity, n_classes=4, random_state=0)
+    q.select(X, 3)
+    delta = q.delta_
+    assert brute_purity(F, labels, delta) >= purity
+    D = pairwise(F)
+    candidates = np.unique(D[np.triu_indices(n, 1)])
+    above = candidates[candidates > delta * (1 + 1e-3)]
+    meets = [r for r in above if brute_purity(F, labels, r) >= purity]
+    assert not meets, (delta, meets[:3])
+
+
+def test_purity_delta_single_cluster_covers_everything(fixed_pseudo_labels):
+    X = sphere_points(12, 3, 0)
+    fixed_pseudo_labels(np.zeros(12, int))
+    q = ProbCoverQuery(n_classes=2, random_state=0)
+    idx, scores = q.select_with_scores(X, 2)
+    assert q.delta_ > pairwise(unit(X)).max()
+    assert scores.tolist() == [12.0, 0.0]
+
+
+def test_n_classes_is_the_kmeans_k(fixed_pseudo_labels):
+    X = sphere_points(30, 3, 0)
+    state = fixed_pseudo_labels(np.arange(30) % 3)
+    ProbCoverQuery(n_classes=3, random_state=0).select(X, 2)
+    ProbCoverQuery(n_classes=3, random_state=0).select(X, 9, labeled=[0, 1])
+    assert state["k"] == [3, 3]
+
+
+def test_default_k_does_not_depend_on_the_budget(fixed_pseudo_labels):
+    """With n_classes=None the pseudo-label k is a fixed default, as in the paper (issue 10)."""
+    X = sphere_points(60, 3, 0)
+    state = fixed_pseudo_labels(np.arange(60) % 3)
+    ProbCoverQuery(random_state=0).select(X, 2)
+    ProbCoverQuery(random_state=0).select(X, 20)
+    ProbCoverQuery(random_state=0).select(X, 20, labeled=list(range(10)))
+    assert len(set(state["k"])) == 1, state["k"]
+
+
+def test_fixed_delta_skips_kmeans(fixed_pseudo_labels):
+    state = fixed_pseudo_labels(np.zeros(10, int))
+    q = ProbCoverQuery(delta=0.3)
+    q.select(sphere_points(10, 3, 0), 2)
+    assert state["k"] == [] and q.delta_ == 0.3
+
+
+def test_real_kmeans_on_separated_blobs_gives_a_pure_delta():
+    rng = np.random.default_rng(0)
+    centres = np.eye(3) * 3 + 1
+    X = np.vstack([c + rng.normal(size=(15, 3)) * 0.05 for c in centres])
+    F = unit(X)
+    labels = np.repeat([0, 1, 2], 15)
+    q = ProbCoverQuery(n_classes=3, purity=1.0, random_state=0)
+    idx = q.select(X, 3)
+    # delta sits at the gap between blobs, so one ball per blob covers it
+    D = pairwise(F)
+    within = D[labels[:, None] == labels[None, :]].max()
+    between = D[labels[:, None] != labels[None, :]].min()
+    assert within < q.delta_ <= between + 1e-6
+    assert sorted(labels[idx].tolist()) == [0, 1, 2]
+
+
+# --- scikit-activeml --------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:The maximum purity:UserWarning")  # one delta, no search
+@pytest.mark.parametrize("n, d, seed, delta", [(60, 4, 8, 0.35), (80, 5, 4, 0.45)])
+def test_agrees_with_scikit_activeml_probcover_at_a_fixed_delta(n, d, seed, delta):
+    """Same unit vectors, one delta (no distance within 1e-4 of it, so < and <= agree)."""
+    pytest.importorskip("skactiveml")
+    from skactiveml.pool import ProbCover
+    from skactiveml.utils import MISSING_LABEL
+
+    F = unit(sphere_points(n, d, seed))
+    delta = safe_delta(F, delta, margin=1e-5)
+    labeled = [5, 17]
+    ref_idx, ref_gain = ref_greedy(F, delta, n - 2, labeled)
+    # compare while the greedy maximum is unique (scikit-activeml breaks ties at random)
+    A = pairwise(F) < delta
+    covered = A[labeled].any(axis=0)
+    eligible = np.ones(n, bool)
+    eligible[labeled] = False
+    b = 0
+    for x in ref_idx:
+        gain = np.where(eligible, (A & ~covered).sum(axis=1), -1)
+        if (gain == gain.max()).sum() > 1:
+            break
+        b += 1
+        covered |= A[x]
+        eligible[x] = False
+    assert b >= 4
+    y = np.full(n, MISSING_LABEL)
+    y[labeled] = 0
+    theirs = ProbCover(deltas=[delta], random_state=0).query(F, y, batch_size=b)
+    ours = ProbCoverQuery(delta=delta, random_state=0).select(F, b, labeled=labeled)
+    assert ours.tolist() == theirs.tolist() == ref_idx[:b]
