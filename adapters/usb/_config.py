@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
+import numbers
 import os
 import re
+import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ...errors import InvalidValueError
+from ...errors import InvalidValueError, SubselError
 
 #: Environment variable that overrides ``subsel_device`` (e.g. to run a stock config on the CPU).
 DEVICE_ENV = "SUBSEL_USB_DEVICE"
@@ -71,17 +74,49 @@ def load_config(path) -> dict:
     from ._compat import import_semilearn
 
     path = Path(path)
+    if path.is_dir():
+        raise USBConfigError(f"config file {str(path)!r} is a directory; expected a YAML file.")
     if not path.is_file():
         raise USBConfigError(f"config file {str(path)!r} does not exist.")
+    _check_yaml(path)
     import_semilearn()
+    from ruamel.yaml.error import YAMLError
     from semilearn.core.utils import over_write_args_from_file
 
     ns = argparse.Namespace()
-    with warnings.catch_warnings():
-        # ruamel.yaml 0.17 announces the removal (in 0.18) of the API semilearn uses
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        over_write_args_from_file(ns, str(path))
+    try:
+        with warnings.catch_warnings():
+            # ruamel.yaml 0.17 announces the removal (in 0.18) of the API semilearn uses
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            over_write_args_from_file(ns, str(path))
+    except YAMLError as exc:
+        raise USBConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
     return dict(vars(ns))
+
+
+def _check_yaml(path: Path) -> None:
+    """Fail with the file and line on what semilearn's loader would trip over: syntax, emptiness, shape."""
+    try:
+        from ruamel.yaml import YAML
+        from ruamel.yaml.error import YAMLError
+    except ImportError:  # pragma: no cover - ruamel.yaml comes with the [usb] extra
+        return
+    try:
+        data = YAML(typ="safe", pure=True).load(path)
+    except YAMLError as exc:
+        raise USBConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise USBConfigError(f"config file {str(path)!r} cannot be read as UTF-8 text: {exc}") from None
+    if data is None:
+        raise USBConfigError(f"config file {str(path)!r} is empty; expected a mapping of USB config entries.")
+    if not isinstance(data, dict):
+        raise USBConfigError(
+            f"config file {str(path)!r} holds a {type(data).__name__}; expected a mapping of config entries "
+            "(key: value lines)."
+        )
+    bad = [k for k in data if not isinstance(k, str)]
+    if bad:
+        raise USBConfigError(f"config file {str(path)!r}: entry names must be strings; got {bad[:3]!r}.")
 
 
 def _check_dict(cfg, key):
@@ -113,8 +148,11 @@ def validate_subsel(cfg: dict) -> SubselConfig:
         Naming the entry, the value and what was expected; an unknown strategy
         lists the available ones.
     """
-    from subsel_plugins import available_feature_extractors, available_strategies, get_strategy
+    from subsel_plugins import available_feature_extractors, available_strategies, get_feature_extractor
+    from subsel_plugins.cli import checked_strategy
 
+    if not isinstance(cfg, dict):
+        raise USBConfigError(f"a USB config must be a mapping of entries; got {type(cfg).__name__}.")
     unknown = sorted(
         k for k in cfg if k.startswith("subsel_") and k not in SUBSEL_KEYS and k not in INFO_KEYS
     )
@@ -139,13 +177,12 @@ def validate_subsel(cfg: dict) -> SubselConfig:
             f"subsel_strategy: unknown strategy {strategy!r}.{did} Available: {', '.join(available)}."
         )
     params = _check_dict(cfg, "subsel_params")
-    seed = _none(cfg.get("seed"))
+    seed = check_seed(cfg.get("seed", 0))
     trial = dict(params)
-    if "random_state" not in trial and isinstance(seed, int):
-        trial["random_state"] = seed
+    trial.setdefault("random_state", seed)
     try:
-        get_strategy(strategy, **trial)
-    except (TypeError, ValueError) as exc:
+        checked_strategy(strategy, trial)
+    except SubselError as exc:
         raise USBConfigError(
             f"subsel_params {params!r} are invalid for strategy {strategy!r}: {exc}"
         ) from None
@@ -156,9 +193,9 @@ def validate_subsel(cfg: dict) -> SubselConfig:
             f"subsel_features must be 'raw', a registered feature extractor or a path to an .npy file; "
             f"got {features!r}."
         )
+    feature_params = _check_dict(cfg, "subsel_feature_params")
     if _looks_like_path(features):
-        if not Path(features).is_file():
-            raise USBConfigError(f"subsel_features: the features file {features!r} does not exist.")
+        check_features_file(features)
     elif features != "raw":
         extractors = available_feature_extractors()
         if features not in extractors:
@@ -166,10 +203,17 @@ def validate_subsel(cfg: dict) -> SubselConfig:
                 f"subsel_features: unknown feature extractor {features!r}; expected 'raw', one of "
                 f"{extractors} or a path to an .npy file of shape (n_train, d)."
             )
-    feature_params = _check_dict(cfg, "subsel_feature_params")
+        try:
+            get_feature_extractor(features, **feature_params)
+        except SubselError as exc:
+            raise USBConfigError(
+                f"subsel_feature_params {feature_params!r} are invalid for extractor {features!r}: {exc}"
+            ) from None
     cache = _none(cfg.get("subsel_feature_cache"))
     if cache is not None and not isinstance(cache, str):
         raise USBConfigError(f"subsel_feature_cache must be a directory path or None; got {cache!r}.")
+    if cache is not None and os.path.exists(cache) and not os.path.isdir(cache):
+        raise USBConfigError(f"subsel_feature_cache {cache!r} is a file; expected a directory.")
     dataset_params = _check_dict(cfg, "subsel_dataset_params")
     device = parse_device(
         os.environ.get(DEVICE_ENV) or cfg.get("subsel_device", SUBSEL_KEYS["subsel_device"])
@@ -181,7 +225,42 @@ def validate_subsel(cfg: dict) -> SubselConfig:
 
 
 def _looks_like_path(text: str) -> bool:
-    return text.endswith(".npy") or "/" in text or os.sep in text
+    return text.lower().endswith(".npy") or "/" in text or os.sep in text
+
+
+def check_seed(value) -> int:
+    """USB's ``seed``: an int in [0, 2**32) (it seeds Python, numpy's legacy state and torch)."""
+    value = _none(value)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise USBConfigError(f"seed must be an integer in [0, 2**32); got {value!r}.")
+    if not 0 <= value < 2**32:
+        raise USBConfigError(f"seed must be an integer in [0, 2**32); got {value!r}.")
+    return int(value)
+
+
+def check_features_file(path: str) -> None:
+    """``subsel_features`` as a file: an existing, readable, 2-D numeric .npy (only its header is read)."""
+    import numpy as np
+
+    if not path.lower().endswith(".npy"):
+        raise USBConfigError(
+            f"subsel_features: {path!r} is not an .npy file; expected an .npy of shape (n_train, d)."
+        )
+    if os.path.isdir(path):
+        raise USBConfigError(f"subsel_features: {path!r} is a directory; expected an .npy file.")
+    if not os.path.isfile(path):
+        raise USBConfigError(f"subsel_features: the features file {path!r} does not exist.")
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise USBConfigError(f"subsel_features: {path!r} is not a readable .npy file: {exc}") from None
+    if arr.ndim != 2 or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise USBConfigError(
+            f"subsel_features: {path!r} holds a {arr.ndim}-D {arr.dtype} array of shape {arr.shape}; "
+            "expected a 2-D numeric array of shape (n_train, d)."
+        )
 
 
 def expand_config(cfg: dict) -> tuple[argparse.Namespace, SubselConfig]:
@@ -208,7 +287,7 @@ def expand_config(cfg: dict) -> tuple[argparse.Namespace, SubselConfig]:
     from semilearn.lighting.config import get_config
 
     algorithm = usb.get("algorithm", "fixmatch")
-    if algorithm not in name2alg:
+    if not isinstance(algorithm, str) or algorithm not in name2alg:
         raise USBConfigError(
             f"algorithm: unknown USB algorithm {algorithm!r}; available: {sorted(name2alg.keys())}."
         )
@@ -218,6 +297,7 @@ def expand_config(cfg: dict) -> tuple[argparse.Namespace, SubselConfig]:
             "imbalanced algorithms rebuild semilearn's own datasets); remove the entry."
         )
     usb["imb_algorithm"] = None
+    _check_usb_types(usb, vars(get_config({"algorithm": algorithm})))
     args = get_config(usb)
     for key, value in vars(args).items():
         if value == "None":
@@ -229,6 +309,64 @@ def expand_config(cfg: dict) -> tuple[argparse.Namespace, SubselConfig]:
     args.rank = 0
     _check_usb_args(args)
     return args, subsel
+
+
+def _check_usb_types(usb: dict, defaults: dict) -> None:
+    """Each USB entry the config sets has the type of semilearn's default for it (ints for floats too).
+
+    Entries semilearn does not know, and those whose default is None, are passed on unchecked.
+    """
+    for key, value in usb.items():
+        default = defaults.get(key)
+        if default is None or value is None or value == "None" and not isinstance(default, str):
+            continue
+        if isinstance(default, bool):
+            ok, want = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, want = isinstance(value, numbers.Integral) and not isinstance(value, bool), "an integer"
+        elif isinstance(default, float):
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+            want = "a finite number"
+        elif isinstance(default, str):
+            ok, want = isinstance(value, str), "a string"
+        else:
+            continue
+        if not ok:
+            raise USBConfigError(
+                f"{key} must be {want} (like semilearn's default {default!r}); got {value!r}."
+            )
+
+
+def check_save_path(args) -> str:
+    """``save_dir/save_name`` can be created and written, before anything long runs.
+
+    Nothing is created here: the runner makes the folder after selection (as
+    USB does), so a config that fails later leaves no empty folder behind.
+    """
+    save_path = os.path.join(str(args.save_dir), str(args.save_name))
+    if os.path.exists(save_path):
+        if not os.path.isdir(save_path):
+            raise USBConfigError(f"save_dir/save_name {save_path!r} is a file; expected a directory.")
+        if not args.overwrite and not args.resume:
+            raise USBConfigError(f"save_dir/save_name {save_path!r} exists and overwrite is False.")
+    if args.resume and args.load_path is None:
+        raise USBConfigError("resume: True needs load_path.")
+    existing = Path(save_path).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise USBConfigError(
+            f"save_dir/save_name {save_path!r} cannot be created: {str(existing)!r} is a file, "
+            "not a directory."
+        )
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".subsel-probe-", dir=existing))
+    except OSError as exc:
+        raise USBConfigError(
+            f"save_dir/save_name {save_path!r} cannot be created or written: {str(existing)!r}: "
+            f"{exc.strerror or exc}."
+        ) from None
+    return save_path
 
 
 def _check_usb_args(args) -> None:

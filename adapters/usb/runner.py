@@ -5,7 +5,6 @@ See :mod:`subsel_plugins.adapters.usb` for the config entries and outputs.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
@@ -18,8 +17,16 @@ import warnings
 
 import numpy as np
 
-from ._compat import MissingOptionalDependency, cpu_device, import_semilearn
-from ._config import SubselConfig, USBConfigError, expand_config, load_config, parse_device
+from ...errors import InvalidTypeError
+from ._compat import cpu_device, import_semilearn
+from ._config import (
+    SubselConfig,
+    USBConfigError,
+    check_save_path,
+    expand_config,
+    load_config,
+    parse_device,
+)
 from ._data import build_usb_datasets
 
 #: Files the runner writes into ``save_dir/save_name`` beside USB's own.
@@ -76,8 +83,11 @@ def load_features(
     spec = subsel.features
     if spec == "raw":
         F = np.asarray(data.train.images, dtype=np.float32).reshape(n, -1) / np.float32(255.0)
-    elif spec.endswith(".npy") or "/" in spec or os.sep in spec:
-        F = np.load(spec, mmap_mode="r", allow_pickle=False)
+    elif spec.lower().endswith(".npy") or "/" in spec or os.sep in spec:
+        try:
+            F = np.load(spec, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise USBConfigError(f"subsel_features: {spec!r} is not a readable .npy file: {exc}") from None
     else:
         try:
             from subsel_plugins.features import load_or_compute
@@ -105,7 +115,22 @@ def load_features(
             f"subsel_features {spec!r} gave an array of shape {F.shape}; expected ({n}, d), one row per "
             f"training example of dataset {dataset_name!r}."
         )
+    _check_finite(F, spec)
     return F
+
+
+def _check_finite(F, spec: str, block: int = 65536) -> None:
+    """NaN or infinity in the features is an error naming ``subsel_features`` and the first bad row."""
+    if not (np.issubdtype(F.dtype, np.floating) or np.issubdtype(F.dtype, np.complexfloating)):
+        return
+    for start in range(0, F.shape[0], block):
+        finite = np.isfinite(F[start : start + block])
+        if not finite.all():
+            row = start + int(np.argwhere(~finite)[0, 0])
+            raise USBConfigError(
+                f"subsel_features {spec!r} holds NaN or infinity (first at row {row}); "
+                "expected finite features."
+            )
 
 
 def select_labeled(
@@ -204,14 +229,10 @@ def _make_logger(save_path: str, name: str, verbose: bool):
 
 def _prepare_save_path(args, labeled: np.ndarray) -> str:
     """USB's overwrite/resume rules, plus: resuming needs the same labeled set."""
-    save_path = os.path.join(args.save_dir, args.save_name)
+    save_path = check_save_path(args)
     if os.path.exists(save_path) and args.overwrite and not args.resume:
         shutil.rmtree(save_path)
-    if os.path.exists(save_path) and not args.overwrite and not args.resume:
-        raise USBConfigError(f"save_dir/save_name {save_path!r} exists and overwrite is False.")
     if args.resume:
-        if args.load_path is None:
-            raise USBConfigError("resume: True needs load_path.")
         old = os.path.join(save_path, LABELED_FILE)
         if os.path.exists(args.load_path) and os.path.exists(old):
             previous = np.load(old)
@@ -269,7 +290,16 @@ def run_usb(config, *, device: str | None = None, verbose: bool = True) -> dict:
         present in the labeled set), ``iterations``, ``device``,
         ``train_seconds``, ``save_path``.
     """
-    cfg = dict(config) if isinstance(config, dict) else load_config(config)
+    if device is not None:
+        parse_device(device)
+    if isinstance(config, dict):
+        cfg = dict(config)
+    elif isinstance(config, (str, os.PathLike)):
+        cfg = load_config(config)
+    else:
+        raise InvalidTypeError(
+            f"config must be a dict or the path of a YAML file; got {type(config).__name__}."
+        )
     args, subsel = expand_config(cfg)
     if device is not None:
         subsel.device = parse_device(device)
@@ -279,6 +309,8 @@ def run_usb(config, *, device: str | None = None, verbose: bool = True) -> dict:
     from subsel_plugins import available_datasets, get_dataset
 
     resolved = _resolve_device(subsel, args)
+    # everything checkable is checked before the data is read and selection and training run
+    check_save_path(args)
     if args.dataset not in available_datasets():
         raise USBConfigError(
             f"dataset: {args.dataset!r} is not a registered dataset; available: {available_datasets()} "
@@ -416,8 +448,15 @@ def _train(args, dataset_dict, device, save_path, logger) -> dict:
 
 
 def main(argv=None) -> int:
-    """``subsel-usb --c config.yaml``: run :func:`run_usb` on a YAML config."""
-    parser = argparse.ArgumentParser(
+    """``subsel-usb --c config.yaml``: run :func:`run_usb` on a YAML config.
+
+    Exit status 0; 2 with one line on stderr for a user error (config, files,
+    missing extras), checked before selection and training start; any other
+    error keeps its traceback. ``--debug`` shows the traceback of user errors too.
+    """
+    from subsel_plugins.cli import DEBUG_HELP, DoorParser, run_door
+
+    parser = DoorParser(
         prog="subsel-usb",
         description="Semi-supervised training with USB (semilearn) on a labeled set chosen by a subsel "
         "strategy. The config is a USB YAML config plus subsel_* entries.",
@@ -429,14 +468,15 @@ def main(argv=None) -> int:
         help="override subsel_device and SUBSEL_USB_DEVICE: cpu, cuda, cuda:N or auto",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="log to log.txt only")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     ns = parser.parse_args(argv)
-    try:
+
+    def run() -> int:
         metrics = run_usb(ns.config, device=ns.device, verbose=not ns.quiet)
-    except (USBConfigError, MissingOptionalDependency, ImportError) as exc:
-        print(f"subsel-usb: error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(metrics, indent=2))
-    return 0
+        print(json.dumps(metrics, indent=2))
+        return 0
+
+    return run_door("subsel-usb", run, debug=ns.debug)
 
 
 if __name__ == "__main__":  # pragma: no cover
