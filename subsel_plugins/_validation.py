@@ -11,29 +11,41 @@ import numbers
 
 import numpy as np
 
-# Rows checked for NaN/inf at a time: keeps the check O(block) in memory on
-# memory-mapped inputs far larger than RAM.
-_FINITE_BLOCK_ROWS = 65536
+from .errors import InvalidTypeError, InvalidValueError
+
+# Bytes checked for NaN/inf at a time: keeps the check O(block) in memory on
+# memory-mapped inputs far larger than RAM, and small enough that the second
+# reduction (min after max) reads the block from cache.
+_FINITE_BLOCK_BYTES = 4 << 20
 
 
-def check_features(X, name: str = "X") -> np.ndarray:
+def check_features(X, name: str = "X", *, return_max_abs: bool = False):
     """Return ``X`` as a 2-D floating array without copying when possible.
 
     float32 and float64 arrays (memory-mapped ones included) are returned as
     they are; integer and boolean arrays become float64; float16 becomes
     float32. Lists and pandas DataFrames are converted.
 
+    With ``return_max_abs=True`` also returns ``max |X|`` (float), found in the
+    same pass as the finiteness check.
+
     Raises
     ------
-    TypeError
-        For sparse matrices and non-numeric data.
-    ValueError
+    InvalidTypeError (a TypeError)
+        For sparse matrices, masked arrays and non-numeric data.
+    InvalidValueError (a ValueError)
         For arrays that are not 2-D, are empty, or hold NaN or infinity.
     """
     if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
-        raise TypeError(
+        raise InvalidTypeError(
             f"{name} is a scipy.sparse matrix ({type(X).__name__}); subsel strategies "
             f"need dense features: pass {name}.toarray() or a dense embedding."
+        )
+    if isinstance(X, np.ma.MaskedArray):
+        # the data under the mask (NaN, say) would be used as if valid
+        raise InvalidTypeError(
+            f"{name} is a numpy masked array; subsel strategies do not skip masked entries: "
+            f"pass {name}.filled(value) or drop the masked rows first."
         )
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):
         X = X.to_numpy()
@@ -41,7 +53,7 @@ def check_features(X, name: str = "X") -> np.ndarray:
         try:
             X = np.asarray(X)
         except (ValueError, TypeError) as exc:
-            raise TypeError(
+            raise InvalidTypeError(
                 f"{name} must be a numeric array-like of shape (n_samples, n_features); "
                 f"could not convert {type(X).__name__}: {exc}"
             ) from None
@@ -51,41 +63,61 @@ def check_features(X, name: str = "X") -> np.ndarray:
         X = X.astype(np.float32)
     elif not np.issubdtype(X.dtype, np.floating):
         kind = "complex" if np.issubdtype(X.dtype, np.complexfloating) else "non-numeric"
-        raise TypeError(f"{name} must hold real numbers (float or int); got {kind} dtype {X.dtype}.")
+        raise InvalidTypeError(f"{name} must hold real numbers (float or int); got {kind} dtype {X.dtype}.")
     if X.ndim != 2:
-        raise ValueError(
+        raise InvalidValueError(
             f"{name} must be 2-D of shape (n_samples, n_features); got {X.ndim}-D "
             f"array of shape {X.shape}. Reshape a single feature with "
             f"{name}.reshape(-1, 1) or one sample with {name}.reshape(1, -1)."
         )
     if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {X.shape}); expected at least one sample and one feature.")
-    for start in range(0, X.shape[0], _FINITE_BLOCK_ROWS):
-        block = X[start : start + _FINITE_BLOCK_ROWS]
-        # A sum is finite only if every term is (NaN and inf propagate), and it
-        # reads the block without allocating a mask: the common case is one
-        # cheap pass. A non-finite sum may be overflow: check element-wise.
-        with np.errstate(over="ignore", invalid="ignore"):
-            if np.isfinite(np.add.reduce(block, axis=None)):
-                continue
+        raise InvalidValueError(
+            f"{name} is empty (shape {X.shape}); expected at least one sample and one feature."
+        )
+    max_abs = 0.0
+    step = max(1, _FINITE_BLOCK_BYTES // (X.shape[1] * X.itemsize))
+    for start in range(0, X.shape[0], step):
+        block = X[start : start + step]
+        # max and min propagate NaN and are infinite only if an entry is: two
+        # cheap reductions that allocate nothing and also give max |X|.
+        hi, lo = float(block.max()), float(block.min())
+        if np.isfinite(hi) and np.isfinite(lo):
+            max_abs = max(max_abs, hi, -lo)
+            continue
         finite = np.isfinite(block)
-        if not finite.all():
-            row = start + int(np.argwhere(~finite)[0, 0])
-            raise ValueError(
-                f"{name} contains NaN or infinity (first at row {row}); expected finite features."
-            )
-    return X
+        row = start + int(np.argwhere(~finite)[0, 0])
+        raise InvalidValueError(
+            f"{name} contains NaN or infinity (first at row {row}); expected finite features."
+        )
+    return (X, max_abs) if return_max_abs else X
+
+
+# Features whose largest magnitude lies outside [2**-32, 2**32] are rescaled by
+# a power of two before a scale-invariant strategy sees them: squares of float32
+# entries would overflow above about 2**64 / d and vanish below 2**-75, and
+# float32 casts overflow above 3e38. A power of two rescales exactly.
+_SAFE_EXPONENT = 32
+
+
+def rescale_exponent(max_abs: float) -> int:
+    """Power of two ``e`` such that ``X * 2**-e`` has max abs in [0.5, 1); 0 when no rescale is needed."""
+    if max_abs == 0.0:
+        return 0
+    e = int(np.frexp(max_abs)[1])
+    return e if abs(e) > _SAFE_EXPONENT else 0
 
 
 def check_budget(budget, n_available: int, name: str = "budget") -> int:
     """Check that ``budget`` is an integer in ``[1, n_available]``."""
     if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer; got {budget!r} ({type(budget).__name__}).")
+        raise InvalidTypeError(
+            f"{name} must be a positive integer; got {budget!r} ({type(budget).__name__})."
+        )
     budget = int(budget)
     if budget < 1:
-        raise ValueError(f"{name} must be >= 1; got {budget}.")
+        raise InvalidValueError(f"{name} must be >= 1; got {budget}.")
     if budget > n_available:
-        raise ValueError(
+        raise InvalidValueError(
             f"{name}={budget} exceeds the {n_available} unlabeled rows available; "
             f"expected 1 <= {name} <= {n_available}."
         )
@@ -103,12 +135,14 @@ def check_labeled(labeled, n_samples: int, name: str = "labeled") -> np.ndarray:
     arr = np.asarray(labeled)
     if arr.dtype == np.bool_:
         if arr.shape != (n_samples,):
-            raise ValueError(f"{name} as a boolean mask must have shape ({n_samples},); got {arr.shape}.")
+            raise InvalidValueError(
+                f"{name} as a boolean mask must have shape ({n_samples},); got {arr.shape}."
+            )
         return np.flatnonzero(arr).astype(np.int64)
     if arr.size == 0:
         return np.empty(0, dtype=np.int64)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D row indices; got shape {arr.shape}.")
+        raise InvalidValueError(f"{name} must be 1-D row indices; got shape {arr.shape}.")
     if not np.issubdtype(arr.dtype, np.integer):
         if (
             np.issubdtype(arr.dtype, np.floating)
@@ -117,17 +151,19 @@ def check_labeled(labeled, n_samples: int, name: str = "labeled") -> np.ndarray:
         ):
             arr = arr.astype(np.int64)
         else:
-            raise TypeError(f"{name} must hold integer row indices; got dtype {arr.dtype}.")
+            raise InvalidTypeError(f"{name} must hold integer row indices; got dtype {arr.dtype}.")
     arr = arr.astype(np.int64)
     bad = (arr < 0) | (arr >= n_samples)
     if bad.any():
-        raise ValueError(
+        raise InvalidValueError(
             f"{name} holds index {int(arr[bad][0])}, out of range for X with "
             f"{n_samples} rows; expected indices in [0, {n_samples - 1}]."
         )
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
-        raise ValueError(f"{name} repeats index {int(uniq[counts > 1][0])}; expected distinct row indices.")
+        raise InvalidValueError(
+            f"{name} repeats index {int(uniq[counts > 1][0])}; expected distinct row indices."
+        )
     return arr
 
 
@@ -135,24 +171,76 @@ def make_rng(random_state) -> np.random.Generator:
     """A fresh numpy Generator derived from ``random_state`` without mutating it.
 
     ``None`` gives fresh OS entropy, an int a fixed seed; a Generator or
-    RandomState is deep-copied, so the caller's object is never advanced and the
-    same object gives the same draws every call.
+    RandomState is deep-copied, so the caller's object is never advanced.
+    (Strategies call it through :class:`RandomStream`, which draws a new stream
+    per call.)
     """
-    if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
-        if isinstance(random_state, (bool, np.bool_)):
-            raise TypeError("random_state must be None, an int, a Generator or a RandomState; got a bool.")
-        if random_state is not None and int(random_state) < 0:
-            raise ValueError(f"random_state must be a non-negative int; got {random_state}.")
+    check_random_state_param(random_state)
+    if random_state is None or isinstance(random_state, numbers.Integral):
         return np.random.default_rng(random_state)
     if isinstance(random_state, np.random.Generator):
         return copy.deepcopy(random_state)
-    if isinstance(random_state, np.random.RandomState):
-        seed = copy.deepcopy(random_state).randint(0, 2**32 - 1, size=4)
-        return np.random.default_rng(seed)
-    raise TypeError(
-        "random_state must be None, an int, a numpy Generator or RandomState; "
-        f"got {type(random_state).__name__}."
+    seed = copy.deepcopy(random_state).randint(0, 2**32 - 1, size=4)
+    return np.random.default_rng(seed)
+
+
+def check_random_state_param(random_state, name: str = "random_state") -> None:
+    """None, a non-negative int, a numpy Generator or RandomState."""
+    if isinstance(random_state, (bool, np.bool_)):
+        raise InvalidTypeError(f"{name} must be None, an int, a Generator or a RandomState; got a bool.")
+    if isinstance(random_state, numbers.Integral):
+        if int(random_state) < 0:
+            raise InvalidValueError(f"{name} must be a non-negative int; got {random_state}.")
+        return
+    if random_state is None or isinstance(random_state, (np.random.Generator, np.random.RandomState)):
+        return
+    raise InvalidTypeError(
+        f"{name} must be None, an int, a numpy Generator or RandomState; got {type(random_state).__name__}."
     )
+
+
+class RandomStream:
+    """The random numbers of a strategy, fresh for every call and reproducible per seed.
+
+    Call ``k`` (0, 1, 2, ...) of :meth:`next` returns:
+
+    - ``random_state=None``: a Generator on fresh OS entropy;
+    - an int ``s``: ``default_rng(s)`` for call 0 (so one selection draws
+      exactly as ``default_rng(s)``), then ``default_rng(SeedSequence(s,
+      spawn_key=(k,)))``: independent streams, the same for every object
+      built with the same seed;
+    - a Generator or RandomState: a private copy made at call 0, which then
+      advances from call to call (the caller's object is never advanced).
+
+    So a strategy reused across active-learning rounds draws new numbers each
+    round, while the same seed reproduces the whole sequence of rounds, and a
+    fresh or cloned strategy starts the sequence over.
+    """
+
+    def __init__(self, random_state):
+        check_random_state_param(random_state)
+        self.source = random_state
+        self.calls = 0
+        self._rng = None
+
+    def matches(self, random_state) -> bool:
+        """Whether this stream was made from ``random_state`` (same int, or the very same object)."""
+        if isinstance(random_state, numbers.Integral) and isinstance(self.source, numbers.Integral):
+            return int(random_state) == int(self.source)
+        return random_state is self.source
+
+    def next(self) -> np.random.Generator:
+        k, self.calls = self.calls, self.calls + 1
+        rs = self.source
+        if rs is None:
+            return np.random.default_rng()
+        if isinstance(rs, numbers.Integral):
+            if k == 0:
+                return np.random.default_rng(int(rs))
+            return np.random.default_rng(np.random.SeedSequence(int(rs), spawn_key=(k,)))
+        if self._rng is None:
+            self._rng = make_rng(rs)
+        return self._rng
 
 
 def sklearn_seed(rng: np.random.Generator) -> int:
@@ -185,16 +273,88 @@ def row_norms(X: np.ndarray, norm: str = "l2", block_rows: int = 65536) -> np.nd
     return out
 
 
+def unit_rows_float32(X: np.ndarray, block_rows: int = 65536) -> np.ndarray:
+    """Rows of ``X`` scaled to unit l2 norm, as a new float32 array (zero rows stay zero).
+
+    Each row is first divided by its largest magnitude in float64, so rows of
+    any finite scale (1e-300 or 1e300) normalize exactly instead of underflowing
+    or overflowing in float32; the work runs in row blocks, so the only full-size
+    allocation is the float32 result.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features), float32
+    """
+    out = np.empty(X.shape, dtype=np.float32)
+    for start in range(0, X.shape[0], block_rows):
+        B = np.array(X[start : start + block_rows], dtype=np.float64)
+        peak = np.abs(B).max(axis=1, keepdims=True)
+        peak[peak == 0] = 1.0
+        B /= peak
+        norms = np.sqrt(np.einsum("ij,ij->i", B, B))[:, None]
+        norms[norms == 0] = 1.0
+        B /= norms
+        out[start : start + len(B)] = B
+    return out
+
+
 NORMS = ("l2", "l1", "linf")
 
 
+def check_choice(value, name: str, choices: tuple) -> str:
+    """A string among ``choices`` (TypeError for a non-string, ValueError for another string)."""
+    if not isinstance(value, str):
+        raise InvalidTypeError(f"{name} must be one of {choices}; got {value!r} ({type(value).__name__}).")
+    if value not in choices:
+        raise InvalidValueError(f"{name} must be one of {choices}; got {value!r}.")
+    return value
+
+
 def check_norm(norm) -> str:
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}; got {norm!r}.")
-    return norm
+    return check_choice(norm, "norm", NORMS)
 
 
 def check_bool(value, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False; got {value!r}.")
+        raise InvalidTypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__}).")
     return bool(value)
+
+
+def check_int(value, name: str, minimum: int | None = None, *, allow_none: bool = False) -> int | None:
+    """An integer (not a bool) ``>= minimum``; scikit-learn's ``check_scalar`` convention."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        expected = "an integer" + (" or None" if allow_none else "")
+        raise InvalidTypeError(f"{name} must be {expected}; got {value!r} ({type(value).__name__}).")
+    if minimum is not None and value < minimum:
+        raise InvalidValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def check_real(
+    value,
+    name: str,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_inclusive: bool = True,
+    allow_none: bool = False,
+) -> float | None:
+    """A finite real number (not a bool) in the interval given by ``low`` and ``high`` (inclusive)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        expected = "a real number" + (" or None" if allow_none else "")
+        raise InvalidTypeError(f"{name} must be {expected}; got {value!r} ({type(value).__name__}).")
+    lo = "-inf" if low is None else low
+    hi = "inf" if high is None else high
+    interval = f"{'[' if low_inclusive else '('}{lo}, {hi}]"
+    ok = np.isfinite(value)
+    if low is not None:
+        ok = ok and (value >= low if low_inclusive else value > low)
+    if high is not None:
+        ok = ok and value <= high
+    if not ok:
+        raise InvalidValueError(f"{name} must be a finite number in {interval}; got {value!r}.")
+    return float(value)

@@ -28,7 +28,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import SubselError
+from .errors import InvalidTypeError, InvalidValueError, SubselError
 
 ENTRY_POINT_GROUP = "subsel_plugins"
 DISTRIBUTION = "subsel-plugins"
@@ -281,7 +281,7 @@ def _split_then(name: str) -> tuple[str, str]:
 def _unknown(kind: str, name, available) -> None:
     hint = difflib.get_close_matches(str(name), available, n=1)
     did = f" Did you mean {hint[0]!r}?" if hint else ""
-    raise ValueError(f"unknown {kind} {name!r}.{did} Available: {', '.join(available)}.")
+    raise InvalidValueError(f"unknown {kind} {name!r}.{did} Available: {', '.join(available)}.")
 
 
 def _construct(cls, params: dict, name: str):
@@ -289,7 +289,9 @@ def _construct(cls, params: dict, name: str):
         return cls(**params)
     except TypeError as exc:
         valid = sorted(inspect.signature(cls).parameters)
-        raise TypeError(f"invalid parameters for {name!r}: {exc}. Valid parameters: {valid}.") from None
+        raise InvalidTypeError(
+            f"invalid parameters for {name!r}: {exc}. Valid parameters: {valid}."
+        ) from None
 
 
 def get_strategy(name: str, **params):
@@ -297,8 +299,10 @@ def get_strategy(name: str, **params):
 
     ``<first>_then_<second>`` builds a :class:`ThenQuery`; its own parameters
     (``factor``, ``random_state``, ``features``) stay on it, ``first__x`` and
-    ``then__x`` go to a component, and any other parameter goes to whichever
-    component accepts it.
+    ``then__x`` go to a component, and any other parameter goes to the one
+    component that accepts it. A parameter both components accept (``norm`` in
+    ``gram_schmidt_then_norm``) is an error asking for ``first__`` or
+    ``then__``: silently routing it to one of them would be a guess.
     """
     base = registrations("strategies")
     if name in base:
@@ -316,8 +320,13 @@ def get_strategy(name: str, **params):
             targets = [
                 p for p, part in (("first", first), ("then", then)) if key in part.get_params(deep=False)
             ]
+            if len(targets) > 1:
+                raise InvalidTypeError(
+                    f"parameter {key!r} for {name!r} is accepted by both {first_name} and "
+                    f"{second_name}; say which: first__{key}= or then__{key}=."
+                )
             if not targets:
-                raise TypeError(
+                raise InvalidTypeError(
                     f"invalid parameter {key!r} for {name!r}: neither {first_name} nor "
                     f"{second_name} takes it. Valid: {sorted(strategy.get_params(deep=True))}."
                 )
@@ -325,7 +334,7 @@ def get_strategy(name: str, **params):
         try:
             strategy.set_params(**{target: value})
         except ValueError as exc:
-            raise TypeError(f"invalid parameter {key!r} for {name!r}: {exc}") from None
+            raise InvalidTypeError(f"invalid parameter {key!r} for {name!r}: {exc}") from None
     return strategy
 
 

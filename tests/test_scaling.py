@@ -123,6 +123,6 @@ def test_baselines_run_on_a_read_only_memory_map(tmp_path, no_faiss):
     X = np.random.default_rng(7).normal(size=(600, 8)).astype(np.float32)
     np.save(tmp_path / "x.npy", X)
     mm = np.load(tmp_path / "x.npy", mmap_mode="r")
-    for strategy in (TypiClustQuery(random_state=0), ProbCoverQuery(random_state=0)):
-        idx = strategy.select(mm, 8, labeled=[0])
-        np.testing.assert_array_equal(idx, strategy.select(X, 8, labeled=[0]))
+    for cls in (TypiClustQuery, ProbCoverQuery):
+        idx = cls(random_state=0).select(mm, 8, labeled=[0])
+        np.testing.assert_array_equal(idx, cls(random_state=0).select(X, 8, labeled=[0]))

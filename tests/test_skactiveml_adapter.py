@@ -563,8 +563,10 @@ def test_skactiveml_strategy_as_first_of_then_query(skactiveml_cls, embedded):
     assert set(picks) <= set(first.select(X, 2 * budget, labeled=labeled))
 
     # seeded by the ThenQuery: reproducible
-    seeded = ThenQuery(SkactivemlQuery(skactiveml_cls(**params)), GramSchmidtQuery(), random_state=4)
-    np.testing.assert_array_equal(seeded.select(X, budget), seeded.select(X, budget))
+    def seeded():
+        return ThenQuery(SkactivemlQuery(skactiveml_cls(**params)), GramSchmidtQuery(), random_state=4)
+
+    np.testing.assert_array_equal(seeded().select(X, budget), seeded().select(X, budget))
 
 
 def test_skactiveml_wrapper_matches_skactiveml(embedded):

@@ -81,10 +81,10 @@ def test_sparse_input_is_refused():
         (FeatureNormQuery(norm="l3"), "norm must be one of"),
         (FeatureNormQuery(randomized="yes"), "randomized must be True or False"),
         (GramSchmidtQuery(method="qr"), "method must be one of"),
-        (ProbCoverQuery(delta=3.0), "delta must be None or a radius"),
-        (ProbCoverQuery(purity=0), "purity must be a fraction"),
-        (ProbCoverQuery(n_classes=1), "n_classes must be None or an integer >= 2"),
-        (ThenQuery(RandomQuery(), RandomQuery(), factor=0.5), "factor must be a number >= 1"),
+        (ProbCoverQuery(delta=3.0), r"delta must be a finite number in \(0, 2\]"),
+        (ProbCoverQuery(purity=0), r"purity must be a finite number in \(0, 1\]"),
+        (ProbCoverQuery(n_classes=1), "n_classes must be an integer >= 2"),
+        (ThenQuery(RandomQuery(), RandomQuery(), factor=0.5), r"factor must be a finite number in \[1, inf\]"),
         (ThenQuery(RandomQuery(), "gs"), "then must be a strategy"),
         (RandomQuery(random_state="seed"), "random_state must be None"),
     ],
@@ -111,5 +111,5 @@ def test_memory_mapped_input_is_not_copied_or_written(tmp_path):
     X = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
     np.save(tmp_path / "x.npy", X)
     mm = np.load(tmp_path / "x.npy", mmap_mode="r")
-    for s in (FeatureNormQuery(random_state=0), GramSchmidtQuery(random_state=0)):
-        np.testing.assert_array_equal(s.select(mm, 6), s.select(X, 6))
+    for cls in (FeatureNormQuery, GramSchmidtQuery):
+        np.testing.assert_array_equal(cls(random_state=0).select(mm, 6), cls(random_state=0).select(X, 6))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .._validation import check_budget, check_features, check_labeled, make_rng
+from .._validation import RandomStream, check_budget, check_features, check_labeled, rescale_exponent
+from ..errors import InvalidTypeError, InvalidValueError
 
 
 def apply_features(features, X):
@@ -30,7 +34,7 @@ def apply_features(features, X):
         return out.reshape(out.shape[0], -1).detach().cpu().numpy()
     if callable(features):
         return features(X)
-    raise TypeError(
+    raise InvalidTypeError(
         "features must be None, a callable, a scikit-learn transformer or a torch "
         f"module mapping raw X to an (n_samples, n_features) array; got {type(features).__name__}."
     )
@@ -54,10 +58,29 @@ class QueryStrategy(BaseEstimator):
 
     Every strategy takes ``random_state`` (None, int, numpy Generator or
     RandomState; never mutated) and ``features`` (see :func:`apply_features`).
+
+    Randomness: each call of :meth:`select` (or of the strategy as a modAL
+    query strategy) draws from a new stream (:class:`RandomStream`): with an
+    int seed, the first call draws exactly as ``numpy.random.default_rng(seed)``
+    and call ``k`` from ``SeedSequence(seed, spawn_key=(k,))``. A strategy reused
+    across active-learning rounds therefore draws fresh numbers each round, and
+    the same seed reproduces the whole sequence of rounds; ``sklearn.clone`` (or
+    a new object) starts the sequence over.
     """
 
     #: One line shown by ``subsel strategies``; defaults to the docstring's first line.
     description: str | None = None
+
+    #: True when the choice does not change if every feature is multiplied by
+    #: the same positive number (norm sampling, Gram-Schmidt, anything on
+    #: L2-normalized rows). Such strategies get features whose largest
+    #: magnitude is outside [2**-32, 2**32] rescaled by an exact power of two,
+    #: so huge or tiny values pick exactly as the rescaled matrix does.
+    scale_invariant: bool = False
+
+    #: How scores scale with the features (1: a norm; 0: unchanged). Scores of
+    #: rescaled features are scaled back by ``2**(e * score_degree)``.
+    score_degree: int = 0
 
     def select(self, X, budget, labeled=None) -> np.ndarray:
         """Choose ``budget`` rows of ``X`` to label.
@@ -92,15 +115,49 @@ class QueryStrategy(BaseEstimator):
             feature norm, the residual norm, the typicality, the ball's new coverage).
         """
         self._check_params()
-        F = check_features(apply_features(self.features, X), "X" if self.features is None else "features(X)")
+        F = self._features(X)
+        F, max_abs = check_features(F, "X" if self.features is None else "features(X)", return_max_abs=True)
         lab = check_labeled(labeled, F.shape[0])
         budget = check_budget(budget, F.shape[0] - lab.size)
-        rng = make_rng(self.random_state)
-        idx, scores = self._select(F, budget, lab, rng)
+        e = rescale_exponent(max_abs) if self.scale_invariant else 0
+        if e:
+            F = np.ldexp(F, -e)  # exact: a power of two (a copy, only for such extreme inputs)
+        idx, scores = self._select(F, budget, lab, self._next_rng())
         idx = np.asarray(idx, dtype=np.int64)
         scores = np.asarray(scores, dtype=np.float64)
         self._check_result(idx, scores, budget, lab, F.shape[0])
+        if e and self.score_degree:
+            scores = np.ldexp(scores, e * self.score_degree)
         return idx, scores
+
+    def check_params(self) -> None:
+        """Validate the constructor parameters now (doors call it before long work).
+
+        Raises
+        ------
+        InvalidTypeError, InvalidValueError
+            Naming the parameter, the value and what was expected.
+        """
+        self._check_params()
+
+    def _features(self, X):
+        """``features(X)``, checked to keep one row per row of ``X``."""
+        if self.features is None:
+            return X
+        F = apply_features(self.features, X)
+        n_in, n_out = _n_rows(X), _n_rows(F)
+        if n_in is not None and n_out is not None and n_in != n_out:
+            raise InvalidValueError(
+                f"features(X) returned {n_out} rows for the {n_in} rows of X; expected one "
+                "feature row per row of X."
+            )
+        return F
+
+    def _next_rng(self) -> np.random.Generator:
+        stream = getattr(self, "_random_stream", None)
+        if stream is None or not stream.matches(self.random_state):
+            stream = self._random_stream = RandomStream(self.random_state)
+        return stream.next()
 
     def _select(self, X, budget, labeled, rng):
         """Override point.
@@ -127,18 +184,22 @@ class QueryStrategy(BaseEstimator):
         """Validate constructor parameters; called at the start of every selection."""
 
     def _check_result(self, idx, scores, budget, labeled, n_samples) -> None:
-        name = type(self).__name__
+        from ..registry import PluginError  # a strategy that breaks the contract is a broken plugin
+
+        name = f"{type(self).__module__}.{type(self).__name__}"
         if idx.shape != (budget,) or scores.shape != (budget,):
-            raise RuntimeError(
+            raise PluginError(
                 f"{name}._select returned {idx.shape[0] if idx.ndim else idx} indices and "
                 f"scores of shape {scores.shape}; expected exactly budget={budget} of each."
             )
         if idx.size and (idx.min() < 0 or idx.max() >= n_samples):
-            raise RuntimeError(f"{name}._select returned an index outside [0, {n_samples}).")
+            raise PluginError(f"{name}._select returned an index outside [0, {n_samples}).")
         if np.unique(idx).size != idx.size:
-            raise RuntimeError(f"{name}._select returned a repeated index.")
+            raise PluginError(f"{name}._select returned a repeated index.")
         if labeled.size and np.isin(idx, labeled).any():
-            raise RuntimeError(f"{name}._select returned an already-labeled row.")
+            raise PluginError(f"{name}._select returned an already-labeled row.")
+        if np.isnan(scores).any():
+            raise PluginError(f"{name}._select returned a NaN score.")
 
     # modAL protocol -------------------------------------------------------
     def __call__(self, learner, X_pool, n_instances=1, **kwargs):
@@ -154,8 +215,9 @@ class QueryStrategy(BaseEstimator):
             Distinct positions in ``X_pool``.
         scores : ndarray of shape (n_instances,)
         """
+        _patch_modal_if_loaded()
         if kwargs:
-            raise TypeError(
+            raise InvalidTypeError(
                 f"{type(self).__name__} as a modAL query strategy takes n_instances only; "
                 f"got unexpected keyword arguments {sorted(kwargs)}."
             )
@@ -165,7 +227,7 @@ class QueryStrategy(BaseEstimator):
         pool = np.asarray(X_pool)
         train = np.asarray(X_train)
         if pool.shape[1:] != train.shape[1:]:
-            raise ValueError(
+            raise InvalidValueError(
                 f"X_pool rows have shape {pool.shape[1:]} but learner.X_training rows have "
                 f"{train.shape[1:]}; expected the same."
             )
@@ -179,3 +241,25 @@ class QueryStrategy(BaseEstimator):
             return cls.description
         doc = (cls.__doc__ or "").strip().splitlines()
         return doc[0].strip() if doc else cls.__name__
+
+
+def _n_rows(A):
+    """Number of rows of an array-like (None when it has no length)."""
+    shape = getattr(A, "shape", None)
+    if shape is not None and len(shape):
+        return int(shape[0])
+    try:
+        return len(A)
+    except TypeError:
+        return None
+
+
+def _patch_modal_if_loaded() -> None:
+    """Apply the modAL teach() fix once modAL is in use (no adapter import needed).
+
+    ``ActiveLearner(query_strategy=GramSchmidtQuery())`` queries through
+    ``__call__``; modAL 0.4.2.1's ``teach()`` then needs the scikit-learn >= 1.8
+    fix in :mod:`subsel_plugins.adapters.modal`, applied here on the first query.
+    """
+    if "modAL.models.learners" in sys.modules:
+        importlib.import_module("subsel_plugins.adapters.modal")

@@ -30,6 +30,8 @@ class FeatureNormQuery(QueryStrategy):
     """
 
     description = "Sample proportional to the feature norm (paper Eq. 1)."
+    scale_invariant = True
+    score_degree = 1
 
     def __init__(self, norm="l2", randomized=True, random_state=None, features=None):
         self.norm = norm

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_bool, check_norm, row_norms
+from .._validation import check_bool, check_choice, check_norm, row_norms
 from ._base import QueryStrategy
 from ._sampling import successive_sample
 
@@ -28,6 +28,14 @@ _EVAL_OVERHEAD = 100_000  # per row evaluated by the exact argmax (bookkeeping o
 _PASS_PER_ELEMENT = 8  # per element of X read in a full pass (copy to float64, norms)
 _PASS_PER_ROW = 50  # per row in a full pass (bounds, cumulative sums)
 _MIN_BATCH, _MAX_BATCH = 8, 512  # candidates proposed at a time
+# Refreshes in a row without a pick before the sampler gives up: right after a
+# refresh the bounds are tight and nearly every trial accepts, so even two in a
+# row are rare; many mean a broken invariant, which must fail, not hang.
+_MAX_IDLE_REFRESHES = 50
+
+
+class SamplerInvariantError(RuntimeError):
+    """The fast sampler found its own invariant broken (a bug, never a user error)."""
 
 
 def _residual_norms(R: np.ndarray, norm: str) -> np.ndarray:
@@ -154,8 +162,8 @@ class GramSchmidtQuery(QueryStrategy):
     stats_ : dict
         Set by the fast paths: ``trials`` (candidates proposed), ``refreshes``
         (full passes over X), ``exact_rows`` (residuals computed row by row)
-        and ``bound_violations`` (residuals found above their bound; always 0
-        unless rounding defeats the safety margin).
+        and ``bound_violations`` (always 0: a residual found above its bound
+        would bias the law, so it raises ``SamplerInvariantError`` instead).
 
     Notes
     -----
@@ -195,6 +203,8 @@ class GramSchmidtQuery(QueryStrategy):
     """
 
     description = "Randomized Gram-Schmidt on residual norms (paper Alg. 1)."
+    scale_invariant = True
+    score_degree = 1
 
     def __init__(self, norm="l2", randomized=True, method="auto", random_state=None, features=None):
         self.norm = norm
@@ -208,8 +218,7 @@ class GramSchmidtQuery(QueryStrategy):
     def _check_params(self):
         check_norm(self.norm)
         check_bool(self.randomized, "randomized")
-        if self.method not in self._METHODS:
-            raise ValueError(f"method must be one of {self._METHODS}; got {self.method!r}.")
+        check_choice(self.method, "method", self._METHODS)
 
     def _select(self, X, budget, labeled, rng):
         if self.method == "plain":
@@ -412,6 +421,11 @@ class _FastSampler:
         w = np.where(self.live, self._bounds(), 0.0)
         self.cum = np.cumsum(w)
         self.total = float(self.cum[-1]) if self.n else 0.0
+        if not np.isfinite(self.total):
+            raise SamplerInvariantError(
+                f"the residual bounds sum to {self.total}; the features' squared norms overflow "
+                "(inputs are rescaled before this point, so this is a bug: please report it)."
+            )
         self.accepted_since = 0
         self.trials_since = 0
 
@@ -419,10 +433,17 @@ class _FastSampler:
         self._proposal()
         fresh = False  # bounds refreshed with nothing drawn since
         behind = False  # the last batch's acceptance predicts a refresh pays off
+        idle = 0  # refreshes since the last pick
         while len(chosen) < budget and self.k < self.d:
             if self.total <= 0.0 or (not fresh and (self.spent > self.refresh_cost() or behind)):
                 if fresh:
                     break  # certified: no live row left
+                idle += 1
+                if idle > _MAX_IDLE_REFRESHES:
+                    raise SamplerInvariantError(
+                        f"{_MAX_IDLE_REFRESHES} refreshes of the bounds without a pick (bound mass "
+                        f"{self.total:.3g}); the sampler is not progressing: please report this bug."
+                    )
                 self.refresh(check_suspects=True)
                 self._proposal()
                 fresh = True
@@ -438,7 +459,13 @@ class _FastSampler:
             while t < m:
                 # Trials t.. in order; each sees the basis as it is at its turn.
                 ok = u[t:] * bound[t:] < w[t:]
-                self.stats["bound_violations"] += int(np.count_nonzero(w[t:] > bound[t:]))
+                over = w[t:] > bound[t:]
+                if over.any():
+                    j = int(cand[t + np.argmax(over)])
+                    raise SamplerInvariantError(
+                        f"row {j}'s residual exceeds its bound; drawing on would bias Alg. 1's law "
+                        "(a rounding bug: please report it)."
+                    )
                 hit = np.flatnonzero(ok)
                 if hit.size == 0:
                     self.trials_since += m - t
@@ -447,6 +474,7 @@ class _FastSampler:
                 self.trials_since += a - t + 1
                 self.accepted_since += 1
                 n_acc += 1
+                idle = 0
                 i = cand[a]
                 q = self._add(R[a])
                 self._pick(i, w[a], chosen, scores)

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
-from .._validation import sklearn_seed
+from .._validation import check_int, check_real, sklearn_seed, unit_rows_float32
 from ._base import QueryStrategy
 from ._typiclust import faiss_or_none, kmeans_labels
 
@@ -177,6 +174,7 @@ class ProbCoverQuery(QueryStrategy):
     """
 
     description = "ProbCover: greedy max coverage of delta-balls (Yehuda et al. 2022)."
+    scale_invariant = True  # rows are L2-normalized
 
     def __init__(self, delta=None, purity=0.95, n_classes=None, random_state=None, features=None):
         self.delta = delta
@@ -186,29 +184,12 @@ class ProbCoverQuery(QueryStrategy):
         self.features = features
 
     def _check_params(self):
-        if self.delta is not None and (
-            isinstance(self.delta, bool)
-            or not isinstance(self.delta, numbers.Real)
-            or not 0 < self.delta <= 2
-        ):
-            raise ValueError(
-                f"delta must be None or a radius in (0, 2] on L2-normalized features; got {self.delta!r}."
-            )
-        if (
-            isinstance(self.purity, bool)
-            or not isinstance(self.purity, numbers.Real)
-            or not 0 < self.purity <= 1
-        ):
-            raise ValueError(f"purity must be a fraction in (0, 1]; got {self.purity!r}.")
-        if self.n_classes is not None and (
-            isinstance(self.n_classes, bool)
-            or not isinstance(self.n_classes, numbers.Integral)
-            or self.n_classes < 2
-        ):
-            raise ValueError(f"n_classes must be None or an integer >= 2; got {self.n_classes!r}.")
+        check_real(self.delta, "delta", 0, 2, low_inclusive=False, allow_none=True)
+        check_real(self.purity, "purity", 0, 1, low_inclusive=False)
+        check_int(self.n_classes, "n_classes", 2, allow_none=True)
 
     def _select(self, X, budget, labeled, rng):
-        F = normalize(np.asarray(X, dtype=np.float32))
+        F = unit_rows_float32(X)
         n = F.shape[0]
         delta = self.delta
         if delta is None:

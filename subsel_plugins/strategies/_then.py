@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 from sklearn.base import clone
 
-from .._validation import sklearn_seed
+from .._validation import check_real, sklearn_seed
+from ..errors import InvalidTypeError
 from ._base import QueryStrategy
 
 
@@ -29,9 +29,18 @@ class ThenQuery(QueryStrategy):
         Candidates per final pick, >= 1.
     random_state : None, int, numpy Generator or RandomState
         When set, overrides both components' ``random_state`` with seeds
-        derived from it; None leaves them as they are.
+        derived from it (new ones every call); None leaves them as they are.
     features : callable, transformer or torch module, optional
         Applied once, before both components.
+
+    Attributes
+    ----------
+    first_, then_ : strategies
+        The clones of ``first`` and ``then`` used by the last selection, with
+        their fitted attributes (e.g. ProbCover's ``delta_``). They persist
+        across calls, so components keep drawing fresh numbers from call to
+        call; they are cloned again when ``first`` or ``then`` (or their
+        parameters) change.
     """
 
     description = "First strategy picks factor x budget candidates, second picks the budget."
@@ -47,14 +56,23 @@ class ThenQuery(QueryStrategy):
         for name in ("first", "then"):
             part = getattr(self, name)
             if not callable(getattr(part, "select", None)):
-                raise TypeError(
+                raise InvalidTypeError(
                     f"{name} must be a strategy with select(X, budget, labeled); got {type(part).__name__}."
                 )
-        if isinstance(self.factor, bool) or not isinstance(self.factor, numbers.Real) or not self.factor >= 1:
-            raise ValueError(f"factor must be a number >= 1; got {self.factor!r}.")
+            check = getattr(part, "check_params", None)
+            if callable(check):
+                check()
+        check_real(self.factor, "factor", 1)
 
     def _component(self, name, rng):
-        part = clone(getattr(self, name))
+        template = getattr(self, name)
+        params = template.get_params(deep=True) if hasattr(template, "get_params") else None
+        key = (id(template), repr(params))
+        part = getattr(self, f"{name}_", None)
+        if part is None or getattr(self, f"_{name}_key", None) != key:
+            part = clone(template)
+            setattr(self, f"{name}_", part)
+            setattr(self, f"_{name}_key", key)
         if self.random_state is not None and "random_state" in part.get_params(deep=False):
             part.set_params(random_state=sklearn_seed(rng))
         return part

@@ -1,21 +1,13 @@
 from __future__ import annotations
 
-import numbers
 import os
 
 import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.neighbors import NearestNeighbors
-from sklearn.preprocessing import normalize
 
-from .._validation import sklearn_seed
+from .._validation import check_int, sklearn_seed, unit_rows_float32
 from ._base import QueryStrategy
-
-
-def _check_positive_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-
 
 # Above this many rows even few clusters use MiniBatchKMeans: KMeans with 10
 # restarts costs minutes at 100k x 384 and most of an hour at ImageNet's 1.28M.
@@ -102,6 +94,7 @@ class TypiClustQuery(QueryStrategy):
     """
 
     description = "TypiClust: most typical example per k-means cluster (Hacohen et al. 2022)."
+    scale_invariant = True  # rows are L2-normalized
 
     def __init__(
         self, max_clusters=500, k_neighbors=20, min_cluster_size=5, random_state=None, features=None
@@ -113,12 +106,12 @@ class TypiClustQuery(QueryStrategy):
         self.features = features
 
     def _check_params(self):
-        _check_positive_int(self.max_clusters, "max_clusters")
-        _check_positive_int(self.k_neighbors, "k_neighbors")
-        _check_positive_int(self.min_cluster_size, "min_cluster_size", minimum=0)
+        check_int(self.max_clusters, "max_clusters", 1)
+        check_int(self.k_neighbors, "k_neighbors", 1)
+        check_int(self.min_cluster_size, "min_cluster_size", 0)
 
     def _select(self, X, budget, labeled, rng):
-        F = normalize(np.asarray(X, dtype=np.float32))
+        F = unit_rows_float32(X)
         n = F.shape[0]
         n_clusters = min(labeled.size + budget, self.max_clusters, n)
         clusters = kmeans_labels(F, n_clusters, sklearn_seed(rng))
