@@ -5,6 +5,7 @@ from *Effective Subset Selection Through The Lens of Neural Network Pruning*,
 as pluggy-registered query strategies for modAL, scikit-activeml and USB.
 """
 
+import sys as _sys
 from importlib.metadata import PackageNotFoundError, version
 
 from .hookspecs import hookimpl
@@ -28,6 +29,10 @@ from .strategies import (
     ThenQuery,
     TypiClustQuery,
 )
+from .strategies import _base as _strategies
+
+if "modAL.models.learners" in _sys.modules:  # modAL already in use: make its teach() work now
+    _strategies._patch_modal_if_loaded()
 
 try:
     __version__ = version("subsel-plugins")
