@@ -154,25 +154,15 @@ def test_top_k_is_a_stable_descending_sort(k):
     assert top_k(s, k).dtype == np.int64
 
 
-TIES_AT_THE_CUT = pytest.mark.xfail(
-    strict=True,
-    reason="top_k takes argpartition's arbitrary members of a tie that straddles the k-th "
-    "place, not the lowest indices its docstring promises: top_k([0,0,1,0,1], 3) == [2,4,1]",
-)
-
-
-@TIES_AT_THE_CUT
 def test_top_k_ties_straddling_the_cut_go_by_index():
     assert top_k(np.array([0.0, 0.0, 1.0, 0.0, 1.0]), 3).tolist() == [2, 4, 0]
 
 
-@TIES_AT_THE_CUT
 def test_deterministic_feature_norm_ties_straddling_the_cut_go_by_index():
     X = np.array([[0.0], [0.0], [1.0], [0.0], [1.0]])
     assert FeatureNormQuery(randomized=False).select(X, 3).tolist() == [2, 4, 0]
 
 
-@TIES_AT_THE_CUT
 @pytest.mark.parametrize("seed", [1, 4])
 def test_top_k_random_with_ties(seed):
     s = np.random.default_rng(seed).integers(0, 4, size=15).astype(float)

@@ -49,10 +49,18 @@ def successive_sample(weights: np.ndarray, k: int, rng: np.random.Generator, *, 
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` largest scores, largest first, ties broken by index."""
+    """Indices of the ``k`` largest scores, largest first, ties broken by index.
+
+    Ties that straddle the k-th place go to the lowest indices too: every score
+    above the k-th largest value is taken, then the lowest-indexed rows equal to
+    it (argpartition alone would take arbitrary members of such a tie).
+    """
     s = np.asarray(scores)
     if k < s.shape[0]:
-        part = np.argpartition(-s, k - 1)[:k]
+        kth = s[np.argpartition(-s, k - 1)[k - 1]]
+        above = np.flatnonzero(s > kth)
+        tied = np.flatnonzero(s == kth)[: k - above.size]
+        part = np.concatenate([above, tied])
     else:
         part = np.arange(s.shape[0])
     return part[np.lexsort((part, -s[part]))].astype(np.int64)
