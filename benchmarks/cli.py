@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
+
+from subsel_plugins.cli import DEBUG_HELP, DoorParser, run_door
+from subsel_plugins.errors import InvalidValueError
 
 from .config import PRESETS, preset
 from .harness import NORM_RESULTS, RESULTS, resolve_strategies, run_grid
 from .report import write_manifest, write_report
 
+#: Most seeds ``--seeds N`` takes (each seed reruns the whole grid).
+MAX_SEEDS = 10_000
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+
+def build_parser() -> DoorParser:
+    p = DoorParser(
         prog="python -m benchmarks",
         description=(
             "Subset-selection benchmark: datasets x feature domains x strategies x budgets x seeds, "
@@ -69,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--report-only", action="store_true", help="only rewrite table, plots and manifest from results"
     )
     p.add_argument("--show-config", action="store_true", help="print the resolved config as JSON and exit")
+    p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     return p
 
 
@@ -102,9 +109,11 @@ def config_from_args(args):
     if args.budgets:
         cfg.budget_multipliers = list(args.budgets)
     if args.seeds is not None:
-        if args.seeds < 1:
-            raise SystemExit(f"--seeds must be >= 1; got {args.seeds}.")
+        if not 1 <= args.seeds <= MAX_SEEDS:
+            raise InvalidValueError(f"--seeds must be in 1..{MAX_SEEDS}; got {args.seeds}.")
         cfg.seeds = list(range(args.seeds))
+    if args.threads is not None and args.threads < 0:
+        raise InvalidValueError(f"--threads must be >= 1 (0: the libraries' defaults); got {args.threads}.")
     if args.initial_pool:
         cfg.initial_pool = True
         cfg.budget_multipliers = [m for m in cfg.budget_multipliers if m >= 2] or [2]
@@ -151,14 +160,34 @@ def _set_threads(threads) -> None:
     _limits = threadpool_limits(limits=int(threads))
 
 
+def prepare_run_dir(out: Path) -> Path:
+    """Create the run directory (parents too) and check it is writable, before anything runs."""
+    if out.exists() and not out.is_dir():
+        raise InvalidValueError(f"--out: {str(out)!r} is a file; expected a run directory.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise InvalidValueError(
+            f"--out: cannot create or write the run directory {str(out)!r}: {exc.strerror or exc}."
+        ) from None
+    return out
+
+
 def main(argv=None) -> int:
+    """Exit 0; 2 with one line on stderr for a user error (``--debug``: its traceback too)."""
     args = build_parser().parse_args(argv)
+    return run_door("python -m benchmarks", lambda: _run(args, argv), debug=args.debug)
+
+
+def _run(args, argv) -> int:
     cfg = config_from_args(args)
     if args.show_config:
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
+    out = prepare_run_dir(Path(args.out or Path("bench-results") / cfg.preset))
     _set_threads(args.threads)
-    out = Path(args.out or Path("bench-results") / cfg.preset)
     if args.fresh and out.exists():
         for name in (RESULTS, NORM_RESULTS, "table.md", "manifest.json"):
             (out / name).unlink(missing_ok=True)

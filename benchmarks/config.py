@@ -5,7 +5,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import numbers
+import re
 from dataclasses import asdict, dataclass, field
+
+from subsel_plugins.errors import InvalidTypeError, InvalidValueError
 
 #: The paper's baselines combined with the norm criterion and with Gram-Schmidt.
 PAPER_COMBINATIONS = ("typiclust_then_norm", "probcover_then_norm", "typiclust_then_gs", "probcover_then_gs")
@@ -96,45 +100,160 @@ class BenchConfig:
         return copy.deepcopy(asdict(self))
 
     def validate(self) -> None:
-        """Check types and values; errors name the field, the value and what was expected."""
-        if not self.datasets:
-            raise ValueError("datasets is empty; expected at least one registered dataset name.")
-        if not self.domains:
-            raise ValueError("domains is empty; expected at least one feature domain.")
+        """Check types, values and names before anything runs.
+
+        Errors name the field, the value and what was expected. Names are
+        checked against the registries (datasets, feature extractors,
+        strategies, evaluations), and every strategy and framework is built
+        with its parameters and their checks run, so a typo fails here, not
+        after hours of other cells.
+
+        Raises
+        ------
+        InvalidTypeError, InvalidValueError
+            Both :class:`~subsel_plugins.errors.SubselError`\\ s: the bench's
+            command line reports them in one line with exit status 2.
+        """
+        self._check_types()
+        self._check_values()
+        self._check_names()
+
+    def _check_types(self) -> None:
+        def str_list(name, value, allow_none=False):
+            if value is None and allow_none:
+                return
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise InvalidTypeError(f"{name} must be a list of names; got {value!r}.")
+
+        def int_list(name, value):
+            if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
+                raise InvalidTypeError(f"{name} must be a list of ints; got {value!r}.")
+
+        def mapping(name, value):
+            if not isinstance(value, dict):
+                raise InvalidTypeError(f"{name} must be a mapping; got {value!r}.")
+
+        str_list("datasets", self.datasets)
+        str_list("strategies", self.strategies, allow_none=True)
+        int_list("budget_multipliers", self.budget_multipliers)
+        int_list("seeds", self.seeds)
+        mapping("dataset_params", self.dataset_params)
+        for name, params in self.dataset_params.items():
+            mapping(f"dataset_params[{name!r}]", params)
+        mapping("domains", self.domains)
         for label, dom in self.domains.items():
-            if not isinstance(dom, dict) or "extractor" not in dom:
-                raise ValueError(f"domains[{label!r}] must be a dict with an 'extractor' key; got {dom!r}.")
-        if not self.frameworks:
-            raise ValueError("frameworks is empty; expected at least one evaluation framework.")
+            if not isinstance(dom, dict) or not isinstance(dom.get("extractor"), str):
+                raise InvalidTypeError(
+                    f"domains[{label!r}] must be a dict with an 'extractor' name; got {dom!r}."
+                )
+            mapping(f"domains[{label!r}]['params']", dom.get("params") or {})
+        mapping("frameworks", self.frameworks)
         for label, fw in self.frameworks.items():
-            if not isinstance(fw, dict) or "name" not in fw:
-                raise ValueError(f"frameworks[{label!r}] must be a dict with a 'name' key; got {fw!r}.")
-        if not self.budget_multipliers or any(
-            not isinstance(m, int) or m < 1 for m in self.budget_multipliers
-        ):
-            raise ValueError(f"budget_multipliers must be ints >= 1; got {self.budget_multipliers!r}.")
-        if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
-            raise ValueError(f"seeds must be non-negative ints; got {self.seeds!r}.")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds must be distinct; got {self.seeds!r}.")
+            if not isinstance(fw, dict) or not isinstance(fw.get("name"), str):
+                raise InvalidTypeError(f"frameworks[{label!r}] must be a dict with a 'name' key; got {fw!r}.")
+            mapping(f"frameworks[{label!r}]['params']", fw.get("params") or {})
         for name in ("pool_size", "train_limit", "test_limit"):
             v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 2):
-                raise ValueError(f"{name} must be None or an int >= 2; got {v!r}.")
+            if v is not None and not _is_int(v):
+                raise InvalidTypeError(f"{name} must be None or an int >= 2; got {v!r}.")
+        for name in ("initial_pool", "frechet"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidTypeError(f"{name} must be true or false; got {getattr(self, name)!r}.")
+        if not isinstance(self.device, str):
+            raise InvalidTypeError(
+                f"device must be a string such as 'auto', 'cpu' or 'cuda'; got {self.device!r}."
+            )
+        if self.norm_correlation is not None:
+            mapping("norm_correlation", self.norm_correlation)
+
+    def _check_values(self) -> None:
+        if not self.datasets:
+            raise InvalidValueError("datasets is empty; expected at least one registered dataset name.")
+        if not self.domains:
+            raise InvalidValueError("domains is empty; expected at least one feature domain.")
+        if not self.frameworks:
+            raise InvalidValueError("frameworks is empty; expected at least one evaluation framework.")
+        if self.strategies is not None and not self.strategies:
+            raise InvalidValueError(
+                "strategies is empty; expected strategy names, or None for the default set."
+            )
+        if not self.budget_multipliers or any(m < 1 for m in self.budget_multipliers):
+            raise InvalidValueError(f"budget_multipliers must be ints >= 1; got {self.budget_multipliers!r}.")
+        if not self.seeds or any(s < 0 for s in self.seeds):
+            raise InvalidValueError(f"seeds must be non-negative ints; got {self.seeds!r}.")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise InvalidValueError(f"seeds must be distinct; got {self.seeds!r}.")
+        for name in ("pool_size", "train_limit", "test_limit"):
+            v = getattr(self, name)
+            if v is not None and v < 2:
+                raise InvalidValueError(f"{name} must be None or an int >= 2; got {v!r}.")
         if self.initial_pool and min(self.budget_multipliers) < 2:
-            raise ValueError(
+            raise InvalidValueError(
                 "initial_pool=True starts from num_classes labeled examples, so every budget multiplier "
                 f"must be >= 2; got {self.budget_multipliers!r}."
+            )
+        if not _DEVICE_RE.match(self.device):
+            raise InvalidValueError(
+                f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'; got {self.device!r}."
             )
         nc = self.norm_correlation
         if nc is not None:
             if nc.get("framework") not in self.frameworks:
-                raise ValueError(
+                raise InvalidValueError(
                     f"norm_correlation['framework'] must be one of the frameworks {list(self.frameworks)}; "
                     f"got {nc.get('framework')!r}."
                 )
-            if int(nc.get("subsets", 0)) < 3:
-                raise ValueError(f"norm_correlation['subsets'] must be >= 3; got {nc.get('subsets')!r}.")
+            subsets = nc.get("subsets", 0)
+            if not _is_int(subsets) or subsets < 3:
+                raise InvalidValueError(f"norm_correlation['subsets'] must be an int >= 3; got {subsets!r}.")
+            sizes = nc.get("size_multipliers", [1])
+            if (
+                not isinstance(sizes, (list, tuple))
+                or not sizes
+                or not all(_is_int(m) and m >= 1 for m in sizes)
+            ):
+                raise InvalidValueError(
+                    f"norm_correlation['size_multipliers'] must be a list of ints >= 1; got {sizes!r}."
+                )
+
+    def _check_names(self) -> None:
+        from subsel_plugins import available_datasets, get_evaluation, get_feature_extractor
+        from subsel_plugins.cli import checked_strategy, with_context
+        from subsel_plugins.errors import SubselError
+
+        known = available_datasets()
+        for name in self.datasets:
+            if name not in known:
+                raise InvalidValueError(f"datasets: unknown dataset {name!r}; available: {', '.join(known)}.")
+        for label, dom in self.domains.items():
+            try:
+                get_feature_extractor(dom["extractor"], **(dom.get("params") or {}))
+            except SubselError as exc:
+                raise with_context(exc, f"domains[{label!r}]: ") from None
+            seed = dom.get("seed", 0)
+            if not _is_int(seed) or seed < 0:
+                raise InvalidValueError(f"domains[{label!r}]['seed'] must be an int >= 0; got {seed!r}.")
+        if self.strategies is not None and list(self.strategies) != ["all"]:
+            for name in self.strategies:
+                try:
+                    checked_strategy(name, {"random_state": self.seeds[0]})
+                except SubselError as exc:
+                    raise with_context(exc, "strategies: ") from None
+        for label, fw in self.frameworks.items():
+            try:
+                ev = get_evaluation(fw["name"], **(fw.get("params") or {}))
+                check = getattr(ev, "check_params", None) or getattr(ev, "_check_params", None)
+                if callable(check):
+                    check()
+            except SubselError as exc:
+                raise with_context(exc, f"frameworks[{label!r}]: ") from None
+
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _quick() -> BenchConfig:
@@ -217,5 +336,5 @@ PRESETS = {"quick": _quick, "fashion": _fashion, "paper": _paper}
 def preset(name: str) -> BenchConfig:
     """A fresh copy of the preset ``name``."""
     if name not in PRESETS:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {name!r}.")
+        raise InvalidValueError(f"preset must be one of {sorted(PRESETS)}; got {name!r}.")
     return PRESETS[name]()

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from subsel_plugins import available_strategies, get_evaluation, get_strategy
+from subsel_plugins.errors import InvalidValueError
+from subsel_plugins.evaluation import EvaluatorUnavailable
 from subsel_plugins.registry import registrations
 
 from . import analysis
@@ -269,7 +271,9 @@ def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) 
         ok, why = ev.is_available()
         if not ok:
             if not fw.get("optional"):
-                raise RuntimeError(f"evaluation framework {label!r} ({fw['name']}) cannot run here: {why}")
+                raise EvaluatorUnavailable(
+                    f"evaluation framework {label!r} ({fw['name']}) cannot run here: {why}"
+                )
             unavailable[label] = why
             log(f"[bench] skipping optional framework {label!r}: {why}")
             continue
@@ -332,6 +336,11 @@ def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) 
     pending = []
     for dname, dlabel, dhash, seed, strategy, mult, fws in plan:
         b = prep(dname).num_classes
+        if mult * b > prep(dname).n_pool:  # a user error: caught before any cell runs
+            raise InvalidValueError(
+                f"budget multiplier {mult} asks for {mult * b} of the {prep(dname).n_pool} pool examples "
+                f"of {dname!r}; lower --budgets (or raise --pool-size/--train-limit)."
+            )
         todo = []
         for lab in fws:
             if cell_key(dname, dlabel, dhash, strategy, mult * b, seed, lab) in done_keys:

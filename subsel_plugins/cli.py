@@ -124,10 +124,10 @@ def check_strategy_params(strategy, _prefix: str = "") -> None:
     except SubselError as exc:
         if not _prefix:
             raise
-        raise _in_context(exc, _prefix) from None
+        raise with_context(exc, _prefix) from None
 
 
-def _in_context(exc: SubselError, prefix: str) -> SubselError:
+def with_context(exc: SubselError, prefix: str) -> SubselError:
     """The same error class, its message prefixed (``norm must ...`` -> ``then__norm must ...``)."""
     try:
         return type(exc)(f"{prefix}{exc}")
