@@ -69,6 +69,15 @@ def test_hand_built_chain():
     assert scores.tolist() == [3.0, 2.0, 1.0]
 
 
+def test_balls_are_open():
+    """Orthogonal unit vectors lie exactly sqrt(2) apart: a ball of that radius holds only its centre."""
+    X = np.eye(3)
+    idx, scores = ProbCoverQuery(delta=float(np.sqrt(2.0)), random_state=0).select_with_scores(X, 3)
+    assert scores.tolist() == [1.0, 1.0, 1.0]
+    idx, scores = ProbCoverQuery(delta=1.5, random_state=0).select_with_scores(X, 3)
+    assert idx[0] == 0 and scores.tolist() == [3.0, 0.0, 0.0]
+
+
 def test_takes_the_maximum_degree_not_the_minimum():
     angles = np.array([0.0, 0.05, 0.1, 0.15, 1.5, 3.0])
     X = np.c_[np.cos(angles), np.sin(angles)]

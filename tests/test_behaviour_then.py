@@ -187,3 +187,59 @@ def test_then_query_does_not_mutate_its_components():
     a, b = Recorder("a", random_state=7), Recorder("b", random_state=8)
     ThenQuery(a, b, random_state=3).select(X_pool(), 3)
     assert a.random_state == 7 and b.random_state == 8
+
+
+# --- the component clones persist across calls and follow parameter changes -------------
+
+
+def test_component_clones_persist_across_calls():
+    q = ThenQuery(Recorder("a"), Recorder("b"))
+    q.select(X_pool(), 2)
+    first, then = q.first_, q.then_
+    assert first is not q.first and then is not q.then
+    q.select(X_pool(), 2)
+    assert q.first_ is first and q.then_ is then
+
+
+def test_components_are_recloned_when_their_parameters_change():
+    X = X_pool(12)
+    q = ThenQuery(Recorder("a"), Recorder("b"), factor=1)
+    assert q.select(X, 2).tolist() == [0, 1]
+    q.first.set_params(take="last")  # the same object, changed in place
+    assert q.select(X, 2).tolist() == [11, 10]
+    q.set_params(first=Recorder("a"))  # a new object
+    assert q.select(X, 2).tolist() == [0, 1]
+    q.set_params(first__take="last")
+    assert q.select(X, 2).tolist() == [11, 10]
+
+
+def test_component_parameters_are_checked_before_any_stage_runs():
+    with pytest.raises(ValueError, match="norm"):
+        ThenQuery(Recorder("a"), FeatureNormQuery(norm="l9")).select(X_pool(), 2)
+    assert "a" not in LOG  # the first stage never ran
+
+
+@pytest.mark.parametrize("which", ["first", "then"])
+def test_a_part_without_select_is_named_in_the_error(which):
+    parts = {"first": Recorder("a"), "then": Recorder("b")}
+    parts[which] = 3
+    with pytest.raises(TypeError, match=f"{which} must be a strategy.*got int"):
+        ThenQuery(**parts).select(X_pool(), 2)
+
+
+class FloatIndices(BaseEstimator):
+    """A bare strategy returning its indices as floats, and labeled as it got it."""
+
+    def __init__(self, tag="f"):
+        self.tag = tag
+
+    def select(self, X, budget, labeled=None):
+        LOG.setdefault(self.tag, []).append(dict(labeled=labeled))
+        free = np.setdiff1d(np.arange(X.shape[0]), [] if labeled is None else labeled)
+        return free[:budget].astype(float)
+
+
+def test_bare_strategies_get_none_for_no_labeled_rows_and_may_return_float_indices():
+    idx = ThenQuery(FloatIndices("a"), NoSeed("b")).select(X_pool(), 3)
+    assert idx.tolist() == [0, 1, 2]
+    assert LOG["a"][0]["labeled"] is None and LOG["b"][0]["labeled"] is None
