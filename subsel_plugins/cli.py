@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +136,28 @@ def with_context(exc: SubselError, prefix: str) -> SubselError:
         return exc
 
 
+def strategy_origin(name) -> str:
+    """``strategy 'name' (plugin 'p' from distribution 'd')`` for error messages; the bare name if unknown."""
+    try:
+        info = strategy_info(name)
+    except Exception:  # noqa: BLE001 - only decorates a message
+        return f"strategy {name!r}"
+    return f"strategy {name!r} (plugin {info.plugin!r} from distribution {info.distribution!r})"
+
+
+def run_strategy(strategy, name, X, budget, labeled=None):
+    """``strategy.select_with_scores``; a broken contract (PluginError) names the strategy and its plugin."""
+    from .registry import PluginError
+
+    try:
+        if hasattr(strategy, "select_with_scores"):
+            return strategy.select_with_scores(X, budget, labeled)
+        idx = np.asarray(strategy.select(X, budget, labeled))
+        return idx, np.zeros(idx.shape, dtype=np.float64)
+    except PluginError as exc:
+        raise with_context(exc, f"{strategy_origin(name)} broke the strategy contract: ") from None
+
+
 def checked_strategy(name, params: dict | None = None):
     """``get_strategy(name, **params)`` with its parameters checked at once, before any data is read."""
     strategy = get_strategy(name, **dict(params or {}))
@@ -178,7 +201,11 @@ def _read_csv(p: Path) -> np.ndarray:
         first = fh.readline()
     cells = [c.strip() for c in first.split(",")]
     header = any(c and not _is_number(c) for c in cells)
-    data = np.loadtxt(p, delimiter=",", skiprows=1 if header else 0, ndmin=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "input contained no data": refused below
+        data = np.loadtxt(p, delimiter=",", skiprows=1 if header else 0, ndmin=2)
+    if data.size == 0:
+        raise UsageError(f"{p} holds no rows of numbers.")
     return data
 
 
@@ -369,7 +396,7 @@ def cmd_select(args) -> int:
     strategy = checked_strategy(args.strategy, params)
     labeled = load_indices(args.labeled) if args.labeled else None
     X = load_matrix(args.features) if args.features is not None else compute_features(args)
-    idx, scores = strategy.select_with_scores(X, args.budget, labeled)
+    idx, scores = run_strategy(strategy, args.strategy, X, args.budget, labeled)
     meta = {
         "strategy": args.strategy,
         "params": {k: _jsonable(v) for k, v in params.items()},

@@ -160,7 +160,10 @@ def select_labeled(
         keys = [k for k in strategy.get_params(deep=True) if k == "n_classes" or k.endswith("__n_classes")]
         if keys := [k for k in keys if k not in params]:
             strategy.set_params(**dict.fromkeys(keys, int(num_classes)))
-    return np.asarray(strategy.select(features, budget=num_labels), dtype=np.int64)
+    from subsel_plugins.cli import run_strategy
+
+    idx, _ = run_strategy(strategy, subsel.strategy, features, num_labels)
+    return np.asarray(idx, dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------
