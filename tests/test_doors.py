@@ -163,9 +163,26 @@ def test_output_and_parameters_are_checked_before_the_features_load(capsys, tmp_
             ["select", "--dataset", "nosuch", "-e", "raw", "-s", "random", "-b", "3"],
             "unknown dataset 'nosuch'",
         ),
+        (["features", "digits", "-e", "raw", "-o", "{tmp}/x.npy", "--cache-dir", "{tmp}/afile"], "is a file"),
+        (
+            [
+                "features",
+                "digits",
+                "-e",
+                "raw",
+                "-o",
+                "{tmp}/y.npy",
+                "--cache-dir",
+                "/proc/c",
+                "--limit",
+                "5",
+            ],
+            "cache",
+        ),
     ],
 )
 def test_features_user_errors(capsys, tmp_path, argv, needle):
+    (tmp_path / "afile").write_text("x")
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     code, _, err = call(capsys, subsel_main, argv)
     assert_one_line(code, err, needle)

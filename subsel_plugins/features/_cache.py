@@ -55,8 +55,14 @@ def _atomic_write(path: Path, write) -> None:
     A reader sees either no file or a whole one; an interrupted writer leaves
     only a ``.tmp`` file that nothing reads.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    except OSError as exc:
+        raise InvalidValueError(
+            f"feature cache: cannot write in {path.parent} ({exc.strerror or exc}); point the cache "
+            "(cache_dir, --cache-dir or SUBSEL_CACHE_DIR) at a writable directory."
+        ) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -70,6 +76,22 @@ def _atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _check_cache_root(root: Path) -> None:
+    """Before any work: the cache directory, or the nearest of its parents that exists, is a directory.
+
+    (Whether it is writable shows only when a result is saved: a read-only
+    cache that already holds the features is fine.)
+    """
+    existing = root.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InvalidValueError(
+            f"feature cache directory {str(root)!r}: {str(existing)!r} is a file, not a directory; point "
+            "the cache (cache_dir, --cache-dir or SUBSEL_CACHE_DIR) at a directory."
+        )
 
 
 def _key_digest(key: dict) -> str:
@@ -214,6 +236,7 @@ def load_or_compute(
     if "seed" in ext.get_params() and "seed" not in params:
         ext = get_feature_extractor(extractor, **params, seed=seed)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    _check_cache_root(root)
     if split not in ("train", "test"):
         raise InvalidValueError(f"split must be 'train' or 'test'; got {split!r}.")
     key = {
