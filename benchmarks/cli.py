@@ -116,7 +116,8 @@ def config_from_args(args):
         raise InvalidValueError(f"--threads must be >= 1 (0: the libraries' defaults); got {args.threads}.")
     if args.initial_pool:
         cfg.initial_pool = True
-        cfg.budget_multipliers = [m for m in cfg.budget_multipliers if m >= 2] or [2]
+        if not args.budgets:  # the preset's list: drop 1 (validate() refuses an explicit --budgets 1)
+            cfg.budget_multipliers = [m for m in cfg.budget_multipliers if m >= 2] or [2]
     if args.pool_size is not None:
         cfg.pool_size = args.pool_size
     if args.train_limit is not None:

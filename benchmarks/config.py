@@ -181,8 +181,10 @@ class BenchConfig:
             raise InvalidValueError(f"budget_multipliers must be ints >= 1; got {self.budget_multipliers!r}.")
         if not self.seeds or any(s < 0 for s in self.seeds):
             raise InvalidValueError(f"seeds must be non-negative ints; got {self.seeds!r}.")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise InvalidValueError(f"seeds must be distinct; got {self.seeds!r}.")
+        for name in ("seeds", "budget_multipliers", "datasets", "strategies"):
+            values = getattr(self, name)
+            if values is not None and len(set(values)) != len(values):
+                raise InvalidValueError(f"{name} must be distinct; got {values!r}.")
         for name in ("pool_size", "train_limit", "test_limit"):
             v = getattr(self, name)
             if v is not None and v < 2:

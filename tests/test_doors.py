@@ -335,6 +335,8 @@ BENCH_CASES = {
     "unknown strategy": (["--strategies", "nosuch"], "unknown strategy 'nosuch'"),
     "strategy parameter": (["--strategies", "random", "gram_schmit"], "gram_schmit"),
     "negative budget": (["--budgets", "-1"], "budget_multipliers"),
+    "budget twice": (["--budgets", "2", "2"], "distinct"),
+    "initial pool with budget b": (["--initial-pool", "--budgets", "1"], "initial_pool"),
     "budget not a number": (["--budgets", "abc"], "invalid int value: 'abc'"),
     "negative seeds": (["--seeds", "-1"], "--seeds"),
     "zero seeds": (["--seeds", "0"], "--seeds"),
