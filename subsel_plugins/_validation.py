@@ -116,6 +116,8 @@ def check_budget(budget, n_available: int, name: str = "budget") -> int:
     budget = int(budget)
     if budget < 1:
         raise InvalidValueError(f"{name} must be >= 1; got {budget}.")
+    if n_available == 0:
+        raise InvalidValueError(f"every row of X is labeled; no unlabeled row is left for {name}={budget}.")
     if budget > n_available:
         raise InvalidValueError(
             f"{name}={budget} exceeds the {n_available} unlabeled rows available; "

@@ -428,3 +428,9 @@ def test_no_warning_on_ordinary_inputs():
         warnings.simplefilter("error")
         for name in ("feature_norm", "gram_schmidt", "typiclust", "probcover", "probcover_then_gs"):
             get_strategy(name, random_state=0).select(X, 5)
+
+
+def test_fully_labeled_pool_says_so():
+    X = np.random.default_rng(17).normal(size=(6, 2))
+    with pytest.raises(InvalidValueError, match="every row of X is labeled"):
+        FeatureNormQuery().select(X, 1, labeled=np.arange(6))
