@@ -203,14 +203,13 @@ SCALE_INVARIANT = [
 
 
 @pytest.mark.parametrize("name, params", SCALE_INVARIANT, ids=lambda v: str(v))
-@pytest.mark.parametrize("exponent", [-600, -200, -70, 70, 200, 600])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "dtype, exponent",
+    [(np.float64, e) for e in (-600, -200, -70, 70, 200, 600)] + [(np.float32, e) for e in (-70, 70)],
+)
 def test_huge_and_tiny_values_pick_as_the_rescaled_matrix(name, params, exponent, dtype):
     # Before: GS never returned on 1e155 entries, norm sampling picked in index order
     # (all-huge) or uniformly (all-tiny), TypiClust/ProbCover failed past float32's range.
-    info = np.finfo(dtype)
-    if not (info.tiny < 2.0**exponent < info.max):
-        pytest.skip("not representable in this dtype")
     X = np.random.default_rng(5).uniform(-1, 1, size=(60, 5)).astype(dtype)
     scaled = np.ldexp(X, exponent).astype(dtype)
     assert np.isfinite(scaled).all() and (scaled != 0).all()
