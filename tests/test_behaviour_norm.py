@@ -169,3 +169,11 @@ def test_top_k_random_with_ties(seed):
     ref = sorted(range(15), key=lambda i: (-s[i], i))
     for k in (1, 4, 7, 15):
         assert top_k(s, k).tolist() == ref[:k]
+
+
+@pytest.mark.parametrize("k", [1, 2, 17, 500, 1999])
+def test_top_k_on_a_large_array_with_ties(k):
+    """Large enough that argpartition really partitions (small arrays come out sorted)."""
+    s = np.random.default_rng(7).integers(0, 50, size=2000).astype(float)
+    ref = sorted(range(s.size), key=lambda i: (-s[i], i))
+    assert top_k(s, k).tolist() == ref[:k]

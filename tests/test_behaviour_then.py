@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
 
-from subsel_plugins import FeatureNormQuery, QueryStrategy, ThenQuery
+from subsel_plugins import FeatureNormQuery, QueryStrategy, RandomQuery, ThenQuery
 
 LOG: dict[str, list[dict]] = {}
 
@@ -199,6 +199,16 @@ def test_component_clones_persist_across_calls():
     assert first is not q.first and then is not q.then
     q.select(X_pool(), 2)
     assert q.first_ is first and q.then_ is then
+    assert isinstance(first, Recorder) and isinstance(then, Recorder)
+
+
+def test_a_component_draws_fresh_numbers_each_call_and_restarts_when_replaced():
+    X = X_pool(40)
+    q = ThenQuery(RandomQuery(random_state=0), Recorder("b"), factor=1)
+    a = q.select(X, 5).tolist()
+    assert q.select(X, 5).tolist() != a  # the persisted clone continues its stream
+    q.set_params(first=RandomQuery(random_state=0))  # a new object, equal parameters
+    assert q.select(X, 5).tolist() == a
 
 
 def test_components_are_recloned_when_their_parameters_change():

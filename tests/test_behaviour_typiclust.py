@@ -306,3 +306,11 @@ def test_agrees_with_scikit_activeml_typiclust_on_separated_blobs():
     ours = TypiClustQuery(k_neighbors=5, random_state=0).select(F, 4, labeled=lab)
     assert ours.tolist() == theirs.tolist()
     assert cluster_of(labels, ours) == [3, 0, 1, 2]
+
+
+def test_kmeans_follows_random_state():
+    """On unclustered noise k-means depends on its seed: the same seed, the same picks."""
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    a = TypiClustQuery(random_state=1).select(X, 6)
+    assert TypiClustQuery(random_state=1).select(X, 6).tolist() == a.tolist()
+    assert any(TypiClustQuery(random_state=s).select(X, 6).tolist() != a.tolist() for s in (2, 3, 4))
