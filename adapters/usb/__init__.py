@@ -43,6 +43,13 @@ Config entries
     Random horizontal flips in the weak and strong augmentations (false for
     digits, where a flip changes the class).
 
+Everything is checked before data is read, the labeled set chosen or training
+started (YAML syntax, entry types against semilearn's defaults, ``seed``, the
+strategy's parameters, a features file's shape and values, that
+``save_dir/save_name`` can be written); ``subsel-usb`` reports a user error
+(any :class:`~subsel_plugins.errors.SubselError`) in one line on stderr with
+exit status 2, and shows its traceback with ``--debug``.
+
 Everything else is USB's own, expanded with semilearn's defaults. The runner
 trains in one process on one device (USB's ``multiprocessing_distributed``
 launcher is not used); ``imb_algorithm`` is not supported.
