@@ -108,24 +108,15 @@ def check_output_file(path, suffixes, what: str = "-o") -> Path:
     return p
 
 
-def check_strategy_params(strategy, _prefix: str = "") -> None:
-    """Run a strategy's parameter checks now, its components' first (``first``/``then`` of a combination).
+def check_strategy_params(strategy) -> None:
+    """Run a strategy's parameter checks now (a combination's name the failing part: ``then__norm ...``).
 
-    An error of a component names it: ``then__norm must be one of ...``.
+    Third-party strategies that predate the public ``check_params`` are checked
+    through ``_check_params``.
     """
-    get_params = getattr(strategy, "get_params", None)
-    if callable(get_params):
-        for key, value in get_params(deep=False).items():
-            if value is not strategy and callable(getattr(value, "select", None)):
-                check_strategy_params(value, f"{_prefix}{key}__")
     check = getattr(strategy, "check_params", None) or getattr(strategy, "_check_params", None)
-    try:
-        if callable(check):
-            check()
-    except SubselError as exc:
-        if not _prefix:
-            raise
-        raise with_context(exc, _prefix) from None
+    if callable(check):
+        check()
 
 
 def with_context(exc: SubselError, prefix: str) -> SubselError:

@@ -205,9 +205,6 @@ def test_missing_torch_names_the_extra(capsys, tmp_path, monkeypatch):
     assert_one_line(code, err, "subsel-plugins[torch]")
 
 
-@pytest.mark.xfail(
-    reason="core: GramSchmidtQuery's _TorchOps raises a plain ImportError; MissingDependencyError fixes it"
-)
 def test_gram_schmidt_method_torch_without_torch(capsys, feats, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     argv = ["select", feats, "-s", "gram_schmidt", "-b", 3, "-p", "method=torch"]

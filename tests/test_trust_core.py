@@ -323,9 +323,10 @@ def test_then_factor_is_checked(factor, exc):
         ThenQuery(RandomQuery(), FeatureNormQuery(), factor=factor).select(X, 3)
 
 
-def test_absurd_but_finite_factor_takes_the_whole_pool():
+@pytest.mark.parametrize("factor", [1e300, 1e308])
+def test_absurd_but_finite_factor_takes_the_whole_pool(factor):
     X = np.random.default_rng(14).normal(size=(30, 3))
-    idx = ThenQuery(RandomQuery(), FeatureNormQuery(randomized=False), factor=1e300).select(X, 3)
+    idx = ThenQuery(RandomQuery(), FeatureNormQuery(randomized=False), factor=factor).select(X, 3)
     np.testing.assert_array_equal(np.sort(idx), np.sort(FeatureNormQuery(randomized=False).select(X, 3)))
 
 
@@ -381,8 +382,10 @@ def test_wrong_value_is_a_value_error_naming_the_parameter(cls, param, value):
 def test_check_params_validates_without_data():
     with pytest.raises(InvalidValueError, match="purity"):
         ProbCoverQuery(purity=2).check_params()
-    with pytest.raises(InvalidValueError, match="k_neighbors"):
+    with pytest.raises(InvalidValueError, match="^first__k_neighbors must be"):
         ThenQuery(TypiClustQuery(k_neighbors=0), FeatureNormQuery()).check_params()
+    with pytest.raises(InvalidTypeError, match="^then__norm must be"):
+        ThenQuery(TypiClustQuery(), FeatureNormQuery(norm=2)).check_params()
     get_strategy("probcover_then_gs", n_classes=10, factor=1.5).check_params()
 
 

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 
 from .._validation import check_bool, check_choice, check_norm, row_norms
+from ..errors import MissingDependencyError
 from ._base import QueryStrategy
 from ._sampling import successive_sample
 
@@ -100,8 +101,8 @@ class _TorchOps(_NumpyOps):
         try:
             import torch
         except ImportError:  # pragma: no cover - torch is an optional extra
-            raise ImportError(
-                "method='torch' needs PyTorch; install it (pip install torch) or use method='fast'."
+            raise MissingDependencyError(
+                "method='torch' needs PyTorch: pip install 'subsel-plugins[torch]', or use method='fast'."
             ) from None
         self.torch = torch
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

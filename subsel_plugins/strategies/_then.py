@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import clone
 
 from .._validation import check_real, sklearn_seed
-from ..errors import InvalidTypeError
+from ..errors import InvalidTypeError, SubselError
 from ._base import QueryStrategy
 
 
@@ -61,7 +61,10 @@ class ThenQuery(QueryStrategy):
                 )
             check = getattr(part, "check_params", None)
             if callable(check):
-                check()
+                try:
+                    check()
+                except SubselError as exc:  # name the part, as get_strategy's first__/then__ do
+                    raise type(exc)(f"{name}__{exc}") from None
         check_real(self.factor, "factor", 1)
 
     def _component(self, name, rng):
@@ -79,7 +82,9 @@ class ThenQuery(QueryStrategy):
 
     def _select(self, X, budget, labeled, rng):
         first, then = self._component("first", rng), self._component("then", rng)
-        n_cand = min(math.ceil(self.factor * budget), X.shape[0] - labeled.size)
+        n_avail = X.shape[0] - labeled.size
+        # cap before ceil: factor * budget may overflow to inf for an absurd (finite) factor
+        n_cand = min(math.ceil(min(self.factor * budget, n_avail)), n_avail)
         cand = np.asarray(first.select(X, n_cand, labeled if labeled.size else None), dtype=np.int64)
         sub = np.concatenate([cand, labeled])
         sub_labeled = np.arange(cand.size, sub.size) if labeled.size else None
