@@ -1,3 +1,5 @@
+"""`python -m benchmarks`: the harness's command line (see benchmarks/cli.py)."""
+
 import sys
 
 from .cli import main

@@ -36,6 +36,13 @@ def check_features(X, name: str = "X", *, return_max_abs: bool = False):
     InvalidValueError (a ValueError)
         For arrays that are not 2-D, are empty, or hold NaN or infinity.
     """
+    X = _as_float_matrix(X, name)
+    max_abs = _finite_max_abs(X, name)
+    return (X, max_abs) if return_max_abs else X
+
+
+def _as_float_matrix(X, name: str) -> np.ndarray:
+    """``X`` as a non-empty 2-D float32/float64 ndarray (no copy for float arrays)."""
     if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
         raise InvalidTypeError(
             f"{name} is a scipy.sparse matrix ({type(X).__name__}); subsel strategies "
@@ -74,6 +81,11 @@ def check_features(X, name: str = "X", *, return_max_abs: bool = False):
         raise InvalidValueError(
             f"{name} is empty (shape {X.shape}); expected at least one sample and one feature."
         )
+    return X
+
+
+def _finite_max_abs(X: np.ndarray, name: str) -> float:
+    """``max |X|``, read in blocks; raises on the first NaN or infinity."""
     max_abs = 0.0
     step = max(1, _FINITE_BLOCK_BYTES // (X.shape[1] * X.itemsize))
     for start in range(0, X.shape[0], step):
@@ -89,7 +101,7 @@ def check_features(X, name: str = "X", *, return_max_abs: bool = False):
         raise InvalidValueError(
             f"{name} contains NaN or infinity (first at row {row}); expected finite features."
         )
-    return (X, max_abs) if return_max_abs else X
+    return max_abs
 
 
 # Features whose largest magnitude lies outside [2**-32, 2**32] are rescaled by

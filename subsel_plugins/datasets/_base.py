@@ -1,3 +1,5 @@
+"""What a loader returns: ``ImageDataset`` with its ``Split``s (arrays or lazy image lists)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,3 +1,5 @@
+"""scikit-learn's digits, the embedded default data set, with a fixed stratified split."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,3 +1,5 @@
+"""The error a dataset loader raises when its files are missing."""
+
 from ..errors import MissingFileError
 
 

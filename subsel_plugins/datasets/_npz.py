@@ -44,26 +44,8 @@ def _images(arr: np.ndarray, key: str, path) -> np.ndarray:
     )
 
 
-def load_npz(path=None, classes=None, root=None) -> ImageDataset:
-    """Images and labels from an .npz file: ``x_train``, ``y_train``, ``x_test``, ``y_test``.
-
-    Parameters
-    ----------
-    path : path
-        The .npz file. Images (n, H, W), (n, H, W, C) or (n, C, H, W), uint8
-        or floats in [0, 1]; labels integers 0..k-1. ``X_train``,
-        ``train_images``/``train_labels`` are accepted too. Without test
-        arrays the test split is empty. An optional ``classes`` array names the labels.
-    classes : list of str or None
-        Class names; overrides the file's ``classes``.
-    root : path or None
-        Same as ``path`` (every loader takes ``root``); a folder holding
-        exactly one .npz file is accepted too.
-
-    Returns
-    -------
-    ImageDataset
-    """
+def _resolve_path(path, root) -> Path:
+    """The .npz file from ``path`` or ``root`` (a file, or a folder holding exactly one)."""
     if path is None and root is not None:
         path = root
         if Path(root).expanduser().is_dir():
@@ -84,6 +66,11 @@ def load_npz(path=None, classes=None, root=None) -> ImageDataset:
             f"npz: no such file: {p}. Write one with np.savez(path, x_train=..., "
             "y_train=..., x_test=..., y_test=...)."
         )
+    return p
+
+
+def _read_arrays(p: Path):
+    """``x_train, y_train, x_test, y_test, classes`` from the file (an empty test split if absent)."""
     with np.load(p, allow_pickle=False) as z:
         files = set(z.files)
         found = {k: next((n for n in names if n in files), None) for k, names in KEYS.items()}
@@ -101,6 +88,31 @@ def load_npz(path=None, classes=None, root=None) -> ImageDataset:
         else:
             xte, yte = xtr[:0], ytr[:0]
         file_classes = [str(c) for c in z["classes"]] if "classes" in files else None
+    return xtr, ytr, xte, yte, file_classes
+
+
+def load_npz(path=None, classes=None, root=None) -> ImageDataset:
+    """Images and labels from an .npz file: ``x_train``, ``y_train``, ``x_test``, ``y_test``.
+
+    Parameters
+    ----------
+    path : path
+        The .npz file. Images (n, H, W), (n, H, W, C) or (n, C, H, W), uint8
+        or floats in [0, 1]; labels integers 0..k-1. ``X_train``,
+        ``train_images``/``train_labels`` are accepted too. Without test
+        arrays the test split is empty. An optional ``classes`` array names the labels.
+    classes : list of str or None
+        Class names; overrides the file's ``classes``.
+    root : path or None
+        Same as ``path`` (every loader takes ``root``); a folder holding
+        exactly one .npz file is accepted too.
+
+    Returns
+    -------
+    ImageDataset
+    """
+    p = _resolve_path(path, root)
+    xtr, ytr, xte, yte, file_classes = _read_arrays(p)
     labels = np.concatenate([np.ravel(ytr), np.ravel(yte)])
     if not np.issubdtype(labels.dtype, np.integer) or (labels.size and labels.min() < 0):
         raise InvalidValueError(f"npz: {p} labels must be non-negative integers; got dtype {labels.dtype}.")

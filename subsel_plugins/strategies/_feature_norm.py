@@ -1,3 +1,5 @@
+"""Feature-norm sampling (the paper's Eq. 1): rows drawn in proportion to their norm."""
+
 from __future__ import annotations
 
 import numpy as np

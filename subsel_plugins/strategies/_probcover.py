@@ -1,3 +1,5 @@
+"""ProbCover (Yehuda et al. 2022): the purity radius, the sparse ball graph and greedy max coverage."""
+
 from __future__ import annotations
 
 import numpy as np

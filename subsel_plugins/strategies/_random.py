@@ -1,3 +1,5 @@
+"""Uniform random sampling: the baseline every strategy is measured against."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,3 +1,5 @@
+"""The paper's "<first> then <second>" combinator: one strategy proposes, another decides."""
+
 from __future__ import annotations
 
 import math

@@ -1,3 +1,5 @@
+"""TypiClust (Hacohen et al. 2022): k-means clusters, typicality, and the official pick order."""
+
 from __future__ import annotations
 
 import os
