@@ -416,7 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="also list every <first>_then_<second> combination")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     p.set_defaults(func=cmd_strategies)
+    _add_select_parser(sub)
+    _add_features_parser(sub)
+    return parser
 
+
+def _add_select_parser(sub) -> None:
     p = sub.add_parser(
         "select",
         help="choose a subset of rows of a feature matrix",
@@ -448,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     p.set_defaults(func=cmd_select)
 
+
+def _add_features_parser(sub) -> None:
     p = sub.add_parser(
         "features",
         help="compute a dataset's features with a feature extractor",
@@ -462,7 +469,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", required=True, metavar="FILE", help="write the features here (.npy)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     p.set_defaults(func=cmd_features)
-    return parser
 
 
 def _add_feature_args(p, in_select: bool) -> None:
