@@ -202,12 +202,22 @@ def _key(row: dict, fields=KEY_FIELDS) -> tuple:
     return tuple(row.get(f) for f in fields)
 
 
+def needs_device(name: str) -> bool:
+    """Whether the registered evaluation ``name`` declares ``needs_device`` (False when unknown)."""
+    reg = registrations("evaluations").get(name)
+    return bool(getattr(reg.obj, "needs_device", False)) if reg is not None else False
+
+
 def framework_specs(config: BenchConfig) -> dict:
-    """label -> (spec, hash); the hash covers the name and parameters, so changed settings rerun."""
+    """label -> (spec, hash); the hash covers the name and parameters, so changed settings rerun.
+
+    An evaluation that declares ``needs_device`` gets the config's device
+    (unless its parameters set one).
+    """
     out = {}
     for label, fw in config.frameworks.items():
         core = {"name": fw["name"], "params": fw.get("params") or {}}
-        if fw["name"] in {"supervised", "flexmatch", "simmatch"}:
+        if needs_device(fw["name"]):
             core["params"] = {"device": config.device, **core["params"]}
         out[label] = (core, spec_hash(core))
     return out

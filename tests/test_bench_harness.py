@@ -187,6 +187,46 @@ def test_unavailable_frameworks_are_skipped_only_when_optional(fresh_registry, t
         fresh_registry.unregister_plugin("test-never")
 
 
+class _DeviceRecorder(Evaluator):
+    """A third-party evaluation that declares it needs a device; records the device it got."""
+
+    needs = frozenset({"features"})
+    needs_device = True
+    seen: list = []
+
+    def __init__(self, device="unset"):
+        self.device = device
+
+    def _evaluate(self, data, labeled, seed):
+        type(self).seen.append(self.device)
+        return {"accuracy": 0.5}
+
+
+class _DevicePlugin:
+    @hookimpl
+    def subsel_register_evaluations(self, register):
+        register("device_recorder", _DeviceRecorder)
+
+
+def test_a_plugin_evaluation_that_declares_a_device_gets_one(fresh_registry, tmp_path):
+    fresh_registry.register_plugin(_DevicePlugin(), name="test-device-recorder")
+    try:
+        _DeviceRecorder.seen.clear()
+        fws = {"rec": {"name": "device_recorder", "params": {}}}
+        cfg = tiny_config(
+            frameworks=fws, seeds=[0], strategies=["random"], norm_correlation=None, device="cpu"
+        )
+        spec, _ = harness.framework_specs(cfg)["rec"]
+        assert spec["params"] == {"device": "cpu"}
+        summary = harness.run_grid(cfg, tmp_path, progress=False, log=lambda *a: None)
+        assert summary["done"] == 1 and _DeviceRecorder.seen == ["cpu"]
+        # the linear probe declares no device, so its spec (and resume key) stays as it was
+        assert harness.framework_specs(tiny_config())["linear_probe"][0]["params"] == {"epochs": 100}
+        assert harness.framework_specs(tiny_config())["cnn"][0]["params"]["device"] == "auto"
+    finally:
+        fresh_registry.unregister_plugin("test-device-recorder")
+
+
 def test_a_plugin_strategy_joins_the_default_grid(fresh_registry):
     from subsel_plugins.strategies import RandomQuery
 

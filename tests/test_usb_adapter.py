@@ -359,6 +359,33 @@ def test_cpu_run_writes_its_outputs(tmp_path, digits, algorithm):
     assert args.num_train_iter == 4 and sub.strategy == "feature_norm"
 
 
+def test_given_labeled_rows_are_trained_on_without_a_strategy(tmp_path, digits):
+    from subsel_plugins import available_strategies
+
+    before = available_strategies()
+    cfg = tiny(tmp_path, save_name="given", num_labels=7)
+    del cfg["subsel_strategy"]
+    rows = np.array([5, 900, 17, 3, 1200, 44, 600])
+    metrics = usb.run_usb(cfg, labeled=rows, verbose=False)
+    out = tmp_path / "saved" / "given"
+    assert np.array_equal(np.load(out / "subsel_labeled_idx.npy"), rows)
+    info = json.loads((out / "subsel_labeled.json").read_text())
+    assert info["strategy"] is None and info["indices"] == rows.tolist()
+    assert metrics["num_labels"] == 7 and metrics["iterations"] == 4
+    assert available_strategies() == before  # no registry side channel
+    with pytest.raises(usb.USBConfigError, match="subsel_strategy is missing"):
+        usb.run_usb(cfg, verbose=False)  # without rows a strategy must choose them
+
+
+@pytest.mark.parametrize(
+    "rows, match",
+    [([1, 2], "holds 2 rows but num_labels=3"), ([1, 1, 2], "distinct"), ([1, 2, 10**6], "distinct")],
+)
+def test_given_labeled_rows_are_checked(tmp_path, rows, match):
+    with pytest.raises(usb.USBConfigError, match=match):
+        usb.run_usb(tiny(tmp_path, num_labels=3), labeled=rows, verbose=False)
+
+
 def test_command_line(tmp_path, capsys):
     from ruamel.yaml import YAML
 

@@ -18,7 +18,7 @@ and every training example as the unlabeled set, and trains USB's
 
 Config entries
 --------------
-``subsel_strategy`` (required)
+``subsel_strategy`` (required, unless ``run_usb`` is given the labeled rows)
     A registered strategy, ``<first>_then_<second>`` combinations included.
 ``subsel_params`` (mapping, default ``{}``)
     Its parameters. ``random_state`` defaults to the config's ``seed``.
@@ -63,8 +63,10 @@ it), ``subsel_labeled.json`` (the same with their labels and class counts),
 
 Python API
 ----------
-``run_usb(config, *, device=None, verbose=True) -> dict``
-    ``config`` is a dict or a YAML path; returns the final metrics
+``run_usb(config, labeled=None, *, device=None, verbose=True) -> dict``
+    ``config`` is a dict or a YAML path; ``labeled`` (training rows, as many
+    as ``num_labels``) skips selection and trains on exactly those rows;
+    returns the final metrics
     (``eval/top-1-acc``, ``eval/balanced_acc``, ``eval/F1``, ``eval/best_acc``,
     ``num_labels``, ``labeled_classes``, ``train_seconds``, ...).
 

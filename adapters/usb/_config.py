@@ -1,4 +1,8 @@
-"""The ``subsel_*`` config entries: parsing, validation, and USB's own config expansion."""
+"""The USB adapter's config: reading YAML, checking the ``subsel_*`` entries, expanding USB's own.
+
+Everything a run can get wrong in its config fails here, naming the entry,
+before any data is read or training starts.
+"""
 
 from __future__ import annotations
 
@@ -44,7 +48,7 @@ class USBConfigError(InvalidValueError):
 class SubselConfig:
     """The validated ``subsel_*`` entries of one config (see the package docstring)."""
 
-    strategy: str
+    strategy: str | None  # None: the caller gives the labeled rows
     params: dict = field(default_factory=dict)
     features: str = "raw"
     feature_params: dict = field(default_factory=dict)
@@ -135,12 +139,13 @@ def parse_device(value) -> str:
     return value.strip().lower()
 
 
-def validate_subsel(cfg: dict) -> SubselConfig:
+def validate_subsel(cfg: dict, *, need_strategy: bool = True) -> SubselConfig:
     """Validate the ``subsel_*`` entries of a config dict.
 
     The strategy is built once (with ``random_state`` defaulting to the
     config's ``seed``) so that unknown strategies and invalid parameters fail
-    here, before any data is read.
+    here, before any data is read. With ``need_strategy=False`` (the caller
+    gives the labeled rows) ``subsel_strategy`` may be left out.
 
     Raises
     ------
@@ -148,11 +153,29 @@ def validate_subsel(cfg: dict) -> SubselConfig:
         Naming the entry, the value and what was expected; an unknown strategy
         lists the available ones.
     """
-    from subsel_plugins import available_feature_extractors, available_strategies, get_feature_extractor
-    from subsel_plugins.cli import checked_strategy
-
     if not isinstance(cfg, dict):
         raise USBConfigError(f"a USB config must be a mapping of entries; got {type(cfg).__name__}.")
+    _check_known_entries(cfg)
+    strategy, params = _check_strategy(cfg, need_strategy)
+    check_seed(cfg.get("seed", 0))
+    features, feature_params = _check_features(cfg)
+    cache = _none(cfg.get("subsel_feature_cache"))
+    if cache is not None and not isinstance(cache, str):
+        raise USBConfigError(f"subsel_feature_cache must be a directory path or None; got {cache!r}.")
+    if cache is not None and os.path.exists(cache) and not os.path.isdir(cache):
+        raise USBConfigError(f"subsel_feature_cache {cache!r} is a file; expected a directory.")
+    dataset_params = _check_dict(cfg, "subsel_dataset_params")
+    device = parse_device(
+        os.environ.get(DEVICE_ENV) or cfg.get("subsel_device", SUBSEL_KEYS["subsel_device"])
+    )
+    hflip = cfg.get("subsel_hflip", True)
+    if not isinstance(hflip, bool):
+        raise USBConfigError(f"subsel_hflip must be true or false; got {hflip!r}.")
+    return SubselConfig(strategy, params, features, feature_params, cache, dataset_params, device, hflip)
+
+
+def _check_known_entries(cfg: dict) -> None:
+    """Every ``subsel_*`` entry is one the adapter reads; a typo gets the closest name."""
     unknown = sorted(
         k for k in cfg if k.startswith("subsel_") and k not in SUBSEL_KEYS and k not in INFO_KEYS
     )
@@ -163,7 +186,15 @@ def validate_subsel(cfg: dict) -> SubselConfig:
         )
         raise USBConfigError(f"unknown config entries {said}; the adapter reads {sorted(SUBSEL_KEYS)}.")
 
+
+def _check_strategy(cfg: dict, required: bool) -> tuple[str | None, dict]:
+    """``subsel_strategy`` (a registered name; None only when not required) and its ``subsel_params``."""
+    from subsel_plugins import available_strategies
+    from subsel_plugins.cli import checked_strategy
+
     strategy = _none(cfg.get("subsel_strategy"))
+    if strategy is None and not required:
+        return None, _check_dict(cfg, "subsel_params")
     available = available_strategies()
     if strategy is None:
         raise USBConfigError(
@@ -186,6 +217,12 @@ def validate_subsel(cfg: dict) -> SubselConfig:
         raise USBConfigError(
             f"subsel_params {params!r} are invalid for strategy {strategy!r}: {exc}"
         ) from None
+    return strategy, params
+
+
+def _check_features(cfg: dict) -> tuple[str, dict]:
+    """``subsel_features`` ('raw', a registered extractor or an .npy path) and ``subsel_feature_params``."""
+    from subsel_plugins import available_feature_extractors, get_feature_extractor
 
     features = _none(cfg.get("subsel_features", SUBSEL_KEYS["subsel_features"]))
     if not isinstance(features, str) or not features:
@@ -209,19 +246,7 @@ def validate_subsel(cfg: dict) -> SubselConfig:
             raise USBConfigError(
                 f"subsel_feature_params {feature_params!r} are invalid for extractor {features!r}: {exc}"
             ) from None
-    cache = _none(cfg.get("subsel_feature_cache"))
-    if cache is not None and not isinstance(cache, str):
-        raise USBConfigError(f"subsel_feature_cache must be a directory path or None; got {cache!r}.")
-    if cache is not None and os.path.exists(cache) and not os.path.isdir(cache):
-        raise USBConfigError(f"subsel_feature_cache {cache!r} is a file; expected a directory.")
-    dataset_params = _check_dict(cfg, "subsel_dataset_params")
-    device = parse_device(
-        os.environ.get(DEVICE_ENV) or cfg.get("subsel_device", SUBSEL_KEYS["subsel_device"])
-    )
-    hflip = cfg.get("subsel_hflip", True)
-    if not isinstance(hflip, bool):
-        raise USBConfigError(f"subsel_hflip must be true or false; got {hflip!r}.")
-    return SubselConfig(strategy, params, features, feature_params, cache, dataset_params, device, hflip)
+    return features, feature_params
 
 
 def _looks_like_path(text: str) -> bool:
@@ -263,7 +288,7 @@ def check_features_file(path: str) -> None:
         )
 
 
-def expand_config(cfg: dict) -> tuple[argparse.Namespace, SubselConfig]:
+def expand_config(cfg: dict, *, need_strategy: bool = True) -> tuple[argparse.Namespace, SubselConfig]:
     """Split a config into USB's full argument namespace and the validated ``subsel_*`` entries.
 
     USB's entries are expanded with semilearn's own defaults, algorithm
@@ -277,10 +302,11 @@ def expand_config(cfg: dict) -> tuple[argparse.Namespace, SubselConfig]:
         None, and set for one process (``distributed`` and
         ``multiprocessing_distributed`` False, ``world_size`` 1, ``rank`` 0).
     subsel : SubselConfig
+        ``strategy`` is None when ``need_strategy`` is False and the config names none.
     """
     from ._compat import import_semilearn
 
-    subsel = validate_subsel(cfg)
+    subsel = validate_subsel(cfg, need_strategy=need_strategy)
     usb = {k: v for k, v in cfg.items() if not k.startswith("subsel_")}
     import_semilearn()
     from semilearn.algorithms import name2alg

@@ -1,5 +1,9 @@
-"""``subsel-usb``: one USB (semilearn) run on a labeled set chosen by a subsel strategy.
+"""``subsel-usb`` and :func:`run_usb`: one USB (semilearn) run on a labeled set.
 
+The labeled set is given by the caller (``run_usb(config, labeled=rows)``) or
+chosen by the config's subsel strategy on its features. The steps: read and
+check the config, load the dataset, select (when no rows are given), record
+the inputs beside USB's checkpoint, train, and write the final metrics.
 See :mod:`subsel_plugins.adapters.usb` for the config entries and outputs.
 """
 
@@ -269,14 +273,18 @@ def _write_yaml(path: str, data: dict) -> None:
         yaml.dump(_plain(data), fh, Dumper=yaml.RoundTripDumper, default_flow_style=False)
 
 
-def run_usb(config, *, device: str | None = None, verbose: bool = True) -> dict:
-    """Run one semi-supervised USB training on a labeled set chosen by a strategy.
+def run_usb(config, labeled=None, *, device: str | None = None, verbose: bool = True) -> dict:
+    """Run one semi-supervised USB training on a given labeled set, or on one a strategy chooses.
 
     Parameters
     ----------
     config : dict or path-like
         A USB config (as a dict, or the path of its YAML file) with the
         ``subsel_*`` entries (see :mod:`subsel_plugins.adapters.usb`).
+    labeled : array-like of int, shape (num_labels,), optional
+        Training rows to label, in order. When given, no selection runs and
+        ``subsel_strategy`` may be left out; when None, ``subsel_strategy``
+        chooses them on ``subsel_features``.
     device : str, optional
         Overrides ``subsel_device`` and ``SUBSEL_USB_DEVICE``: ``cpu``,
         ``cuda``, ``cuda:N`` or ``auto``.
@@ -293,6 +301,42 @@ def run_usb(config, *, device: str | None = None, verbose: bool = True) -> dict:
         present in the labeled set), ``iterations``, ``device``,
         ``train_seconds``, ``save_path``.
     """
+    args, subsel = _read_config(config, device, need_strategy=labeled is None)
+    import_semilearn()
+    resolved = _resolve_device(subsel, args)
+    # everything checkable is checked before the data is read and selection and training run
+    check_save_path(args)
+    data, ds_params = _load_dataset(args, subsel)
+    if labeled is not None:
+        labeled = check_labeled(labeled, args.num_labels, len(data.train))
+    _seed_like_usb(args.seed)
+    if labeled is None:
+        features = load_features(subsel, data, args.dataset, args.seed, ds_params)
+        labeled = select_labeled(subsel, features, args.num_labels, args.seed, args.num_classes)
+        del features
+    save_path = _record_inputs(args, subsel, data, labeled, resolved)
+    dataset_dict = build_usb_datasets(args, data, labeled, hflip=subsel.hflip)
+    logger, handlers = _make_logger(save_path, args.save_name, verbose)
+    try:
+        metrics = _train(args, dataset_dict, resolved, save_path, logger)
+    finally:
+        for h in handlers:
+            logger.removeHandler(h)
+            h.close()
+    metrics.update(
+        num_labels=int(len(labeled)),
+        labeled_classes=int(np.unique(data.train.labels[labeled]).size),
+        device=resolved,
+        save_path=save_path,
+    )
+    metrics = _plain(metrics)
+    with open(os.path.join(save_path, METRICS_FILE), "w") as fh:
+        json.dump(metrics, fh, indent=2)
+    return metrics
+
+
+def _read_config(config, device, *, need_strategy: bool):
+    """The expanded config of a dict or YAML path, with ``device`` (when given) as ``subsel_device``."""
     if device is not None:
         parse_device(device)
     if isinstance(config, dict):
@@ -303,17 +347,16 @@ def run_usb(config, *, device: str | None = None, verbose: bool = True) -> dict:
         raise InvalidTypeError(
             f"config must be a dict or the path of a YAML file; got {type(config).__name__}."
         )
-    args, subsel = expand_config(cfg)
+    args, subsel = expand_config(cfg, need_strategy=need_strategy)
     if device is not None:
         subsel.device = parse_device(device)
-    import_semilearn()
-    import torch
+    return args, subsel
 
+
+def _load_dataset(args, subsel: SubselConfig):
+    """The registered dataset ``args.dataset`` and its loader parameters, checked against the config."""
     from subsel_plugins import available_datasets, get_dataset
 
-    resolved = _resolve_device(subsel, args)
-    # everything checkable is checked before the data is read and selection and training run
-    check_save_path(args)
     if args.dataset not in available_datasets():
         raise USBConfigError(
             f"dataset: {args.dataset!r} is not a registered dataset; available: {available_datasets()} "
@@ -330,15 +373,37 @@ def run_usb(config, *, device: str | None = None, verbose: bool = True) -> dict:
         raise USBConfigError(
             f"num_labels={args.num_labels} exceeds the {n_train} training examples of {args.dataset!r}."
         )
+    return data, ds_params
 
-    # USB's train.py seeds everything before building data and model
-    random.seed(args.seed)
-    np.random.seed(args.seed)  # noqa: NPY002 - semilearn's own code draws from the legacy global state
-    torch.manual_seed(args.seed)
-    features = load_features(subsel, data, args.dataset, args.seed, ds_params)
-    labeled = select_labeled(subsel, features, args.num_labels, args.seed, args.num_classes)
-    del features
 
+def check_labeled(labeled, num_labels: int, n_train: int) -> np.ndarray:
+    """``labeled`` as distinct int64 training rows, as many as the config's ``num_labels``."""
+    arr = np.asarray(labeled)
+    if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
+        raise InvalidTypeError(
+            f"labeled must be a 1-D array of int row indices; got {arr.dtype} of shape {arr.shape}."
+        )
+    arr = arr.astype(np.int64)
+    if arr.size != num_labels:
+        raise USBConfigError(f"labeled holds {arr.size} rows but num_labels={num_labels}; expected as many.")
+    if arr.size and (arr.min() < 0 or arr.max() >= n_train or np.unique(arr).size != arr.size):
+        raise USBConfigError(
+            f"labeled must hold distinct training rows in [0, {n_train}); got {arr.tolist()[:10]}..."
+        )
+    return arr
+
+
+def _seed_like_usb(seed: int) -> None:
+    """Seed Python, numpy's legacy state and torch, as USB's train.py does before building data and model."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - semilearn's own code draws from the legacy global state
+    torch.manual_seed(seed)
+
+
+def _record_inputs(args, subsel: SubselConfig, data, labeled: np.ndarray, resolved: str) -> str:
+    """Write the labeled set and the expanded config into the run's save path; returns that path."""
     save_path = _prepare_save_path(args, labeled)
     np.save(os.path.join(save_path, LABELED_FILE), labeled)
     lab_labels = data.train.labels[labeled]
@@ -354,25 +419,7 @@ def run_usb(config, *, device: str | None = None, verbose: bool = True) -> dict:
         )
     expanded = {**vars(args), **subsel.as_entries(), "subsel_resolved_device": resolved}
     _write_yaml(os.path.join(save_path, CONFIG_FILE), expanded)
-
-    dataset_dict = build_usb_datasets(args, data, labeled, hflip=subsel.hflip)
-    logger, handlers = _make_logger(save_path, args.save_name, verbose)
-    try:
-        metrics = _train(args, dataset_dict, resolved, save_path, logger)
-    finally:
-        for h in handlers:
-            logger.removeHandler(h)
-            h.close()
-    metrics.update(
-        num_labels=int(len(labeled)),
-        labeled_classes=int(np.unique(lab_labels).size),
-        device=resolved,
-        save_path=save_path,
-    )
-    metrics = _plain(metrics)
-    with open(os.path.join(save_path, METRICS_FILE), "w") as fh:
-        json.dump(metrics, fh, indent=2)
-    return metrics
+    return save_path
 
 
 def build_algorithm(args, dataset_dict, device: str = "cpu", *, tb_log=None, logger=None):

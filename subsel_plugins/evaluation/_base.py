@@ -1,4 +1,11 @@
-"""The evaluator interface shared by every framework."""
+"""The evaluator interface every evaluation framework implements.
+
+:class:`EvalData` is what a framework may read; :class:`Evaluator` checks the
+inputs once and calls the one override point, ``_evaluate``. A framework says
+what it needs as class attributes (``needs`` for the parts of the data,
+``needs_device`` for a torch device), so a host such as the benchmark harness
+serves a third-party framework exactly as it serves the built-in ones.
+"""
 
 from __future__ import annotations
 
@@ -65,11 +72,14 @@ class Evaluator:
 
     Subclasses store their constructor arguments unchanged under their own
     names (so :meth:`get_params` records them in a run's manifest), set
-    :attr:`needs` and implement :meth:`_evaluate`.
+    :attr:`needs` (and :attr:`needs_device`) and implement :meth:`_evaluate`.
     """
 
     #: Which parts of :class:`EvalData` the framework reads: "features", "images".
     needs: frozenset = frozenset()
+    #: True when the constructor takes a ``device`` (a torch device string): a
+    #: host passes its own device setting (e.g. the harness's ``--device``) to it.
+    needs_device: bool = False
 
     @classmethod
     def is_available(cls) -> tuple[bool, str]:

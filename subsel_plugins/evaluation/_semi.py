@@ -1,9 +1,10 @@
 """Framework (iii): semi-supervised training (FlexMatch, SimMatch) through the USB adapter.
 
 The adapter, :mod:`subsel_plugins.adapters.usb`, owns everything that touches
-semilearn; this module builds its config, hands it the labeled set the
-harness chose, and reads back the accuracy. It is imported lazily so the
-other frameworks work without semilearn.
+semilearn; this module builds its config, passes it the labeled rows the
+harness chose (``run_usb(config, labeled=rows)``), and reads back the
+accuracy. The adapter is imported lazily so the other frameworks work
+without semilearn.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import tempfile
 import numpy as np
 
 from ..errors import InvalidTypeError, InvalidValueError
-from ..hookspecs import hookimpl
-from ..strategies import QueryStrategy
 from ._base import EvalData, Evaluator, EvaluatorUnavailable, resolve_device
 
 ADAPTER = "subsel_plugins.adapters.usb"
@@ -63,10 +62,6 @@ PAPER = {
     "use_tensorboard": False,
 }
 
-#: Name of the strategy registered for the duration of one run: it returns the
-#: rows the harness chose, so the adapter trains on exactly those.
-_FIXED = "bench_fixed_subset"
-
 
 def _adapter():
     try:
@@ -76,27 +71,6 @@ def _adapter():
             f"the semi-supervised frameworks need {ADAPTER} and semilearn "
             f"(pip install 'subsel-plugins[usb]'): {exc}"
         ) from exc
-
-
-class _FixedSubset(QueryStrategy):
-    """Returns ``indices`` (the harness's choice) in order; used only inside :class:`SemiSupervisedUSB`."""
-
-    def __init__(self, indices=(), random_state=None, features=None):
-        self.indices = indices
-        self.random_state = random_state
-        self.features = features
-
-    def _select(self, X, budget, labeled, rng):
-        idx = np.asarray(self.indices, dtype=np.int64)
-        if idx.size != budget:
-            raise ValueError(f"the fixed subset has {idx.size} rows; the adapter asked for budget={budget}.")
-        return idx, np.zeros(budget)
-
-
-class _FixedPlugin:
-    @hookimpl
-    def subsel_register_strategies(self, register):
-        register(_FIXED, _FixedSubset)
 
 
 class SemiSupervisedUSB(Evaluator):
@@ -118,6 +92,7 @@ class SemiSupervisedUSB(Evaluator):
     """
 
     needs = frozenset({"images"})
+    needs_device = True
 
     def __init__(self, algorithm="flexmatch", preset="smoke", overrides=None, device="auto"):
         self.algorithm = algorithm
@@ -149,8 +124,6 @@ class SemiSupervisedUSB(Evaluator):
                 "data.name is empty; the USB adapter loads the dataset by its registered name."
             )
         adapter = _adapter()
-        from .. import registry
-
         # The adapter loads the full training split; a pool subset maps back to its rows.
         pool_rows = data.meta.get("pool_rows")
         rows = labeled if pool_rows is None else np.asarray(pool_rows)[labeled]
@@ -169,20 +142,16 @@ class SemiSupervisedUSB(Evaluator):
             "save_name": f"{self.algorithm}_{len(rows)}_{seed}",
             "overwrite": True,
             "resume": False,
-            "subsel_strategy": _FIXED,
-            "subsel_params": {"indices": [int(i) for i in rows]},
-            "subsel_features": "raw",
             "subsel_dataset_params": dict(data.meta.get("dataset_params") or {}),
             "subsel_device": device,
             # a flip turns one digit into another; natural images keep USB's flips
             "subsel_hflip": data.name not in ("digits", "mnist"),
         }
         config.update(self.overrides or {})
-        name = registry.register_plugin(_FixedPlugin(), name="subsel-bench-fixed-subset")
         try:
-            metrics = adapter.run_usb(config, verbose=False)
+            # the rows go to the adapter as data: no strategy chooses them again
+            metrics = adapter.run_usb(config, labeled=np.asarray(rows, dtype=np.int64), verbose=False)
         finally:
-            registry.unregister_plugin(name)
             shutil.rmtree(save_dir, ignore_errors=True)
         acc = float(metrics["eval/top-1-acc"])
         out = {"accuracy": acc}

@@ -86,6 +86,7 @@ class SupervisedTrainer(Evaluator):
     """
 
     needs = frozenset({"images"})
+    needs_device = True
 
     def __init__(
         self,
