@@ -1,18 +1,25 @@
 """scikit-activeml adapter: subsel strategies as ``SingleAnnotatorPoolQueryStrategy``.
 
-One class per built-in strategy (:class:`GramSchmidt`, :class:`FeatureNorm`,
-:class:`TypiClustSubsel`, :class:`ProbCoverSubsel`, :class:`RandomSubsel`) and
-per "baseline then norm/GS/random" combination (:class:`ProbCoverThenGS`,
-:class:`TypiClustThenNorm`, ...), plus :class:`SubselQueryStrategy` for any
-registered strategy by name, third-party plugins included::
+The classes are generated from the registry, not written by hand:
+:func:`adapter_for` turns any registered strategy name (a built-in, one a
+third-party plugin registers, or a ``"<first>_then_<second>"`` combination)
+into a scikit-activeml class whose ``__init__`` takes the strategy's own
+parameters, with its defaults, plus ``missing_label`` and ``random_state``::
 
-    from skactiveml.classifier import SklearnClassifier
     from skactiveml.utils import MISSING_LABEL
-    from subsel_plugins.adapters.skactiveml import GramSchmidt
+    from subsel_plugins.adapters.skactiveml import GramSchmidt, adapter_for
 
-    qs = GramSchmidt(random_state=0)
+    qs = GramSchmidt(random_state=0)          # the same as adapter_for("gram_schmidt")(...)
     y = np.full(len(X), MISSING_LABEL)
     idx = qs.query(X, y, batch_size=10)
+    Mine = adapter_for("my_strategy")         # a third-party plugin's strategy
+
+The built-ins keep the names they have always had (:class:`RandomSubsel`,
+:class:`FeatureNorm`, :class:`GramSchmidt`, :class:`TypiClustSubsel`,
+:class:`ProbCoverSubsel` and the paper's "baseline then norm/GS/random"
+combinations :class:`TypiClustThenNorm`, :class:`ProbCoverThenGS`, ...; all in
+:data:`STRATEGY_CLASSES`); they are generated on first use.
+:class:`SubselQueryStrategy` takes the name as a parameter instead.
 
 They follow scikit-activeml's conventions: ``__init__`` only stores its
 arguments; ``query(X, y, candidates=None, batch_size=1,
@@ -43,6 +50,8 @@ Tested with scikit-activeml 1.0.1.
 
 from __future__ import annotations
 
+import inspect
+import threading
 import warnings
 
 import numpy as np
@@ -58,25 +67,14 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from .._validation import sklearn_seed
-from ..registry import get_strategy
+from ..errors import InvalidValueError
+from ..registry import DISTRIBUTION, THEN_ALIASES, available_strategies, get_strategy, registrations
+from ..registry import _split_then as split_then
 from ..strategies import QueryStrategy
 
-__all__ = [
-    "SubselQueryStrategy",
-    "RandomSubsel",
-    "FeatureNorm",
-    "GramSchmidt",
-    "TypiClustSubsel",
-    "ProbCoverSubsel",
-    "TypiClustThenNorm",
-    "TypiClustThenGS",
-    "TypiClustThenRandom",
-    "ProbCoverThenNorm",
-    "ProbCoverThenGS",
-    "ProbCoverThenRandom",
-    "SkactivemlQuery",
-    "STRATEGY_CLASSES",
-]
+# the generated classes (RandomSubsel, GramSchmidt, ...) and STRATEGY_CLASSES
+# come from __getattr__ below, so __all__ is computed there as well
+_STATIC_ALL = ["adapter_for", "SubselQueryStrategy", "SkactivemlQuery", "STRATEGY_CLASSES"]
 
 # query()'s own arguments, never forwarded to the subsel strategy
 _OWN_PARAMS = ("missing_label", "random_state")
@@ -86,10 +84,13 @@ class _SubselPoolQueryStrategy(SingleAnnotatorPoolQueryStrategy):
     """Shared ``query`` of every adapter: map (X, y, candidates) onto ``select``.
 
     Subclasses name the registered strategy in ``_strategy_name`` and take its
-    parameters, plus ``missing_label`` and ``random_state``, in ``__init__``.
+    parameters, plus ``missing_label`` and ``random_state``, in ``__init__``;
+    ``_param_keys`` maps an adapter parameter to the name
+    :func:`~subsel_plugins.get_strategy` knows it by where they differ.
     """
 
     _strategy_name: str = ""
+    _param_keys: dict = {}
 
     def _registered_name(self) -> str:
         return self._strategy_name
@@ -98,7 +99,7 @@ class _SubselPoolQueryStrategy(SingleAnnotatorPoolQueryStrategy):
         params = self.get_params(deep=False)
         for key in _OWN_PARAMS + ("strategy",):
             params.pop(key, None)
-        return params
+        return {self._param_keys.get(key, key): value for key, value in params.items()}
 
     def _build_strategy(self) -> QueryStrategy:
         # get_strategy validates the name and the parameter names; each
@@ -151,50 +152,62 @@ class _SubselPoolQueryStrategy(SingleAnnotatorPoolQueryStrategy):
             X, y, candidates, batch_size, return_utilities, reset=True
         )
         strategy = self._build_strategy()
-        ml = self.missing_label_
-        labeled = labeled_indices(y, missing_label=ml)
+        labeled = labeled_indices(y, missing_label=self.missing_label_)
         _warn_unset_class_count(strategy, y[labeled])
-
-        if candidates is None or candidates.ndim == 1:
-            if candidates is None:
-                pool = unlabeled_indices(y, missing_label=ml)
-            else:
-                pool = candidates[is_unlabeled(y[candidates], missing_label=ml)]
-            n_out = X.shape[0]
-        else:
-            pool = np.arange(candidates.shape[0])
-            n_out = candidates.shape[0]
-        if pool.size < batch_size:
-            # only reached when 1-D candidates hold labeled samples: the base
-            # class already shrank batch_size to the number of candidates
-            warnings.warn(
-                f"'batch_size={batch_size}' is larger than number of unlabeled candidates. "
-                f"Instead, 'batch_size={pool.size}' was set.",
-                stacklevel=2,
-            )
-            batch_size = int(pool.size)
-
-        query_indices = np.empty(0, dtype=int)
-        if batch_size > 0:
-            if candidates is not None and candidates.ndim > 1:
-                rows = np.concatenate([candidates, X[labeled]])
-            else:
-                rows = X[np.concatenate([pool, labeled])]
-            sub_labeled = np.arange(pool.size, pool.size + labeled.size)
-            # random_state_ is derived by _validate_data from random_state and
-            # the number of unlabeled samples, so the seed differs per AL cycle
-            strategy.set_params(random_state=int(self.random_state_.randint(0, 2**31 - 1)))
-            picks = strategy.select(rows, batch_size, sub_labeled if sub_labeled.size else None)
-            query_indices = pool[np.asarray(picks, dtype=int)]
-
+        pool = self._pool(y, candidates)
+        batch_size = _shrink_batch(batch_size, pool.size)
+        query_indices = self._select(strategy, X, candidates, pool, labeled, batch_size)
         if not return_utilities:
             return query_indices
-        utilities = np.full((batch_size, n_out), np.nan)
-        for b in range(batch_size):
-            utilities[b, pool] = 0.0
-            utilities[b, query_indices[:b]] = np.nan
-            utilities[b, query_indices[b:]] = batch_size - np.arange(b, batch_size)
-        return query_indices, utilities
+        n_out = X.shape[0] if candidates is None or candidates.ndim == 1 else candidates.shape[0]
+        return query_indices, _utilities(pool, query_indices, batch_size, n_out)
+
+    def _pool(self, y, candidates) -> np.ndarray:
+        """The candidates that may be chosen: indices into ``X``, or into 2-D ``candidates``."""
+        if candidates is None:
+            return unlabeled_indices(y, missing_label=self.missing_label_)
+        if candidates.ndim == 1:
+            return candidates[is_unlabeled(y[candidates], missing_label=self.missing_label_)]
+        return np.arange(candidates.shape[0])
+
+    def _select(self, strategy, X, candidates, pool, labeled, batch_size) -> np.ndarray:
+        """Run ``strategy.select`` on the rows [pool, labeled], the labeled ones marked as such."""
+        if batch_size == 0:
+            return np.empty(0, dtype=int)
+        if candidates is not None and candidates.ndim > 1:
+            rows = np.concatenate([candidates, X[labeled]])
+        else:
+            rows = X[np.concatenate([pool, labeled])]
+        sub_labeled = np.arange(pool.size, pool.size + labeled.size)
+        # random_state_ is derived by _validate_data from random_state and
+        # the number of unlabeled samples, so the seed differs per AL cycle
+        strategy.set_params(random_state=int(self.random_state_.randint(0, 2**31 - 1)))
+        picks = strategy.select(rows, batch_size, sub_labeled if sub_labeled.size else None)
+        return pool[np.asarray(picks, dtype=int)]
+
+
+def _shrink_batch(batch_size: int, n_pool: int) -> int:
+    """``batch_size``, reduced (with scikit-activeml's warning) to the number of unlabeled candidates."""
+    if n_pool >= batch_size:
+        return batch_size
+    # only reached when 1-D candidates hold labeled samples: the base
+    # class already shrank batch_size to the number of candidates
+    warnings.warn(
+        f"'batch_size={batch_size}' is larger than number of unlabeled candidates. "
+        f"Instead, 'batch_size={n_pool}' was set.",
+        stacklevel=3,
+    )
+    return int(n_pool)
+
+
+def _utilities(pool, query_indices, batch_size: int, n_out: int) -> np.ndarray:
+    """Utilities of shape (batch_size, n_out) that encode the pick order (see ``query``)."""
+    utilities = np.full((batch_size, n_out), np.nan)
+    for b in range(batch_size):
+        utilities[b, pool] = 0.0
+        utilities[b, query_indices[:b]] = np.nan
+        utilities[b, query_indices[b:]] = batch_size - np.arange(b, batch_size)
+    return utilities
 
 
 def _warn_unset_class_count(strategy, labels) -> None:
@@ -230,11 +243,23 @@ def _warn_unset_class_count(strategy, labels) -> None:
 
 
 # ----------------------------------------------------------------------------
-# one class per built-in strategy
+# classes generated from the registry
 
-_COMMON_DOC = """
-    features : callable, scikit-learn transformer or torch module, optional
-        Maps raw ``X`` (and 2-D ``candidates``) to features before selection.
+#: The paper's baselines: their "<baseline>_then_<norm|gs|random>" adapters are
+#: module attributes and in STRATEGY_CLASSES; every other name is one
+#: adapter_for() call away.
+_PAPER_BASELINES = ("typiclust", "probcover")
+
+#: Built-in class names that differ from the strategy class minus "Query":
+#: kept apart from scikit-activeml's own TypiClust and ProbCover (and a bare "Random").
+_LEGACY_NAMES = {"random": "RandomSubsel", "typiclust": "TypiClustSubsel", "probcover": "ProbCoverSubsel"}
+
+#: Short names of the second part in a combination's class name.
+_THEN_CLASS_SUFFIX = {"gs": "GS"}
+
+_ADAPTER_DOC = """
+    Other Parameters
+    ----------------
     missing_label : scalar or string or np.nan or None, default=np.nan
         Value that marks unlabeled samples in ``y``.
     random_state : None or int or np.random.RandomState, default=None
@@ -242,380 +267,283 @@ _COMMON_DOC = """
         and the number of unlabeled samples; None uses numpy's global state.
 """
 
+_N_CLASSES_DOC = """
+    Notes
+    -----
+    ``n_classes`` (the number of classes of the task) is passed to ProbCover
+    only when given: None uses a fixed k of 10, never a count of the labels in
+    ``y`` (which would make delta change between AL cycles); ``query`` warns
+    when ``y`` already shows more than 10 classes.
+"""
 
-def _doc(cls):
-    cls.__doc__ = cls.__doc__.replace("    {common}\n", _COMMON_DOC.lstrip("\n"))
-    return cls
-
-
-@_doc
-class RandomSubsel(_SubselPoolQueryStrategy):
-    """Uniform random sampling (subsel's ``random``).
-
-    Parameters
-    ----------
-    {common}
-    """
-
-    _strategy_name = "random"
-
-    def __init__(self, features=None, missing_label=MISSING_LABEL, random_state=None):
-        super().__init__(missing_label=missing_label, random_state=random_state)
-        self.features = features
+_adapters: dict[tuple, type] = {}
+_adapters_lock = threading.Lock()
 
 
-@_doc
-class FeatureNorm(_SubselPoolQueryStrategy):
-    """Sampling proportional to the feature norm (the paper's Eq. 1, ``feature_norm``).
+def adapter_for(name: str) -> type:
+    """The scikit-activeml class of a registered strategy, generated on first use.
 
     Parameters
     ----------
-    norm : {"l2", "l1", "linf"}, default="l2"
-    randomized : bool, default=True
-        False takes the largest norms.
-    {common}
+    name : str
+        Any name :func:`subsel_plugins.get_strategy` accepts: a built-in, one a
+        third-party plugin registers, or ``"<first>_then_<second>"``.
+
+    Returns
+    -------
+    cls : type
+        A ``SingleAnnotatorPoolQueryStrategy`` subclass whose ``__init__`` takes
+        the strategy's parameters with their defaults (for a combination:
+        ``factor``, then each part's own parameters; a name both parts take is
+        ``first_<name>`` and ``then_<name>``), then ``missing_label`` and
+        ``random_state``. The same class is returned while the registration
+        behind ``name`` stays the same.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is not registered (the message lists the names).
     """
-
-    _strategy_name = "feature_norm"
-
-    def __init__(
-        self, norm="l2", randomized=True, features=None, missing_label=MISSING_LABEL, random_state=None
-    ):
-        super().__init__(missing_label=missing_label, random_state=random_state)
-        self.norm = norm
-        self.randomized = randomized
-        self.features = features
+    parts = _parts(name)
+    key = (name, *(cls for _, _, cls in parts))
+    with _adapters_lock:
+        if key not in _adapters:
+            _adapters[key] = _generate(name, parts)
+        return _adapters[key]
 
 
-@_doc
-class GramSchmidt(_SubselPoolQueryStrategy):
-    """Randomized Gram-Schmidt (the paper's Alg. 1, ``gram_schmidt``).
+def _parts(name: str) -> list[tuple[str, str, type]]:
+    """``(role, registered name, strategy class)`` of ``name``: itself, or its ``first`` and ``then``."""
+    base = registrations("strategies")
+    if name in base:
+        return [("", name, base[name].obj)]
+    first, then = split_then(name)  # raises, listing the names, when there is no "_then_"
+    for part in (first, then):
+        if part not in base and "_then_" in part:
+            raise InvalidValueError(
+                f"adapter_for({name!r}): {part!r} is itself a combination; generated classes take "
+                "'<first>_then_<second>' of registered strategies (use SubselQueryStrategy for more)."
+            )
+        if part not in base:
+            split_then(part)  # raises "unknown strategy", listing the names
+    return [("first", first, base[first].obj), ("then", then, base[then].obj)]
 
-    The labeled samples' span is projected out before the first pick.
 
-    Parameters
-    ----------
-    norm : {"l2", "l1", "linf"}, default="l2"
-    randomized : bool, default=True
-        False takes the largest residual (deterministic, pivoted GS).
-    method : {"auto", "fast", "plain", "torch"}, default="auto"
-        How Alg. 1 is computed (see :class:`~subsel_plugins.GramSchmidtQuery`).
-    {common}
+def _generate(name: str, parts) -> type:
+    """Build the adapter class of ``name`` from its strategy classes' signatures."""
+    params, keys = _adapter_parameters(parts)
+    signature = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *_in_valid_order(params)]
+    )
+    class_name = _class_name(name, parts)
+    namespace = {
+        "__init__": _make_init(signature, class_name),
+        "__doc__": _docstring(name, parts, params, keys),
+        "__module__": __name__,
+        "__qualname__": class_name,
+        "_strategy_name": name,
+        "_param_keys": keys,
+    }
+    return type(class_name, (_SubselPoolQueryStrategy,), namespace)
+
+
+def _own_parameters(cls, skip=("random_state", "features")) -> list[inspect.Parameter]:
+    return [
+        p
+        for p in inspect.signature(cls).parameters.values()
+        if p.name not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+
+
+def _adapter_parameters(parts) -> tuple[list[inspect.Parameter], dict]:
+    """The adapter's parameters and the get_strategy keys of those renamed.
+
+    A strategy keeps its signature, ``random_state`` moved behind
+    ``missing_label``. A combination takes ThenQuery's own parameters
+    (``factor``), then the parts' own ones, then ``features``.
     """
+    if len(parts) == 1:
+        params = _own_parameters(parts[0][2], skip=("random_state",))
+        keys = {}
+    else:
+        from ..strategies import ThenQuery
 
-    _strategy_name = "gram_schmidt"
+        outer = _own_parameters(ThenQuery, skip=("first", "then", "random_state", "features"))
+        per_part = [(role, _own_parameters(cls)) for role, _, cls in parts]
+        taken = {p.name for p in outer} | set(_OWN_PARAMS) | {"features"}
+        clashes = {p.name for _, ps in per_part for p in ps if p.name in taken}
+        clashes |= {p.name for p in per_part[0][1]} & {p.name for p in per_part[1][1]}
+        params, keys = list(outer), {}
+        for role, ps in per_part:
+            for p in ps:
+                if p.name in clashes:
+                    keys[f"{role}_{p.name}"] = f"{role}__{p.name}"
+                    p = p.replace(name=f"{role}_{p.name}")
+                params.append(p)
+        params += _own_parameters(ThenQuery, skip=("first", "then", "random_state", "factor"))
+    default = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params += [
+        inspect.Parameter("missing_label", default, default=MISSING_LABEL),
+        inspect.Parameter("random_state", default, default=None),
+    ]
+    _check_names(params, parts)
+    return params, keys
 
-    def __init__(
-        self,
-        norm="l2",
-        randomized=True,
-        method="auto",
-        features=None,
-        missing_label=MISSING_LABEL,
-        random_state=None,
-    ):
-        super().__init__(missing_label=missing_label, random_state=random_state)
-        self.norm = norm
-        self.randomized = randomized
-        self.method = method
-        self.features = features
+
+def _check_names(params, parts) -> None:
+    for p in params:
+        if p.name not in _OWN_PARAMS and hasattr(_SubselPoolQueryStrategy, p.name):
+            names = ", ".join(f"{cls.__module__}.{cls.__qualname__}" for _, _, cls in parts)
+            raise TypeError(
+                f"strategy parameter {p.name!r} of {names} clashes with an attribute of the "
+                "scikit-activeml adapter; rename the parameter or use SubselQueryStrategy."
+            )
 
 
-@_doc
-class TypiClustSubsel(_SubselPoolQueryStrategy):
-    """subsel's TypiClust (``typiclust``), following the authors' code.
+def _in_valid_order(params) -> list[inspect.Parameter]:
+    """Positional-or-keyword parameters, switching to keyword-only where Python needs it.
 
-    Named apart from scikit-activeml's own ``TypiClust``.
-
-    Parameters
-    ----------
-    max_clusters : int, default=500
-    k_neighbors : int, default=20
-    min_cluster_size : int, default=5
-    {common}
+    (A required parameter of ``then`` after ``factor=2``, or a strategy's own
+    keyword-only parameters.)
     """
-
-    _strategy_name = "typiclust"
-
-    def __init__(
-        self,
-        max_clusters=500,
-        k_neighbors=20,
-        min_cluster_size=5,
-        features=None,
-        missing_label=MISSING_LABEL,
-        random_state=None,
-    ):
-        super().__init__(missing_label=missing_label, random_state=random_state)
-        self.max_clusters = max_clusters
-        self.k_neighbors = k_neighbors
-        self.min_cluster_size = min_cluster_size
-        self.features = features
+    out, keyword_only, seen_default = [], False, False
+    for p in params:
+        empty = p.default is inspect.Parameter.empty
+        keyword_only |= p.kind is p.KEYWORD_ONLY or (empty and seen_default)
+        seen_default |= not empty
+        out.append(p.replace(kind=p.KEYWORD_ONLY if keyword_only else p.POSITIONAL_OR_KEYWORD))
+    return out
 
 
-@_doc
-class ProbCoverSubsel(_SubselPoolQueryStrategy):
-    """subsel's ProbCover (``probcover``): sparse ball graph, data-adaptive delta.
+def _make_init(signature: inspect.Signature, class_name: str):
+    """An ``__init__`` with ``signature`` that only stores its arguments (scikit-learn convention)."""
 
-    Named apart from scikit-activeml's own ``ProbCover``.
+    def __init__(self, *args, **kwargs):
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{class_name}(): {exc}") from None
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        del values["self"]
+        SingleAnnotatorPoolQueryStrategy.__init__(
+            self, missing_label=values.pop("missing_label"), random_state=values.pop("random_state")
+        )
+        for key, value in values.items():
+            setattr(self, key, value)
 
-    Parameters
-    ----------
-    delta : float, optional
-        None chooses it from the data (largest delta with ball purity >= purity).
-    purity : float, default=0.95
-    n_classes : int, optional
-        k of the k-means pseudo-labels that set delta: the number of classes of
-        the task (the paper's choice). Passed only when given: None uses a
-        fixed k of 10, never the count of labels seen in ``y`` (which would make
-        delta change between AL cycles); ``query`` warns when ``y`` already
-        shows more than 10 classes.
-    {common}
-    """
-
-    _strategy_name = "probcover"
-
-    def __init__(
-        self,
-        delta=None,
-        purity=0.95,
-        n_classes=None,
-        features=None,
-        missing_label=MISSING_LABEL,
-        random_state=None,
-    ):
-        super().__init__(missing_label=missing_label, random_state=random_state)
-        self.delta = delta
-        self.purity = purity
-        self.n_classes = n_classes
-        self.features = features
+    # sklearn's get_params/clone and inspect.signature read this
+    __init__.__signature__ = signature
+    __init__.__qualname__ = f"{class_name}.__init__"
+    return __init__
 
 
-# "<baseline> then <norm|gs|random>": the baseline proposes factor x batch_size
-# candidates, the second strategy picks the batch among them.
+def _stem(cls) -> str:
+    name = cls.__name__
+    return name[: -len("Query")] if name.endswith("Query") and name != "Query" else name
 
 
-@_doc
-class TypiClustThenNorm(_SubselPoolQueryStrategy):
-    """TypiClust proposes ``factor * batch_size`` candidates, feature-norm sampling picks.
-
-    Parameters
-    ----------
-    factor : float, default=2
-    max_clusters, k_neighbors, min_cluster_size
-        As :class:`TypiClustSubsel`.
-    norm, randomized
-        As :class:`FeatureNorm`.
-    {common}
-    """
-
-    _strategy_name = "typiclust_then_norm"
-
-    def __init__(
-        self,
-        factor=2,
-        max_clusters=500,
-        k_neighbors=20,
-        min_cluster_size=5,
-        norm="l2",
-        randomized=True,
-        features=None,
-        missing_label=MISSING_LABEL,
-        random_state=None,
-    ):
-        super().__init__(missing_label=missing_label, random_state=random_state)
-        self.factor = factor
-        self.max_clusters = max_clusters
-        self.k_neighbors = k_neighbors
-        self.min_cluster_size = min_cluster_size
-        self.norm = norm
-        self.randomized = randomized
-        self.features = features
+def _class_name(name: str, parts) -> str:
+    if len(parts) == 1:
+        return _LEGACY_NAMES.get(name) or _stem(parts[0][2])
+    second = name.rsplit("_then_", 1)[1]
+    if second in THEN_ALIASES:
+        suffix = _THEN_CLASS_SUFFIX.get(second, second.title())
+    else:
+        suffix = _stem(parts[1][2])
+    return f"{_stem(parts[0][2])}Then{suffix}"
 
 
-@_doc
-class TypiClustThenGS(_SubselPoolQueryStrategy):
-    """TypiClust proposes ``factor * batch_size`` candidates, Gram-Schmidt picks.
-
-    Parameters
-    ----------
-    factor : float, default=2
-    max_clusters, k_neighbors, min_cluster_size
-        As :class:`TypiClustSubsel`.
-    norm, randomized, method
-        As :class:`GramSchmidt`.
-    {common}
-    """
-
-    _strategy_name = "typiclust_then_gs"
-
-    def __init__(
-        self,
-        factor=2,
-        max_clusters=500,
-        k_neighbors=20,
-        min_cluster_size=5,
-        norm="l2",
-        randomized=True,
-        method="auto",
-        features=None,
-        missing_label=MISSING_LABEL,
-        random_state=None,
-    ):
-        super().__init__(missing_label=missing_label, random_state=random_state)
-        self.factor = factor
-        self.max_clusters = max_clusters
-        self.k_neighbors = k_neighbors
-        self.min_cluster_size = min_cluster_size
-        self.norm = norm
-        self.randomized = randomized
-        self.method = method
-        self.features = features
-
-
-@_doc
-class TypiClustThenRandom(_SubselPoolQueryStrategy):
-    """TypiClust proposes ``factor * batch_size`` candidates, uniform sampling picks (ablation).
-
-    Parameters
-    ----------
-    factor : float, default=2
-    max_clusters, k_neighbors, min_cluster_size
-        As :class:`TypiClustSubsel`.
-    {common}
-    """
-
-    _strategy_name = "typiclust_then_random"
-
-    def __init__(
-        self,
-        factor=2,
-        max_clusters=500,
-        k_neighbors=20,
-        min_cluster_size=5,
-        features=None,
-        missing_label=MISSING_LABEL,
-        random_state=None,
-    ):
-        super().__init__(missing_label=missing_label, random_state=random_state)
-        self.factor = factor
-        self.max_clusters = max_clusters
-        self.k_neighbors = k_neighbors
-        self.min_cluster_size = min_cluster_size
-        self.features = features
+def _docstring(name: str, parts, params, keys) -> str:
+    """The strategy's docstring, introduced as its adapter, with the adapter's own parameters."""
+    if len(parts) == 1:
+        cls = parts[0][2]
+        summary, _, body = (inspect.getdoc(cls) or "").partition("\n")
+        intro = f"scikit-activeml adapter of ``{name}``: {summary}"
+        body = f"{body.strip()}\n\nThe strategy: :class:`{_ref(cls)}`."
+    else:
+        (_, first, first_cls), (_, then, then_cls) = parts
+        intro = (
+            f"scikit-activeml adapter of ``{name}``: ``{first}`` proposes ``factor * batch_size`` "
+            f"candidates, ``{then}`` picks the batch."
+        )
+        lines = [
+            "Parameters",
+            "----------",
+            "factor : float, default=2",
+            "    Candidates per final pick, >= 1.",
+        ]
+        for role, part, cls in parts:
+            own = [p.name for p in params if keys.get(p.name, p.name).split("__")[0] == role]
+            own += [
+                p.name
+                for p in params
+                if p.name not in keys
+                and p.name in _names(cls)
+                and p.name not in ("factor", "features", *_OWN_PARAMS)
+            ]
+            if own:
+                lines += [
+                    ", ".join(own),
+                    f"    As in ``{part}``: :class:`{_ref(cls)}`.",
+                ]
+        lines += [
+            "features : callable, transformer or torch module, optional",
+            "    Applied before both parts.",
+        ]
+        body = "\n".join(lines)
+    doc = f"{intro}\n\n{body.strip()}\n" + _ADAPTER_DOC.replace("\n    ", "\n")
+    if any(p.name.endswith("n_classes") for p in params):
+        doc += _N_CLASSES_DOC.replace("\n    ", "\n")
+    return doc
 
 
-@_doc
-class ProbCoverThenNorm(_SubselPoolQueryStrategy):
-    """ProbCover proposes ``factor * batch_size`` candidates, feature-norm sampling picks.
+def _ref(cls) -> str:
+    """``subsel_plugins.X`` for a class the package exports, else its defining module's path."""
+    import subsel_plugins
 
-    Parameters
-    ----------
-    factor : float, default=2
-    delta, purity, n_classes
-        As :class:`ProbCoverSubsel` (``n_classes``: the number of classes, only
-        when given; None uses a fixed k of 10, never a count of the labels in ``y``).
-    norm, randomized
-        As :class:`FeatureNorm`.
-    {common}
-    """
-
-    _strategy_name = "probcover_then_norm"
-
-    def __init__(
-        self,
-        factor=2,
-        delta=None,
-        purity=0.95,
-        n_classes=None,
-        norm="l2",
-        randomized=True,
-        features=None,
-        missing_label=MISSING_LABEL,
-        random_state=None,
-    ):
-        super().__init__(missing_label=missing_label, random_state=random_state)
-        self.factor = factor
-        self.delta = delta
-        self.purity = purity
-        self.n_classes = n_classes
-        self.norm = norm
-        self.randomized = randomized
-        self.features = features
+    if getattr(subsel_plugins, cls.__name__, None) is cls:
+        return f"subsel_plugins.{cls.__name__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
-@_doc
-class ProbCoverThenGS(_SubselPoolQueryStrategy):
-    """ProbCover proposes ``factor * batch_size`` candidates, Gram-Schmidt picks.
-
-    Parameters
-    ----------
-    factor : float, default=2
-    delta, purity, n_classes
-        As :class:`ProbCoverSubsel` (``n_classes``: the number of classes, only
-        when given; None uses a fixed k of 10, never a count of the labels in ``y``).
-    norm, randomized, method
-        As :class:`GramSchmidt`.
-    {common}
-    """
-
-    _strategy_name = "probcover_then_gs"
-
-    def __init__(
-        self,
-        factor=2,
-        delta=None,
-        purity=0.95,
-        n_classes=None,
-        norm="l2",
-        randomized=True,
-        method="auto",
-        features=None,
-        missing_label=MISSING_LABEL,
-        random_state=None,
-    ):
-        super().__init__(missing_label=missing_label, random_state=random_state)
-        self.factor = factor
-        self.delta = delta
-        self.purity = purity
-        self.n_classes = n_classes
-        self.norm = norm
-        self.randomized = randomized
-        self.method = method
-        self.features = features
+def _names(cls) -> set[str]:
+    return set(inspect.signature(cls).parameters)
 
 
-@_doc
-class ProbCoverThenRandom(_SubselPoolQueryStrategy):
-    """ProbCover proposes ``factor * batch_size`` candidates, uniform sampling picks (ablation).
+def _strategy_classes() -> dict[str, type]:
+    """Adapter class of each built-in name: every built-in strategy and the paper's combinations."""
+    own = [n for n, reg in registrations("strategies").items() if _is_own(reg.distribution)]
+    names = own + [f"{b}_then_{s}" for b in _PAPER_BASELINES if b in own for s in THEN_ALIASES]
+    return {name: adapter_for(name) for name in names}
 
-    Parameters
-    ----------
-    factor : float, default=2
-    delta, purity, n_classes
-        As :class:`ProbCoverSubsel` (``n_classes``: the number of classes, only
-        when given; None uses a fixed k of 10, never a count of the labels in ``y``).
-    {common}
-    """
 
-    _strategy_name = "probcover_then_random"
+def _is_own(distribution: str) -> bool:
+    return distribution.lower().replace("_", "-") == DISTRIBUTION
 
-    def __init__(
-        self,
-        factor=2,
-        delta=None,
-        purity=0.95,
-        n_classes=None,
-        features=None,
-        missing_label=MISSING_LABEL,
-        random_state=None,
-    ):
-        super().__init__(missing_label=missing_label, random_state=random_state)
-        self.factor = factor
-        self.delta = delta
-        self.purity = purity
-        self.n_classes = n_classes
-        self.features = features
+
+def __getattr__(attr: str):
+    """The generated classes by name (``GramSchmidt``, ...), ``STRATEGY_CLASSES`` and ``__all__``."""
+    if attr.startswith("__") and attr != "__all__":
+        raise AttributeError(attr)
+    classes = _strategy_classes()
+    if attr == "STRATEGY_CLASSES":
+        return classes
+    if attr == "__all__":
+        return _STATIC_ALL + [cls.__name__ for cls in classes.values()]
+    for cls in classes.values():
+        if cls.__name__ == attr:
+            return cls
+    if attr[:1].isupper():
+        # any other registered name's class, so that pickle finds it by its qualified name
+        for name in available_strategies():
+            if adapter_for(name).__name__ == attr:
+                return adapter_for(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__getattr__("__all__")))
 
 
 class SubselQueryStrategy(_SubselPoolQueryStrategy):
@@ -675,25 +603,6 @@ class SubselQueryStrategy(_SubselPoolQueryStrategy):
             if deep and hasattr(value, "get_params") and not isinstance(value, type):
                 params.update((f"{key}__{k}", v) for k, v in value.get_params().items())
         return params
-
-
-#: Adapter class of each registered built-in name it covers.
-STRATEGY_CLASSES = {
-    cls._strategy_name: cls
-    for cls in (
-        RandomSubsel,
-        FeatureNorm,
-        GramSchmidt,
-        TypiClustSubsel,
-        ProbCoverSubsel,
-        TypiClustThenNorm,
-        TypiClustThenGS,
-        TypiClustThenRandom,
-        ProbCoverThenNorm,
-        ProbCoverThenGS,
-        ProbCoverThenRandom,
-    )
-}
 
 
 # ----------------------------------------------------------------------------
