@@ -16,7 +16,10 @@ without training data works too.
 This module adds:
 
 - :func:`query_strategy`, building any registered strategy by name,
-  third-party plugins and ``"<first>_then_<second>"`` combinations included;
+  third-party plugins and ``"<first>_then_<second>"`` combinations included
+  (a third-party strategy needs no adapter code: it is a ``QueryStrategy``,
+  so it is modAL-callable);
+- the strategy classes of :mod:`subsel_plugins.strategies`, re-exported;
 - :func:`patch_modal_check_X_y`, a narrow compatibility fix so that modAL
   0.4.2.1's ``ActiveLearner.teach``/``fit`` run on scikit-learn >= 1.8. It is
   applied when this module is imported (when modAL is installed), and is a
@@ -54,29 +57,21 @@ from __future__ import annotations
 import functools
 import inspect
 
+from .. import strategies as _strategies
 from ..registry import available_strategies, get_strategy
-from ..strategies import (
-    FeatureNormQuery,
-    GramSchmidtQuery,
-    ProbCoverQuery,
-    QueryStrategy,
-    RandomQuery,
-    ThenQuery,
-    TypiClustQuery,
-)
+from ..strategies import QueryStrategy
+
+# the strategy classes themselves are modAL strategies: re-export every one
+# subsel_plugins.strategies defines (GramSchmidtQuery, ...), with no list here
+_STRATEGY_NAMES = [n for n in _strategies.__all__ if n != "apply_features"]
+globals().update({n: getattr(_strategies, n) for n in _STRATEGY_NAMES})
 
 __all__ = [
     "query_strategy",
     "available_strategies",
     "patch_modal_check_X_y",
     "needs_check_X_y_patch",
-    "QueryStrategy",
-    "RandomQuery",
-    "FeatureNormQuery",
-    "GramSchmidtQuery",
-    "TypiClustQuery",
-    "ProbCoverQuery",
-    "ThenQuery",
+    *_STRATEGY_NAMES,
 ]
 
 _INSTALL_HINT = (
