@@ -1,3 +1,14 @@
+"""Gram-Schmidt subset selection (the paper's Alg. 1): the plain path and its exact fast path.
+
+``GramSchmidtQuery`` is the strategy; its ``_select_plain`` is Alg. 1 line by
+line on a dense residual matrix. The fast path draws from the same law
+without copying X: ``_ResidualBounds`` holds an orthonormal basis of the
+chosen rows, an upper bound on every row's residual norm and the exact
+weights of the rows it is asked about; ``_RejectionSampler`` (randomized)
+and ``_LazyArgmax`` (deterministic) pick over it; ``_NumpyOps`` and
+``_TorchOps`` are its dense kernels.
+"""
+
 from __future__ import annotations
 
 import warnings
@@ -20,15 +31,43 @@ _EPS32 = float(np.finfo(np.float32).eps)
 # one block is the largest temporary (8192 x 384 x 8 B = 25 MB).
 _BLOCK_ROWS = 8192
 
-# Cost model of the fast path, in flop-like units, used to decide when a full
-# refresh of the bounds pays for itself. Only ratios matter. It depends on
-# counts alone (never on wall time) so that a seed always gives the same picks.
-_TRIAL_OVERHEAD = 2_000  # per candidate row: gather, norms, bookkeeping
-_BATCH_OVERHEAD = 20_000  # per batch of candidates: Python and numpy calls
-_EVAL_OVERHEAD = 100_000  # per row evaluated by the exact argmax (bookkeeping of evaluated rows)
-_PASS_PER_ELEMENT = 8  # per element of X read in a full pass (copy to float64, norms)
-_PASS_PER_ROW = 50  # per row in a full pass (bounds, cumulative sums)
-_MIN_BATCH, _MAX_BATCH = 8, 512  # candidates proposed at a time
+# -- cost model of the fast path ----------------------------------------------
+# The fast path decides when a full refresh of the bounds (one pass over X)
+# pays for itself against more rejected trials. It prices both in one unit,
+# about one float64 multiply-add inside BLAS, from counts alone (never wall
+# time), so a seed gives the same picks on every machine. These constants only
+# move refreshes earlier or later: that changes the speed and which random
+# numbers land where (a given seed's picks), never the law, which the
+# rejection test alone guarantees. They are orders of magnitude, not fits:
+# only ratios matter, and a factor of two either way costs little.
+#
+# Per candidate row of a trial, beyond the 2 d k multiply-adds of its
+# residual and the 16 d of its copy and norms: the fancy-indexed gather of
+# the row from X (a page fault on a cold memory map), searchsorted and the
+# liveness bookkeeping. Microseconds per row: thousands of units.
+_TRIAL_OVERHEAD = 2_000
+# Per batch of candidates: the dozen or so numpy calls a batch makes, each
+# with a fixed dispatch cost of microseconds whatever its size. Ten rows'
+# overhead, so a batch is worth more than a few candidates.
+_BATCH_OVERHEAD = 20_000
+# Per row evaluated by the deterministic argmax, on top of its trial cost:
+# the evaluated-row arrays it joins are filtered and concatenated again at
+# every step of the search. So large that a search re-evaluating many stale
+# rows refreshes the bounds and re-sorts instead.
+_EVAL_OVERHEAD = 100_000
+# Per element of X in a full pass: its float64 copy, its square in the norm,
+# and reading it from memory or disk (memory-bound, unlike the product with
+# the new basis vectors, priced apart at 2 per element and vector).
+_PASS_PER_ELEMENT = 8
+# Per row of a full pass: its bound, weight, cumulative sum and suspect test,
+# a few dozen element-wise operations on N-long arrays.
+_PASS_PER_ROW = 50
+# Candidates proposed at a time: the trials expected to finish the budget at
+# the current acceptance rate, clipped. Under 8 the per-batch overhead
+# dominates; over 512 a pick early in the batch makes too many later
+# candidates be projected again (O(m d) per pick), and the batch's (m, d)
+# float64 residuals stay within 4 MB at d = 1024.
+_MIN_BATCH, _MAX_BATCH = 8, 512
 # Refreshes in a row without a pick before the sampler gives up: right after a
 # refresh the bounds are tight and nearly every trial accepts, so even two in a
 # row are rare; many mean a broken invariant, which must fail, not hang.
@@ -106,7 +145,7 @@ class _TorchOps(_NumpyOps):
             ) from None
         self.torch = torch
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self._q_key = None
+        self._q, self._q_key = None, None
 
     def _tensor(self, a):
         return self.torch.as_tensor(np.asarray(a, dtype=np.float64), device=self.device)
@@ -225,11 +264,14 @@ class GramSchmidtQuery(QueryStrategy):
         if self.method == "plain":
             return self._select_plain(X, budget, labeled, rng)
         ops = _TorchOps() if self.method == "torch" else _NumpyOps()
-        sampler = _FastSampler(X, self.norm, labeled, budget, ops)
-        chosen, scores = sampler.run(budget, rng, self.randomized)
+        bounds = _ResidualBounds(X, self.norm, labeled, budget, ops)
+        if self.randomized:
+            chosen, scores = _RejectionSampler(bounds, rng).run(budget)
+        else:
+            chosen, scores = _LazyArgmax(bounds).run(budget)
         if len(chosen) < budget:
-            self._fill_exhausted(X, budget, chosen, scores, sampler.free, rng)
-        self.stats_ = sampler.stats
+            self._fill_exhausted(X, budget, chosen, scores, bounds.free, rng)
+        self.stats_ = bounds.stats
         return np.asarray(chosen, dtype=np.int64), np.asarray(scores)
 
     def _select_plain(self, X, budget, labeled, rng):
@@ -283,17 +325,23 @@ class GramSchmidtQuery(QueryStrategy):
         scores.extend([0.0] * missing)
 
 
-class _FastSampler:
-    """One fast Gram-Schmidt selection: exact draws by rejection against residual bounds.
+class _ResidualBounds:
+    """Upper bounds on every row's residual norm, the basis they refer to, and exact weights.
 
-    State, besides X (read only, never copied):
+    The state both fast samplers share. X is read, never copied. Attributes,
+    all set here:
 
-    - ``Q`` (at most min(d, n_labeled + budget) x d, float64): orthonormal basis
-      of the labeled span and the chosen rows; ``k`` rows in use.
-    - ``sqn`` (N,): ``||F_j||^2``; ``res2`` (N,): ``||F_j||^2 - ||Q_{:applied} F_j||^2``,
-      the squared residual at the last refresh, which bounds every later one.
+    - ``Q`` (min(d, n_labeled + budget), d), float64: orthonormal basis of the
+      labeled span and the chosen rows, ``k`` rows in use, the first
+      ``applied`` of them folded into ``res2``.
+    - ``sqn`` (N,): ``||F_j||^2``, with relative rounding error ``sqn_rel``.
+    - ``res2`` (N,): ``||F_j||^2 - ||Q_{:applied} F_j||^2``, the squared residual
+      at the last refresh, which bounds every later one (residuals only shrink);
+      ``rel``: the relative rounding slack added to every bound.
     - ``free`` (N,): unlabeled and unchosen; ``live``: free and not yet found
       in the span (residual <= 1e-9 ||F_j||, the plain path's rule).
+    - ``spent``: cost of trials since the last refresh (cost-model units);
+      ``stats``: counters, returned as ``GramSchmidtQuery.stats_``.
     """
 
     def __init__(self, X, norm, labeled, budget, ops):
@@ -306,19 +354,18 @@ class _FastSampler:
         self.Q = np.empty((min(d, Q0.shape[0] + budget), d))
         self.Q[: Q0.shape[0]] = Q0
         self.k = Q0.shape[0]
-        self.applied = 0  # basis vectors already folded into res2
+        self.applied = 0
         self.sqn, self.sqn_rel = self._initial_sq_norms()
         self.res2 = self.sqn.copy()
+        self.rel = self._slack()
         self.free = np.ones(n, dtype=bool)
         self.free[labeled] = False
         self.live = self.free & (self.sqn > 0)  # zero rows have no residual to draw
         # ||r||_1 <= sqrt(d) ||r||_2 and ||r||_inf <= ||r||_2 turn l2 bounds into weight bounds
         self.norm_factor = np.sqrt(d) if norm == "l1" else 1.0
-        self.spent = 0.0  # cost of trials since the last refresh
+        self.spent = 0.0
         self.stats = {"trials": 0, "refreshes": 0, "exact_rows": 0, "bound_violations": 0}
-        self._set_slack()
 
-    # -- bounds --------------------------------------------------------------
     def _initial_sq_norms(self):
         """||F_j||^2 and a bound on its relative rounding error.
 
@@ -334,24 +381,26 @@ class _FastSampler:
         eps = _EPS32 if X.dtype == np.float32 else _EPS64
         return sqn, 2.0 * self.d * eps
 
-    def _set_slack(self):
+    def _slack(self):
         # Relative error of res2 = sqn - ||Q F||^2 (float64 products, a generous
         # multiple of the worst-case analysis); added in quadrature so the bound
         # always exceeds the residual computed at a trial. It changes only at a
         # refresh: proposals and acceptance tests must use the same bounds.
-        self.rel = self.sqn_rel + 64.0 * _EPS64 * (self.d + self.applied)
+        return self.sqn_rel + 64.0 * _EPS64 * (self.d + self.applied)
 
     def _bounds(self, idx=None):
-        """Upper bounds on the weight (residual in self.norm) of rows ``idx``."""
+        """Upper bounds on the weight (residual in self.norm) of rows ``idx`` (all: None)."""
         r2 = self.res2 if idx is None else self.res2[idx]
         sq = self.sqn if idx is None else self.sqn[idx]
         return self.norm_factor * np.sqrt(np.maximum(r2, 0.0) + self.rel * sq)
 
     def refresh_cost(self) -> float:
+        """Cost of one refresh: a pass over X with the basis vectors added since the last one."""
         d = self.d
         return self.n * (2.0 * d * (self.k - self.applied) + _PASS_PER_ELEMENT * d + _PASS_PER_ROW)
 
     def trial_cost(self, m: int) -> float:
+        """Cost of a batch of ``m`` trials: their residuals against the k basis vectors, and overheads."""
         return m * (2.0 * self.d * self.k + 16.0 * self.d + _TRIAL_OVERHEAD) + _BATCH_OVERHEAD
 
     def refresh(self, check_suspects: bool):
@@ -367,7 +416,7 @@ class _FastSampler:
                 self.res2[s : s + len(sq)] -= c2
         self.applied = self.k
         self.sqn_rel = 2.0 * self.d * _EPS64
-        self._set_slack()
+        self.rel = self._slack()
         self.stats["refreshes"] += 1
         self.spent = 0.0
         if check_suspects:
@@ -378,12 +427,11 @@ class _FastSampler:
                 rows = suspect[s : s + self.block]
                 self._weights(rows)  # marks the dead ones
 
-    # -- exact residuals -----------------------------------------------------
     def _weights(self, rows, R=None):
         """Exact weights of ``rows`` now; rows found in the span become not live.
 
         Returns the residual rows (float64, (m, d)) and their weights (m,);
-        rows that are not live weigh 0.
+        rows that are not live weigh 0. ``R``: their residuals, if known.
         """
         if R is None:
             R = self.ops.residuals(self.X[rows], self.Q[: self.k])
@@ -394,49 +442,51 @@ class _FastSampler:
         w = l2 if self.norm == "l2" else _residual_norms(R, self.norm)
         return R, np.where(self.live[rows], w, 0.0)
 
-    def _add(self, r):
-        """Append the normalized residual ``r`` (re-orthogonalized once more) to the basis."""
+    def take(self, i, w, r, chosen, scores):
+        """Pick row ``i`` (weight ``w``, residual ``r``): extend the basis; returns the new vector."""
         Q = self.Q[: self.k]
-        q = r - Q.T @ (Q @ r)
+        q = r - Q.T @ (Q @ r)  # once more: rounding makes r drift out of the complement
         q /= np.linalg.norm(q)
         self.Q[self.k] = q
         self.k += 1
-        return q
-
-    def _pick(self, i, w, chosen, scores):
         chosen.append(int(i))
         scores.append(float(w))
         self.free[i] = False
         self.live[i] = False
+        return q
 
-    # -- randomized: rejection sampling --------------------------------------
-    def run(self, budget, rng, randomized):
-        chosen, scores = [], []
-        if randomized:
-            self._run_random(budget, rng, chosen, scores)
-        else:
-            self._run_max(budget, chosen, scores)
-        return chosen, scores
 
-    def _proposal(self):
-        w = np.where(self.live, self._bounds(), 0.0)
-        self.cum = np.cumsum(w)
-        self.total = float(self.cum[-1]) if self.n else 0.0
-        if not np.isfinite(self.total):
-            raise SamplerInvariantError(
-                f"the residual bounds sum to {self.total}; the features' squared norms overflow "
-                "(inputs are rescaled before this point, so this is a bug: please report it)."
-            )
+# The name the safety tests patch (``_bounds``, ``_weights``) and earlier notes use.
+_FastSampler = _ResidualBounds
+
+
+class _RejectionSampler:
+    """Randomized picks (Alg. 1's law) by rejection against the bounds of ``_ResidualBounds``.
+
+    The proposal (``cum``, cumulative bounds of the live rows, summing to
+    ``total``) is rebuilt only after a refresh: proposals and acceptance
+    tests must use the same bounds. ``accepted_since``/``trials_since`` (since
+    the proposal was built) size the next batch; ``behind`` says the last
+    batch's acceptance predicts that a refresh pays off.
+    """
+
+    def __init__(self, bounds, rng):
+        self.b, self.rng = bounds, rng
+        self.cum = np.zeros(0)
+        self.total = 0.0
         self.accepted_since = 0
         self.trials_since = 0
+        self.behind = False
 
-    def _run_random(self, budget, rng, chosen, scores):
-        self._proposal()
+    def run(self, budget):
+        """Up to ``budget`` picks, fewer when the residuals are spent; returns (chosen, scores)."""
+        b = self.b
+        chosen, scores = [], []
+        self._propose()
         fresh = False  # bounds refreshed with nothing drawn since
-        behind = False  # the last batch's acceptance predicts a refresh pays off
         idle = 0  # refreshes since the last pick
-        while len(chosen) < budget and self.k < self.d:
-            if self.total <= 0.0 or (not fresh and (self.spent > self.refresh_cost() or behind)):
+        while len(chosen) < budget and b.k < b.d:
+            if self.total <= 0.0 or (not fresh and (b.spent > b.refresh_cost() or self.behind)):
                 if fresh:
                     break  # certified: no live row left
                 idle += 1
@@ -445,102 +495,155 @@ class _FastSampler:
                         f"{_MAX_IDLE_REFRESHES} refreshes of the bounds without a pick (bound mass "
                         f"{self.total:.3g}); the sampler is not progressing: please report this bug."
                     )
-                self.refresh(check_suspects=True)
-                self._proposal()
+                b.refresh(check_suspects=True)
+                self._propose()
                 fresh = True
                 continue
             fresh = False
-            acc = (self.accepted_since + 1.0) / (self.trials_since + 1.0)
-            m = int(np.clip(np.ceil((budget - len(chosen)) / acc), _MIN_BATCH, _MAX_BATCH))
-            cand = np.minimum(np.searchsorted(self.cum, rng.random(m) * self.total, side="right"), self.n - 1)
-            u = rng.random(m)
-            bound = self._bounds(cand)
-            R, w = self._weights(cand)
-            t = n_acc = 0
-            while t < m:
-                # Trials t.. in order; each sees the basis as it is at its turn.
-                ok = u[t:] * bound[t:] < w[t:]
-                over = w[t:] > bound[t:]
-                if over.any():
-                    j = int(cand[t + np.argmax(over)])
-                    raise SamplerInvariantError(
-                        f"row {j}'s residual exceeds its bound; drawing on would bias Alg. 1's law "
-                        "(a rounding bug: please report it)."
-                    )
-                hit = np.flatnonzero(ok)
-                if hit.size == 0:
-                    self.trials_since += m - t
-                    break
-                a = t + int(hit[0])
-                self.trials_since += a - t + 1
-                self.accepted_since += 1
-                n_acc += 1
+            if self._batch(budget, chosen, scores):
                 idle = 0
-                i = cand[a]
-                q = self._add(R[a])
-                self._pick(i, w[a], chosen, scores)
-                t = a + 1
-                if len(chosen) == budget or self.k >= self.d:
-                    break
-                R[t:] -= np.outer(R[t:] @ q, q)
-                _, w[t:] = self._weights(cand[t:], R[t:])
-            self.stats["trials"] += m
-            self.spent += self.trial_cost(m)
-            # Refresh early when the remaining picks, at this batch's acceptance
-            # rate, would cost more than a refresh and twice their number of trials.
-            remaining = min(budget - len(chosen), self.d - self.k)
-            rate = (n_acc + 1.0) / (m + 1.0)
-            per = self.trial_cost(1) - _BATCH_OVERHEAD
-            behind = remaining * per / rate > self.refresh_cost() + 2.0 * remaining * per
+        return chosen, scores
 
-    # -- deterministic: exact maximum by lazy evaluation ---------------------
-    def _run_max(self, budget, chosen, scores):
-        self._order()
-        while len(chosen) < budget and self.k < self.d:
+    def _propose(self):
+        w = np.where(self.b.live, self.b._bounds(), 0.0)
+        self.cum = np.cumsum(w)
+        self.total = float(self.cum[-1]) if self.b.n else 0.0
+        if not np.isfinite(self.total):
+            raise SamplerInvariantError(
+                f"the residual bounds sum to {self.total}; the features' squared norms overflow "
+                "(inputs are rescaled before this point, so this is a bug: please report it)."
+            )
+        self.accepted_since = 0
+        self.trials_since = 0
+
+    def _batch(self, budget, chosen, scores):
+        """Propose a batch of candidates and test them in order; returns how many were picked."""
+        b = self.b
+        acc = (self.accepted_since + 1.0) / (self.trials_since + 1.0)
+        m = int(np.clip(np.ceil((budget - len(chosen)) / acc), _MIN_BATCH, _MAX_BATCH))
+        cand = np.minimum(np.searchsorted(self.cum, self.rng.random(m) * self.total, side="right"), b.n - 1)
+        u = self.rng.random(m)
+        bound = b._bounds(cand)
+        R, w = b._weights(cand)
+        n_acc = self._accept_in_order(cand, u, bound, R, w, budget, chosen, scores)
+        b.stats["trials"] += m
+        b.spent += b.trial_cost(m)
+        self.behind = self._refresh_pays_off(min(budget - len(chosen), b.d - b.k), n_acc, m)
+        return n_acc
+
+    def _accept_in_order(self, cand, u, bound, R, w, budget, chosen, scores):
+        """Accept trial t when ``u_t bound_t < w_t``; each sees the basis as it is at its turn."""
+        b = self.b
+        m = len(cand)
+        t = n_acc = 0
+        while t < m:
+            ok = u[t:] * bound[t:] < w[t:]
+            over = w[t:] > bound[t:]
+            if over.any():
+                j = int(cand[t + np.argmax(over)])
+                raise SamplerInvariantError(
+                    f"row {j}'s residual exceeds its bound; drawing on would bias Alg. 1's law "
+                    "(a rounding bug: please report it)."
+                )
+            hit = np.flatnonzero(ok)
+            if hit.size == 0:
+                self.trials_since += m - t
+                break
+            a = t + int(hit[0])
+            self.trials_since += a - t + 1
+            self.accepted_since += 1
+            n_acc += 1
+            q = b.take(cand[a], w[a], R[a], chosen, scores)
+            t = a + 1
+            if len(chosen) == budget or b.k >= b.d:
+                break
+            # the later trials of the batch: project the new vector out of their residuals
+            R[t:] -= np.outer(R[t:] @ q, q)
+            _, w[t:] = b._weights(cand[t:], R[t:])
+        return n_acc
+
+    def _refresh_pays_off(self, remaining, n_acc, m):
+        # Refresh early when the remaining picks, at this batch's acceptance
+        # rate, would cost more than a refresh and twice their number of trials.
+        rate = (n_acc + 1.0) / (m + 1.0)
+        per = self.b.trial_cost(1) - _BATCH_OVERHEAD
+        return remaining * per / rate > self.b.refresh_cost() + 2.0 * remaining * per
+
+
+class _LazyArgmax:
+    """Deterministic GS with pivoting over ``_ResidualBounds``: the exact largest weight, lazily.
+
+    Live rows are visited in decreasing order of their bound (``order`` with
+    bounds ``order_ub``, the next unvisited at ``pos``). A row's weight, once
+    evaluated, bounds it ever after: ``e_idx``, ``e_val`` and ``e_k`` (the basis
+    size then; the weight is exact while ``e_k == k``) hold the evaluated rows.
+    The search stops when neither an unvisited bound nor a stale weight can
+    beat the best exact one.
+    """
+
+    def __init__(self, bounds):
+        self.b = bounds
+        self.order = np.empty(0, dtype=np.int64)
+        self.order_ub = np.empty(0)
+        self.pos = 0
+        self.e_idx = np.empty(0, dtype=np.int64)
+        self.e_val = np.empty(0)
+        self.e_k = np.empty(0, dtype=np.int64)
+        self._reorder()
+
+    def run(self, budget):
+        """Up to ``budget`` picks, fewer when the residuals are spent; returns (chosen, scores)."""
+        b = self.b
+        chosen, scores = [], []
+        while len(chosen) < budget and b.k < b.d:
             best = self._argmax()
             if best is None:
                 break
-            i, w, r = best
-            self._add(r)
-            self._pick(i, w, chosen, scores)
-            if self.spent > self.refresh_cost():
-                self.refresh(check_suspects=False)
-                self._order()
+            b.take(*best, chosen, scores)
+            if b.spent > b.refresh_cost():
+                b.refresh(check_suspects=False)
+                self._reorder()
+        return chosen, scores
 
-    def _order(self):
-        rows = np.flatnonzero(self.live)
-        ub = self._bounds(rows)
+    def _reorder(self):
+        """Sort the live rows by their current bounds; forget the evaluated rows."""
+        rows = np.flatnonzero(self.b.live)
+        ub = self.b._bounds(rows)
         self.order = rows[np.argsort(-ub, kind="stable")]
-        self.order_ub = self._bounds(self.order)
+        self.order_ub = self.b._bounds(self.order)
         self.pos = 0
-        # evaluated rows: index, weight when evaluated (a bound ever after), k then
         self.e_idx = np.empty(0, dtype=np.int64)
         self.e_val = np.empty(0)
         self.e_k = np.empty(0, dtype=np.int64)
 
     def _evaluate(self, rows):
-        _, w = self._weights(rows)
-        self.spent += self.trial_cost(len(rows)) + _EVAL_OVERHEAD * len(rows)
-        keep = self.live[rows]
+        _, w = self.b._weights(rows)
+        self.b.spent += self.b.trial_cost(len(rows)) + _EVAL_OVERHEAD * len(rows)
+        keep = self.b.live[rows]
         return rows[keep], w[keep]
+
+    def _prune(self):
+        """Drop evaluated rows that died; skip unvisited ones that did."""
+        keep = self.b.live[self.e_idx]
+        self.e_idx, self.e_val, self.e_k = self.e_idx[keep], self.e_val[keep], self.e_k[keep]
+        while self.pos < self.order.size and not self.b.live[self.order[self.pos]]:
+            self.pos += 1
 
     def _argmax(self):
         """Exact (index, weight, residual) of the largest live weight; ties to the smaller index."""
+        b = self.b
         batch = 32
         while True:
-            keep = self.live[self.e_idx]
-            self.e_idx, self.e_val, self.e_k = self.e_idx[keep], self.e_val[keep], self.e_k[keep]
-            while self.pos < self.order.size and not self.live[self.order[self.pos]]:
-                self.pos += 1
+            self._prune()
             nb = self.order_ub[self.pos] if self.pos < self.order.size else -np.inf
-            fresh = self.e_k == self.k
+            fresh = self.e_k == b.k
             best = self.e_val[fresh].max() if fresh.any() else -np.inf
             stale = ~fresh
             top_stale = self.e_val[stale].max() if stale.any() else -np.inf
-            if self.spent > self.refresh_cost() and self.applied < self.k:
+            if b.spent > b.refresh_cost() and b.applied < b.k:
                 # stale bounds make the search long: refresh them, then start over
-                self.refresh(check_suspects=False)
-                self._order()
+                b.refresh(check_suspects=False)
+                self._reorder()
                 batch = 32
                 continue
             if top_stale >= max(best, nb) and top_stale > -np.inf:
@@ -562,11 +665,11 @@ class _FastSampler:
                 j = top[np.argmin(self.e_idx[top])]
                 i = int(self.e_idx[j])
                 # its residual again (one row, O(d k)) rather than keep every evaluated one
-                return i, float(self.e_val[j]), self.ops.residuals(self.X[[i]], self.Q[: self.k])[0]
+                return i, float(self.e_val[j]), b.ops.residuals(b.X[[i]], b.Q[: b.k])[0]
             else:
                 return None
 
     def _append(self, rows, w, keep):
         self.e_idx = np.concatenate([self.e_idx[keep], rows])
         self.e_val = np.concatenate([self.e_val[keep], w])
-        self.e_k = np.concatenate([self.e_k[keep], np.full(rows.size, self.k)])
+        self.e_k = np.concatenate([self.e_k[keep], np.full(rows.size, self.b.k)])
