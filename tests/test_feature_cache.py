@@ -1,13 +1,15 @@
 """The feature cache: hit, miss, corrupt and partial files, atomic writes, trained encoders."""
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
 
 import subsel_plugins
 from subsel_plugins import registry
-from subsel_plugins.features import FeatureExtractor, default_cache_dir, load_or_compute
+from subsel_plugins.features import FeatureExtractor, _cache, default_cache_dir, load_or_compute
 from subsel_plugins.hookspecs import hookimpl
 
 
@@ -86,6 +88,32 @@ def _corrupt_flip(path):
     path.write_bytes(bytes(data))
 
 
+def _keeping_mtime(corrupt):
+    """``corrupt`` that leaves the file's modification time as it was (bit rot, restored timestamps)."""
+
+    def run(path):
+        st = path.stat()
+        corrupt(path)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    return run
+
+
+def _corrupt_rewrite(path):
+    # A rewrite gets a new modification time; set one explicitly so the test
+    # does not rest on the clock's granularity.
+    st = path.stat()
+    _corrupt_flip(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+
+def _corrupt_header(path):
+    # same size, same time, other shape: only the .npy header tells
+    data = path.read_bytes()
+    assert b"(540, 1)" in data[:128]
+    _keeping_mtime(lambda p: p.write_bytes(data.replace(b"(540, 1)", b"(1, 540)", 1)))(path)
+
+
 def _corrupt_truncate(path):
     path.write_bytes(path.read_bytes()[:-40])
 
@@ -99,7 +127,8 @@ def _corrupt_bad_sidecar(path):
 
 
 @pytest.mark.parametrize(
-    "corrupt", [_corrupt_flip, _corrupt_truncate, _corrupt_no_sidecar, _corrupt_bad_sidecar]
+    "corrupt",
+    [_corrupt_rewrite, _corrupt_header, _corrupt_truncate, _corrupt_no_sidecar, _corrupt_bad_sidecar],
 )
 def test_corrupt_or_partial_files_are_recomputed_never_used(tmp_path, counting, corrupt):
     good, path = load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path, return_path=True)
@@ -110,6 +139,58 @@ def test_corrupt_or_partial_files_are_recomputed_never_used(tmp_path, counting, 
     np.testing.assert_array_equal(again, good)
     load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path)
     assert counting.calls == 2  # the rewritten file verifies again
+
+
+def _no_full_reads(monkeypatch):
+    def refuse(path):
+        raise AssertionError(f"{path} was read whole")
+
+    monkeypatch.setattr(_cache, "_sha256_file", refuse)
+
+
+def test_a_hit_reads_no_data(tmp_path, counting, monkeypatch):
+    load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path)
+    _no_full_reads(monkeypatch)
+    x = load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path)
+    assert counting.calls == 1 and isinstance(x, np.memmap)
+
+
+def test_bit_rot_passes_the_cheap_check_and_verify_catches_it(tmp_path, counting):
+    good, path = load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path, return_path=True)
+    good = np.array(good)
+    _keeping_mtime(_corrupt_flip)(path)
+    # the documented limit: same size, header and time; the data is not read
+    rotten = load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path)
+    assert counting.calls == 1 and not np.array_equal(rotten, good)
+    again = load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path, verify=True)
+    assert counting.calls == 2
+    np.testing.assert_array_equal(again, good)
+
+
+def test_a_copied_cache_is_hashed_once_then_hits_cheaply(tmp_path, counting, monkeypatch):
+    a, path = load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path / "a", return_path=True)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # copies keep the data, not necessarily the time
+    copy = tmp_path / "b" / path.relative_to(tmp_path / "a")
+    st = copy.stat()
+    os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    b = load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path / "b")
+    assert counting.calls == 1
+    np.testing.assert_array_equal(a, b)
+    meta = json.loads(copy.with_name(copy.name + ".json").read_text())
+    assert meta["mtime_ns"] == copy.stat().st_mtime_ns  # recorded after the checksum passed
+    _no_full_reads(monkeypatch)
+    load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path / "b")
+    assert counting.calls == 1
+
+
+def test_sidecars_without_a_recorded_time_are_still_used(tmp_path, counting):
+    _, path = load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path, return_path=True)
+    side = path.with_name(path.name + ".json")
+    meta = json.loads(side.read_text())
+    del meta["mtime_ns"]  # as written before the cheap hit existed
+    side.write_text(json.dumps(meta))
+    load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path)
+    assert counting.calls == 1 and "mtime_ns" in json.loads(side.read_text())
 
 
 def test_a_crash_leaves_no_file_behind(tmp_path, counting):
