@@ -320,3 +320,22 @@ def test_third_party_strategy_registered_at_run_time(name, digits, largest_sum_p
         # each round takes the pool's largest row sums: the strategy really ran
         top = np.sort(digits[0].sum(axis=1))[::-1][:30]
         np.testing.assert_allclose(np.sort(learner.X_training.sum(axis=1))[::-1], top)
+
+
+def test_third_party_strategy_needs_no_adapter_code(digits, largest_sum_plugin):
+    """The plugin's class itself, from the core registry, is a modAL strategy: no adapter involved."""
+    strategy = get_strategy(largest_sum_plugin, random_state=0)
+    learner, _ = run_modal_loop(strategy, digits, rounds=3)
+    top = np.sort(digits[0].sum(axis=1))[::-1][:30]
+    np.testing.assert_allclose(np.sort(learner.X_training.sum(axis=1))[::-1], top)
+
+
+def test_reexports_follow_the_strategies_package():
+    import subsel_plugins
+    from subsel_plugins import strategies
+
+    classes = [n for n in strategies.__all__ if n != "apply_features"]
+    assert set(classes) <= set(modal.__all__) and set(classes) <= set(subsel_plugins.__all__)
+    for name in classes:
+        assert getattr(modal, name) is getattr(strategies, name) is getattr(subsel_plugins, name)
+    assert modal.GramSchmidtQuery is GramSchmidtQuery

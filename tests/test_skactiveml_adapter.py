@@ -1,7 +1,8 @@
 """subsel strategies as scikit-activeml query strategies (scikit-activeml 1.0.1).
 
 The checks of scikit-activeml's own query-strategy test template (not shipped
-in its wheel), written for pytest and run over every adapter class, then AL
+in its wheel), written for pytest and run over every adapter class (a
+third-party plugin's generated class included), then AL
 loops with a real ``SklearnClassifier(LogisticRegression())`` over every
 registered strategy.
 """
@@ -28,6 +29,7 @@ from subsel_plugins.adapters.skactiveml import (
     RandomSubsel,
     SkactivemlQuery,
     SubselQueryStrategy,
+    adapter_for,
 )
 from threadpoolctl import threadpool_limits
 
@@ -57,7 +59,12 @@ FACTORIES["SubselQueryStrategy(gram_schmidt)"] = SubselQueryStrategy
 FACTORIES["SubselQueryStrategy(typiclust_then_gs)"] = functools.partial(
     SubselQueryStrategy, strategy="typiclust_then_gs"
 )
-CLASS_IDS = list(FACTORIES)
+# a third-party strategy's generated class (and a combination of it) runs the same checks
+THIRD_PARTY = {
+    "adapter_for(test_largest_sum)": "test_largest_sum",
+    "adapter_for(test_largest_sum_then_gs)": "test_largest_sum_then_gs",
+}
+CLASS_IDS = list(FACTORIES) + list(THIRD_PARTY)
 
 
 class Dummy:
@@ -76,6 +83,9 @@ def make_data(n=30, d=6, n_labeled=6, seed=0):
 
 @pytest.fixture(params=CLASS_IDS)
 def factory(request):
+    if request.param in THIRD_PARTY:
+        request.getfixturevalue("largest_sum_plugin")  # registered for this test only
+        return adapter_for(THIRD_PARTY[request.param])
     return FACTORIES[request.param]
 
 
