@@ -51,6 +51,7 @@ Tested with scikit-activeml 1.0.1.
 from __future__ import annotations
 
 import inspect
+import re
 import threading
 import warnings
 
@@ -338,7 +339,7 @@ def _generate(name: str, parts) -> type:
     class_name = _class_name(name, parts)
     namespace = {
         "__init__": _make_init(signature, class_name),
-        "__doc__": _docstring(name, parts, params, keys),
+        "__doc__": _docstring(name, parts, [p.name for p in params], keys),
         "__module__": __name__,
         "__qualname__": class_name,
         "_strategy_name": name,
@@ -356,37 +357,48 @@ def _own_parameters(cls, skip=("random_state", "features")) -> list[inspect.Para
 
 
 def _adapter_parameters(parts) -> tuple[list[inspect.Parameter], dict]:
-    """The adapter's parameters and the get_strategy keys of those renamed.
+    """The adapter's parameters, and the get_strategy key of each parameter named apart.
 
     A strategy keeps its signature, ``random_state`` moved behind
-    ``missing_label``. A combination takes ThenQuery's own parameters
-    (``factor``), then the parts' own ones, then ``features``.
+    ``missing_label``; a combination's parameters come from
+    :func:`_combination_parameters`.
     """
     if len(parts) == 1:
-        params = _own_parameters(parts[0][2], skip=("random_state",))
-        keys = {}
+        params, keys = _own_parameters(parts[0][2], skip=("random_state",)), {}
     else:
-        from ..strategies import ThenQuery
-
-        outer = _own_parameters(ThenQuery, skip=("first", "then", "random_state", "features"))
-        per_part = [(role, _own_parameters(cls)) for role, _, cls in parts]
-        taken = {p.name for p in outer} | set(_OWN_PARAMS) | {"features"}
-        clashes = {p.name for _, ps in per_part for p in ps if p.name in taken}
-        clashes |= {p.name for p in per_part[0][1]} & {p.name for p in per_part[1][1]}
-        params, keys = list(outer), {}
-        for role, ps in per_part:
-            for p in ps:
-                if p.name in clashes:
-                    keys[f"{role}_{p.name}"] = f"{role}__{p.name}"
-                    p = p.replace(name=f"{role}_{p.name}")
-                params.append(p)
-        params += _own_parameters(ThenQuery, skip=("first", "then", "random_state", "factor"))
-    default = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        params, keys = _combination_parameters(parts)
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
     params += [
-        inspect.Parameter("missing_label", default, default=MISSING_LABEL),
-        inspect.Parameter("random_state", default, default=None),
+        inspect.Parameter("missing_label", kind, default=MISSING_LABEL),
+        inspect.Parameter("random_state", kind, default=None),
     ]
     _check_names(params, parts)
+    return params, keys
+
+
+def _combination_parameters(parts) -> tuple[list[inspect.Parameter], dict]:
+    """ThenQuery's own parameters (``factor``), each part's own, then ``features``.
+
+    A part's parameter that the other part, ThenQuery or the adapter also
+    takes is named ``first_<name>``/``then_<name>`` and passed on as
+    ``first__<name>``/``then__<name>`` (get_strategy refuses to guess).
+    """
+    from ..strategies import ThenQuery
+
+    outer = _own_parameters(ThenQuery, skip=("first", "then", "random_state", "features"))
+    (first_role, _, first_cls), (then_role, _, then_cls) = parts
+    per_part = [(first_role, _own_parameters(first_cls)), (then_role, _own_parameters(then_cls))]
+    taken = {p.name for p in outer} | set(_OWN_PARAMS) | {"features"}
+    clashes = {p.name for _, ps in per_part for p in ps if p.name in taken}
+    clashes |= {p.name for p in per_part[0][1]} & {p.name for p in per_part[1][1]}
+    params, keys = list(outer), {}
+    for role, ps in per_part:
+        for p in ps:
+            if p.name in clashes:
+                keys[f"{role}_{p.name}"] = f"{role}__{p.name}"
+                p = p.replace(name=f"{role}_{p.name}")
+            params.append(p)
+    params += _own_parameters(ThenQuery, skip=("first", "then", "random_state", "factor"))
     return params, keys
 
 
@@ -454,48 +466,38 @@ def _class_name(name: str, parts) -> str:
     return f"{_stem(parts[0][2])}Then{suffix}"
 
 
-def _docstring(name: str, parts, params, keys) -> str:
+def _docstring(name: str, parts, names: list[str], keys: dict) -> str:
     """The strategy's docstring, introduced as its adapter, with the adapter's own parameters."""
     if len(parts) == 1:
         cls = parts[0][2]
         summary, _, body = (inspect.getdoc(cls) or "").partition("\n")
         intro = f"scikit-activeml adapter of ``{name}``: {summary}"
-        body = f"{body.strip()}\n\nThe strategy: :class:`{_ref(cls)}`."
+        # the adapter's random_state means scikit-activeml's: see Other Parameters
+        body = re.sub(r"(?m)^random_state :.*\n(?:    .*\n)*", "", body.strip() + "\n")
+        body = f"Runs :class:`{_ref(cls)}` on the rows of each query.\n\n{body}"
     else:
-        (_, first, first_cls), (_, then, then_cls) = parts
         intro = (
-            f"scikit-activeml adapter of ``{name}``: ``{first}`` proposes ``factor * batch_size`` "
-            f"candidates, ``{then}`` picks the batch."
+            f"scikit-activeml adapter of ``{name}``: ``{parts[0][1]}`` proposes "
+            f"``factor * batch_size`` candidates, ``{parts[1][1]}`` picks the batch."
         )
-        lines = [
-            "Parameters",
-            "----------",
-            "factor : float, default=2",
-            "    Candidates per final pick, >= 1.",
-        ]
-        for role, part, cls in parts:
-            own = [p.name for p in params if keys.get(p.name, p.name).split("__")[0] == role]
-            own += [
-                p.name
-                for p in params
-                if p.name not in keys
-                and p.name in _names(cls)
-                and p.name not in ("factor", "features", *_OWN_PARAMS)
-            ]
-            if own:
-                lines += [
-                    ", ".join(own),
-                    f"    As in ``{part}``: :class:`{_ref(cls)}`.",
-                ]
-        lines += [
-            "features : callable, transformer or torch module, optional",
-            "    Applied before both parts.",
-        ]
-        body = "\n".join(lines)
+        body = _combination_parameters_doc(parts, names, keys)
     doc = f"{intro}\n\n{body.strip()}\n" + _ADAPTER_DOC.replace("\n    ", "\n")
-    if any(p.name.endswith("n_classes") for p in params):
+    if any(n.endswith("n_classes") for n in names):
         doc += _N_CLASSES_DOC.replace("\n    ", "\n")
     return doc
+
+
+def _combination_parameters_doc(parts, names: list[str], keys: dict) -> str:
+    """A numpydoc Parameters section that sends each part's parameters to that part's class."""
+    lines = ["Parameters", "----------", "factor : float, default=2", "    Candidates per final pick, >= 1."]
+    plain = [n for n in names if n not in keys and n not in ("factor", "features", *_OWN_PARAMS)]
+    for role, part, cls in parts:
+        own = [n for n in names if keys.get(n, "").startswith(f"{role}__")]
+        own += [n for n in plain if n in inspect.signature(cls).parameters]
+        if own:
+            lines += [", ".join(own), f"    As in ``{part}``: :class:`{_ref(cls)}`."]
+    lines += ["features : callable, transformer or torch module, optional", "    Applied before both parts."]
+    return "\n".join(lines)
 
 
 def _ref(cls) -> str:
@@ -505,10 +507,6 @@ def _ref(cls) -> str:
     if getattr(subsel_plugins, cls.__name__, None) is cls:
         return f"subsel_plugins.{cls.__name__}"
     return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _names(cls) -> set[str]:
-    return set(inspect.signature(cls).parameters)
 
 
 def _strategy_classes() -> dict[str, type]:
