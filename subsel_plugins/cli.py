@@ -348,6 +348,7 @@ def compute_features(args):
         cache_dir=args.cache_dir,
         dataset_params=dataset_params,
         limit=args.limit,
+        verify=args.verify_cache,
     )
 
 
@@ -521,6 +522,11 @@ def _add_feature_args(p, in_select: bool) -> None:
         "--cache-dir",
         metavar="DIR",
         help="feature cache directory (default: SUBSEL_CACHE_DIR or the user's cache directory)",
+    )
+    p.add_argument(
+        "--verify-cache",
+        action="store_true",
+        help="re-read a cached entry and check its SHA-256 (a hit otherwise checks size, header and mtime)",
     )
 
 

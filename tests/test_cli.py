@@ -120,3 +120,27 @@ def test_console_script_help():
     assert out.returncode == 0
     for flag in ("--strategy", "--budget", "--labeled", "--seed", "--param", "--output"):
         assert flag in out.stdout
+
+
+def test_features_verify_cache_catches_bit_rot(capsys, tmp_path):
+    import os
+
+    from subsel_plugins.features import load_or_compute
+
+    cache = tmp_path / "cache"
+    out = tmp_path / "x.npy"
+    argv = ["features", "digits", "-e", "raw", "-o", out, "--cache-dir", cache, "--limit", 50]
+    assert run(capsys, *argv)[0] == 0
+    fresh = np.load(out)
+    _, entry = load_or_compute("digits", "train", "raw", {}, cache_dir=cache, limit=50, return_path=True)
+    stat = os.stat(entry)
+    with open(entry, "r+b") as fh:  # flip the last data byte in place, mtime kept: bit rot
+        fh.seek(-1, os.SEEK_END)
+        byte = fh.read(1)
+        fh.seek(-1, os.SEEK_END)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    os.utime(entry, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert run(capsys, *argv)[0] == 0
+    assert not np.array_equal(np.load(out), fresh)  # a plain hit trusts size, header and mtime
+    assert run(capsys, *argv, "--verify-cache")[0] == 0
+    np.testing.assert_array_equal(np.load(out), fresh)  # verified: recomputed
