@@ -1,4 +1,10 @@
-"""Datasets and feature domains for the grid."""
+"""What the grid selects from and evaluates on: a dataset's pool, test split and per-domain features.
+
+:class:`PreparedDataset` loads a registered dataset once, fixes the pool
+(a prefix and/or a seeded random subset of the training split) and hands
+the frameworks an :class:`~subsel_plugins.evaluation.EvalData` per feature
+domain, with features from the feature cache (raw pixels computed directly).
+"""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ def evaluate(train_x, train_y, test_x, test_y, k: int = 20) -> dict:
     return {"knn": knn_acc, "logreg": lr_acc}
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument(
@@ -59,12 +59,47 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--json", default=None, help="also write the results here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def measure_domain(args, dom: str, ytr, yte, n_tr: int, n_te: int) -> dict:
+    """Features of one domain (through the cache) and the accuracy of the two probes on them."""
+    from subsel_plugins.features import load_or_compute
+
+    params = DOMAIN_PARAMS.get(dom, {})
+    ext = ALIASES.get(dom, dom)
+    t0 = time.perf_counter()
+    xtr, path = load_or_compute(
+        args.dataset,
+        "train",
+        ext,
+        params,
+        seed=args.seed,
+        cache_dir=args.cache_dir,
+        limit=n_tr,
+        return_path=True,
+    )
+    xte = load_or_compute(
+        args.dataset, "test", ext, params, seed=args.seed, cache_dir=args.cache_dir, limit=n_te
+    )
+    t_feat = time.perf_counter() - t0
+    acc = evaluate(np.asarray(xtr), ytr, np.asarray(xte), yte)
+    return {
+        "domain": dom,
+        "params": params,
+        "dim": int(xtr.shape[1]),
+        **acc,
+        "features_seconds": round(t_feat, 1),
+        "cache_file": str(path),
+    }
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
 
     import torch
 
     from subsel_plugins import get_dataset
-    from subsel_plugins.features import load_or_compute
 
     torch.set_num_threads(args.threads)
     ds = get_dataset(args.dataset)
@@ -73,34 +108,8 @@ def main(argv=None) -> int:
     ytr, yte = ds.train.labels[:n_tr], ds.test.labels[:n_te]
     rows = []
     for dom in [d.strip() for d in args.domains.split(",") if d.strip()]:
-        params = DOMAIN_PARAMS.get(dom, {})
-        ext = ALIASES.get(dom, dom)
-        t0 = time.perf_counter()
-        xtr, path = load_or_compute(
-            args.dataset,
-            "train",
-            ext,
-            params,
-            seed=args.seed,
-            cache_dir=args.cache_dir,
-            limit=n_tr,
-            return_path=True,
-        )
-        xte = load_or_compute(
-            args.dataset, "test", ext, params, seed=args.seed, cache_dir=args.cache_dir, limit=n_te
-        )
-        t_feat = time.perf_counter() - t0
-        acc = evaluate(np.asarray(xtr), ytr, np.asarray(xte), yte)
-        row = {
-            "domain": dom,
-            "params": params,
-            "dim": int(xtr.shape[1]),
-            **acc,
-            "features_seconds": round(t_feat, 1),
-            "cache_file": str(path),
-        }
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+        rows.append(measure_domain(args, dom, ytr, yte, n_tr, n_te))
+        print(json.dumps(rows[-1]), flush=True)
     print(f"\n{args.dataset}: {n_tr} train / {n_te} test images, seed {args.seed}\n")
     print("| domain | dim | kNN (k=20, cosine) | logistic regression |")
     print("|---|---|---|---|")

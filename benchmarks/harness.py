@@ -1,12 +1,26 @@
-"""The grid runner: select, evaluate, append one JSON line per finished cell, resume."""
+"""The grid runner: plan the cells, run them (select, evaluate), record one JSON line each, resume.
+
+A :class:`Cell` is one strategy's subset at one budget and seed in one
+dataset and feature domain, evaluated by one framework; its fields are its
+key in ``results.jsonl``. :func:`run_grid` plans every cell
+(:func:`plan_grid`), drops those already recorded (:func:`drop_done`), runs
+the rest grouped by selection (:func:`run_cells`: one selection feeds every
+framework) and appends one row per cell (:func:`record`), so an interrupted
+run resumes where it stopped. The Fig. 7 norm-correlation analysis follows
+the same three steps with :class:`NormCell`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import itertools
 import json
 import os
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,37 +36,85 @@ from .data import PreparedDataset
 
 RESULTS = "results.jsonl"
 NORM_RESULTS = "norm_correlation.jsonl"
-KEY_FIELDS = (
-    "dataset",
-    "domain",
-    "domain_hash",
-    "strategy",
-    "budget",
-    "seed",
-    "framework",
-    "framework_hash",
-    "initial_pool",
-    "pool_size",
-    "train_limit",
-    "test_limit",
+
+
+class _Keyed:
+    """A frozen dataclass whose fields, in order, are its key in a JSONL results file."""
+
+    @classmethod
+    def fields(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def key_of(cls, row: dict) -> tuple:
+        """The key of a results row (absent fields are None, as in rows of older runs)."""
+        return tuple(row.get(f) for f in cls.fields())
+
+    @property
+    def key(self) -> tuple:
+        return tuple(getattr(self, f) for f in self.fields())
+
+
+@dataclass(frozen=True)
+class Cell(_Keyed):
+    """One cell of the grid: a selection evaluated by one framework; its fields are its result key.
+
+    A finished cell is a row of ``results.jsonl`` whose :meth:`key_of` is the
+    cell's :attr:`key`: a rerun skips it, and a changed setting (a field or a
+    hash) runs it again.
+    """
+
+    dataset: str
+    domain: str
+    domain_hash: str
+    strategy: str
+    budget: int
+    seed: int
+    framework: str
+    framework_hash: str
+    initial_pool: bool
+    pool_size: int | None
+    train_limit: int | None
+    test_limit: int | None
     # None unless the harness passes a strategy parameters of its own (the class
     # count): rows of other strategies keep their old keys, and rows of strategies
     # that now get n_classes (ProbCover and its combinations) from before that
     # change no longer match, so they run again instead of being reused.
-    "strategy_hash",
-)
-NORM_KEY_FIELDS = (
-    "dataset",
-    "domain",
-    "domain_hash",
-    "framework",
-    "framework_hash",
-    "size",
-    "subset",
-    "pool_size",
-    "train_limit",
-    "test_limit",
-)
+    strategy_hash: str | None
+
+
+@dataclass(frozen=True)
+class NormCell(_Keyed):
+    """One uniformly random subset of the Fig. 7 analysis; its fields are its key."""
+
+    dataset: str
+    domain: str
+    domain_hash: str
+    framework: str
+    framework_hash: str
+    size: int
+    subset: int
+    pool_size: int | None
+    train_limit: int | None
+    test_limit: int | None
+
+
+#: The result keys' fields, in order.
+KEY_FIELDS = Cell.fields()
+NORM_KEY_FIELDS = NormCell.fields()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One subset choice (dataset, domain, seed, strategy, budget) and the cells it feeds."""
+
+    dataset: str
+    domain: str
+    seed: int
+    strategy: str
+    multiplier: int
+    budget: int
+    cells: tuple[Cell, ...]
 
 
 def default_strategies() -> list[str]:
@@ -198,10 +260,6 @@ def _append(path: Path, row: dict) -> None:
         os.fsync(fh.fileno())
 
 
-def _key(row: dict, fields=KEY_FIELDS) -> tuple:
-    return tuple(row.get(f) for f in fields)
-
-
 def needs_device(name: str) -> bool:
     """Whether the registered evaluation ``name`` declares ``needs_device`` (False when unknown)."""
     reg = registrations("evaluations").get(name)
@@ -253,26 +311,105 @@ class _NullBar:
         pass
 
 
-def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) -> dict:
-    """Run (or resume) the grid of ``config``, appending results under ``out_dir``.
+# ---------------------------------------------------------------------------
+# plan: the grid, and what is already done
 
-    Returns
-    -------
-    dict
-        ``done`` (cells evaluated now), ``skipped`` (already in the results),
-        ``unavailable`` (framework label -> reason), ``strategies`` (resolved
-        names), ``wall_s``.
+
+class _Datasets(dict):
+    """:class:`PreparedDataset` by name, prepared on first use (budgets need the class count)."""
+
+    def __init__(self, config: BenchConfig):
+        super().__init__()
+        self.config = config
+
+    def __missing__(self, name: str) -> PreparedDataset:
+        c = self.config
+        self[name] = PreparedDataset(
+            name, c.pool_size, c.dataset_params.get(name), c.train_limit, c.test_limit
+        )
+        return self[name]
+
+
+def _check_budget(mult: int, pds: PreparedDataset) -> None:
+    """A budget larger than the pool is a user error, caught before any cell runs."""
+    if mult * pds.num_classes > pds.n_pool:
+        raise InvalidValueError(
+            f"budget multiplier {mult} asks for {mult * pds.num_classes} of the {pds.n_pool} pool "
+            f"examples of {pds.name!r}; lower --budgets (or raise --pool-size/--train-limit)."
+        )
+
+
+def plan_grid(config: BenchConfig, strategies, frameworks, specs, datasets) -> list[Selection]:
+    """Every selection of the grid, in run order, with one cell per framework label that applies to it.
+
+    ``frameworks`` are the labels of the available evaluators; ``specs`` is
+    :func:`framework_specs`; ``datasets`` a :class:`_Datasets`.
     """
-    config.validate()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    results_path = out / RESULTS
-    _end_with_newline(results_path)
-    done_keys = {_key(r) for r in read_jsonl(results_path)}
-    strategies = resolve_strategies(config.strategies)
-    specs = framework_specs(config)
-    eval_regs = registrations("evaluations")
+    shash = functools.cache(lambda s, k: strategy_hash(build_strategy(s, k)[1]))
+    plan = []
+    grid = itertools.product(
+        config.datasets, config.domains.items(), config.seeds, strategies, config.budget_multipliers
+    )
+    for dname, (dlabel, dom), seed, strategy, mult in grid:
+        pds = datasets[dname]
+        _check_budget(mult, pds)
+        budget = mult * pds.num_classes
+        cells = tuple(
+            Cell(
+                dataset=dname,
+                domain=dlabel,
+                domain_hash=spec_hash(dom),
+                strategy=strategy,
+                budget=budget,
+                seed=seed,
+                framework=lab,
+                framework_hash=specs[lab][1],
+                initial_pool=config.initial_pool,
+                pool_size=config.pool_size,
+                train_limit=config.train_limit,
+                test_limit=config.test_limit,
+                strategy_hash=shash(strategy, pds.num_classes),
+            )
+            for lab in frameworks
+            if _framework_applies(config.frameworks[lab], strategy, mult, seed)
+        )
+        plan.append(Selection(dname, dlabel, seed, strategy, mult, budget, cells))
+    return plan
 
+
+def drop_done(plan: list[Selection], done: set) -> tuple[list[Selection], int]:
+    """The selections with cells still to run (only those cells), and how many cells were done."""
+    pending, skipped = [], 0
+    for sel in plan:
+        todo = tuple(c for c in sel.cells if c.key not in done)
+        skipped += len(sel.cells) - len(todo)
+        if todo:
+            pending.append(dataclasses.replace(sel, cells=todo))
+    return pending, skipped
+
+
+# ---------------------------------------------------------------------------
+# record: one JSON line per finished cell; what is in the file is done
+
+
+def done_keys(path: Path, cls=Cell) -> set:
+    """Keys of the rows already in a results file (a torn last line is terminated first)."""
+    _end_with_newline(path)
+    return {cls.key_of(r) for r in read_jsonl(path)}
+
+
+def record(path: Path, cell, **fields) -> None:
+    """Append the row of a finished cell: its key fields, then ``fields`` (which may override them)."""
+    _append(path, {**dataclasses.asdict(cell), **fields})
+
+
+# ---------------------------------------------------------------------------
+# run: build the evaluators, select, evaluate
+
+
+def build_evaluators(config: BenchConfig, specs: dict, log) -> tuple[dict, dict]:
+    """label -> evaluator of every available framework, and label -> reason for optional unavailable ones."""
+    eval_regs = registrations("evaluations")
     evaluators, unavailable = {}, {}
     for label, fw in config.frameworks.items():
         if fw["name"] not in eval_regs:
@@ -288,160 +425,110 @@ def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) 
             log(f"[bench] skipping optional framework {label!r}: {why}")
             continue
         evaluators[label] = ev
+    return evaluators, unavailable
 
-    # Plan the grid first so the progress bar knows its total.
-    plan = []
-    for dname in config.datasets:
-        for dlabel, dom in config.domains.items():
-            dhash = spec_hash(dom)
-            for seed in config.seeds:
-                for strategy in strategies:
-                    for mult in config.budget_multipliers:
-                        fws = [
-                            lab
-                            for lab in evaluators
-                            if _framework_applies(config.frameworks[lab], strategy, mult, seed)
-                        ]
-                        plan.append((dname, dlabel, dhash, seed, strategy, mult, fws))
 
-    prepared: dict[str, PreparedDataset] = {}
+def select(config: BenchConfig, sel: Selection, pds: PreparedDataset, X, frechet) -> tuple[np.ndarray, dict]:
+    """Run the selection: the labeled rows (initial pool first) and the row fields describing them.
 
-    def prep(dname):
-        if dname not in prepared:
-            prepared[dname] = PreparedDataset(
-                dname,
-                config.pool_size,
-                config.dataset_params.get(dname),
-                config.train_limit,
-                config.test_limit,
-            )
-        return prepared[dname]
+    ``frechet`` is a dict caching :class:`analysis.PoolFrechet` per (dataset, domain).
+    """
+    b = pds.num_classes
+    init = np.empty(0, dtype=np.int64)
+    if config.initial_pool:
+        init = np.sort(np.random.default_rng([sel.seed, 7]).choice(pds.n_pool, size=b, replace=False))
+    # the class count goes to every parameter that takes it (ProbCover's
+    # pseudo-label k, as the paper and the authors' code set it)
+    strat, extra = build_strategy(sel.strategy, b, random_state=sel.seed)
+    t = time.perf_counter()
+    picked = strat.select(X, sel.budget - init.size, labeled=init if init.size else None)
+    sel_time = time.perf_counter() - t
+    labeled = np.concatenate([init, picked]).astype(np.int64)
+    fitted = fitted_attributes(strat)
+    fd = None
+    if config.frechet:
+        if (sel.dataset, sel.domain) not in frechet:
+            frechet[(sel.dataset, sel.domain)] = analysis.PoolFrechet(X)
+        fd = frechet[(sel.dataset, sel.domain)](labeled)
+    return labeled, {
+        "strategy_params": extra,
+        "strategy_hash": strategy_hash(extra),
+        "budget_multiplier": sel.multiplier,
+        "classes_covered": (covered := analysis.class_coverage(pds.train_labels[labeled], b)),
+        "class_coverage": covered / b,
+        "frechet": fd,
+        "mean_feature_norm": analysis.mean_feature_norm(X, labeled),
+        **fitted,
+        "ball_coverage": ball_coverage(X, labeled, fitted["delta_"]),
+        "selection_time_s": sel_time,
+        "labeled": labeled.tolist(),
+    }
 
-    shash_cache: dict[tuple, str | None] = {}
 
-    def shash(strategy, n_classes):
-        if (strategy, n_classes) not in shash_cache:
-            shash_cache[(strategy, n_classes)] = strategy_hash(build_strategy(strategy, n_classes)[1])
-        return shash_cache[(strategy, n_classes)]
+def evaluate(evaluator, data, labeled, seed: int) -> dict:
+    """Row fields of one evaluation: ``accuracy``, the framework's ``extra`` and ``eval_time_s``."""
+    t = time.perf_counter()
+    res = evaluator.evaluate(data, labeled, seed)
+    return {
+        "accuracy": res["accuracy"],
+        "extra": {k: v for k, v in res.items() if k != "accuracy"},
+        "eval_time_s": time.perf_counter() - t,
+    }
 
-    def cell_key(dname, dlabel, dhash, strategy, budget, seed, fw_label):
-        return (
-            dname,
-            dlabel,
-            dhash,
-            strategy,
-            budget,
-            seed,
-            fw_label,
-            specs[fw_label][1],
-            config.initial_pool,
-            config.pool_size,
-            config.train_limit,
-            config.test_limit,
-            shash(strategy, prep(dname).num_classes),
-        )
 
-    # budgets are known only once a dataset's class count is: count per dataset lazily
-    total = skipped = 0
-    pending = []
-    for dname, dlabel, dhash, seed, strategy, mult, fws in plan:
-        b = prep(dname).num_classes
-        if mult * b > prep(dname).n_pool:  # a user error: caught before any cell runs
-            raise InvalidValueError(
-                f"budget multiplier {mult} asks for {mult * b} of the {prep(dname).n_pool} pool examples "
-                f"of {dname!r}; lower --budgets (or raise --pool-size/--train-limit)."
-            )
-        todo = []
-        for lab in fws:
-            if cell_key(dname, dlabel, dhash, strategy, mult * b, seed, lab) in done_keys:
-                skipped += 1
-            else:
-                todo.append(lab)
-            total += 1
-        if todo:
-            pending.append((dname, dlabel, dhash, seed, strategy, mult, todo))
+def run_cells(config: BenchConfig, pending, evaluators, datasets, path: Path, bar) -> int:
+    """Select once per pending selection, evaluate each of its cells, record each row; returns the count."""
+    frechet: dict[tuple, analysis.PoolFrechet] = {}
+    n_done = 0
+    for sel in pending:
+        pds = datasets[sel.dataset]
+        data = pds.eval_data(sel.domain, config.domains[sel.domain])
+        bar.set_postfix_str(f"{sel.dataset}/{sel.domain} {sel.strategy} b={sel.budget} s={sel.seed}")
+        labeled, selected = select(config, sel, pds, data.train_features, frechet)
+        context = {"n_pool": pds.n_pool, "n_test": len(pds.test_labels), "num_classes": pds.num_classes}
+        for cell in sel.cells:
+            scored = evaluate(evaluators[cell.framework], data, labeled, sel.seed)
+            name = config.frameworks[cell.framework]["name"]
+            finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            record(path, cell, framework_name=name, **context, **selected, **scored, finished=finished)
+            n_done += 1
+            bar.update(1)
+    return n_done
+
+
+def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) -> dict:
+    """Run (or resume) the grid of ``config``, appending results under ``out_dir``.
+
+    Plan (every cell, minus those already in ``results.jsonl``), run (select,
+    evaluate) and record (one JSON line per finished cell).
+
+    Returns
+    -------
+    dict
+        ``done`` (cells evaluated now), ``skipped`` (already in the results),
+        ``unavailable`` (framework label -> reason), ``strategies`` (resolved
+        names), ``wall_s``.
+    """
+    config.validate()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / RESULTS
+    done = done_keys(results_path)
+    strategies = resolve_strategies(config.strategies)
+    specs = framework_specs(config)
+    evaluators, unavailable = build_evaluators(config, specs, log)
+    datasets = _Datasets(config)
+    plan = plan_grid(config, strategies, list(evaluators), specs, datasets)
+    pending, skipped = drop_done(plan, done)
 
     t0 = time.perf_counter()
-    bar = _progress(total, skipped, progress)
-    frechet_cache: dict[tuple, analysis.PoolFrechet] = {}
-    n_done = 0
+    bar = _progress(sum(len(s.cells) for s in plan), skipped, progress)
     try:
-        for dname, dlabel, dhash, seed, strategy, mult, todo in pending:
-            pds = prep(dname)
-            dom = config.domains[dlabel]
-            data = pds.eval_data(dlabel, dom)
-            X = data.train_features
-            b = pds.num_classes
-            budget = mult * b
-            bar.set_postfix_str(f"{dname}/{dlabel} {strategy} b={budget} s={seed}")
-
-            init = np.empty(0, dtype=np.int64)
-            if config.initial_pool:
-                init = np.sort(np.random.default_rng([seed, 7]).choice(pds.n_pool, size=b, replace=False))
-            # the class count goes to every parameter that takes it (ProbCover's
-            # pseudo-label k, as the paper and the authors' code set it)
-            strat, extra = build_strategy(strategy, b, random_state=seed)
-            t = time.perf_counter()
-            picked = strat.select(X, budget - init.size, labeled=init if init.size else None)
-            sel_time = time.perf_counter() - t
-            labeled = np.concatenate([init, picked]).astype(np.int64)
-            fitted = fitted_attributes(strat)
-            coverage = ball_coverage(X, labeled, fitted["delta_"])
-
-            covered = analysis.class_coverage(data.train_labels[labeled], b)
-            fd = None
-            if config.frechet:
-                fkey = (dname, dlabel)
-                if fkey not in frechet_cache:
-                    frechet_cache[fkey] = analysis.PoolFrechet(X)
-                fd = frechet_cache[fkey](labeled)
-            norm = analysis.mean_feature_norm(X, labeled)
-
-            for lab in todo:
-                t = time.perf_counter()
-                res = evaluators[lab].evaluate(data, labeled, seed)
-                row = {
-                    "dataset": dname,
-                    "domain": dlabel,
-                    "domain_hash": dhash,
-                    "strategy": strategy,
-                    "strategy_params": extra,
-                    "strategy_hash": strategy_hash(extra),
-                    "budget": budget,
-                    "budget_multiplier": mult,
-                    "seed": seed,
-                    "framework": lab,
-                    "framework_name": config.frameworks[lab]["name"],
-                    "framework_hash": specs[lab][1],
-                    "initial_pool": config.initial_pool,
-                    "pool_size": config.pool_size,
-                    "train_limit": config.train_limit,
-                    "test_limit": config.test_limit,
-                    "n_pool": pds.n_pool,
-                    "n_test": len(pds.test_labels),
-                    "num_classes": b,
-                    "accuracy": res["accuracy"],
-                    "extra": {k: v for k, v in res.items() if k != "accuracy"},
-                    "classes_covered": covered,
-                    "class_coverage": covered / b,
-                    "frechet": fd,
-                    "mean_feature_norm": norm,
-                    **fitted,
-                    "ball_coverage": coverage,
-                    "selection_time_s": sel_time,
-                    "eval_time_s": time.perf_counter() - t,
-                    "labeled": labeled.tolist(),
-                    "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                }
-                _append(results_path, row)
-                n_done += 1
-                bar.update(1)
+        n_done = run_cells(config, pending, evaluators, datasets, results_path, bar)
     finally:
         bar.close()
-
     if config.norm_correlation:
-        n_done += run_norm_correlation(config, out, prepared, prep, evaluators, specs, progress, log)
-
+        n_done += run_norm_correlation(config, out, datasets, evaluators, specs, progress, log)
     return {
         "done": n_done,
         "skipped": skipped,
@@ -451,64 +538,58 @@ def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) 
     }
 
 
-def run_norm_correlation(config, out: Path, prepared, prep, evaluators, specs, progress, log) -> int:
-    """Fig. 7: accuracy of uniformly random subsets against their mean feature norm."""
+# ---------------------------------------------------------------------------
+# the norm-correlation analysis (Fig. 7): plan, run, record as above
+
+
+def plan_norm_correlation(config: BenchConfig, specs, datasets) -> list[NormCell]:
+    """Every random subset of the analysis: per dataset, domain and size, ``subsets`` of them."""
     nc = config.norm_correlation
     label = nc["framework"]
+    grid = itertools.product(
+        config.datasets, config.domains.items(), nc.get("size_multipliers", [1]), range(int(nc["subsets"]))
+    )
+    return [
+        NormCell(
+            dataset=dname,
+            domain=dlabel,
+            domain_hash=spec_hash(dom),
+            framework=label,
+            framework_hash=specs[label][1],
+            size=m * datasets[dname].num_classes,
+            subset=i,
+            pool_size=config.pool_size,
+            train_limit=config.train_limit,
+            test_limit=config.test_limit,
+        )
+        for dname, (dlabel, dom), m, i in grid
+    ]
+
+
+def run_norm_correlation(config, out: Path, datasets, evaluators, specs, progress, log) -> int:
+    """Fig. 7: accuracy of uniformly random subsets against their mean feature norm; returns the count run."""
+    label = config.norm_correlation["framework"]
     if label not in evaluators:
         log(f"[bench] norm correlation skipped: framework {label!r} is unavailable.")
         return 0
     path = out / NORM_RESULTS
-    _end_with_newline(path)
-    done = {_key(r, NORM_KEY_FIELDS) for r in read_jsonl(path)}
-    K = int(nc["subsets"])
-    jobs = []
-    for dname in config.datasets:
-        b = prep(dname).num_classes
-        for dlabel, dom in config.domains.items():
-            dhash = spec_hash(dom)
-            for m in nc.get("size_multipliers", [1]):
-                for i in range(K):
-                    key = (
-                        dname,
-                        dlabel,
-                        dhash,
-                        label,
-                        specs[label][1],
-                        m * b,
-                        i,
-                        config.pool_size,
-                        config.train_limit,
-                        config.test_limit,
-                    )
-                    if key not in done:
-                        jobs.append((key, dom))
+    done = done_keys(path, NormCell)
+    jobs = [c for c in plan_norm_correlation(config, specs, datasets) if c.key not in done]
     bar = _progress(len(jobs), 0, progress and bool(jobs))
     try:
-        for key, dom in jobs:
-            dname, dlabel, dhash, _, fhash, size, i = key[:7]
-            pds = prep(dname)
-            data = pds.eval_data(dlabel, dom)
+        for cell in jobs:
+            pds = datasets[cell.dataset]
+            data = pds.eval_data(cell.domain, config.domains[cell.domain])
             # subset i of a size is the same whatever the strategy list or seeds
-            rows = np.random.default_rng([size, i, 99]).choice(pds.n_pool, size=size, replace=False)
-            res = evaluators[label].evaluate(data, rows, i)
-            _append(
+            rng = np.random.default_rng([cell.size, cell.subset, 99])
+            rows = rng.choice(pds.n_pool, size=cell.size, replace=False)
+            res = evaluators[label].evaluate(data, rows, cell.subset)
+            record(
                 path,
-                {
-                    "dataset": dname,
-                    "domain": dlabel,
-                    "domain_hash": dhash,
-                    "framework": label,
-                    "framework_hash": fhash,
-                    "size": size,
-                    "subset": i,
-                    "pool_size": config.pool_size,
-                    "train_limit": config.train_limit,
-                    "test_limit": config.test_limit,
-                    "accuracy": res["accuracy"],
-                    "mean_feature_norm": analysis.mean_feature_norm(data.train_features, rows),
-                    "classes_covered": analysis.class_coverage(data.train_labels[rows], pds.num_classes),
-                },
+                cell,
+                accuracy=res["accuracy"],
+                mean_feature_norm=analysis.mean_feature_norm(data.train_features, rows),
+                classes_covered=analysis.class_coverage(data.train_labels[rows], pds.num_classes),
             )
             bar.update(1)
     finally:

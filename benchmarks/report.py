@@ -1,4 +1,9 @@
-"""The run's outputs: markdown table, Fig. 2-style plots, Fig. 7 scatter, manifest."""
+"""The run's outputs: markdown tables, Fig. 2-style plots, Fig. 7 scatters, manifest.
+
+The rows of the current config (:func:`current_rows`) go into one pandas
+DataFrame; each table is a ``pivot_table`` of it (strategy x budget), formatted
+cell by cell, and the plots read the same frame.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,10 @@ import platform
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from . import analysis
 from .config import BenchConfig, spec_hash
@@ -69,13 +74,33 @@ def current_rows(config: BenchConfig, out_dir, strategies) -> list[dict]:
     return keep
 
 
-def _group(rows, keys, value):
-    out = defaultdict(list)
-    for r in rows:
-        v = r.get(value)
-        if v is not None:
-            out[tuple(r[k] for k in keys)].append(v)
-    return out
+def _frame(rows) -> pd.DataFrame:
+    """Result rows as a DataFrame of Python objects (ints stay ints, None stays None)."""
+    return pd.DataFrame(list(rows), dtype=object)
+
+
+def _pivot(frame: pd.DataFrame, index, columns, value: str) -> pd.DataFrame:
+    """The non-missing values of ``value`` as a list per ``index`` x ``columns`` cell (NaN where none)."""
+    sub = frame[frame[value].notna()] if value in frame else frame.iloc[:0]
+    if sub.empty:
+        return pd.DataFrame()
+    return sub.pivot_table(index=index, columns=columns, values=value, aggfunc=list, sort=False)
+
+
+def _cells(pivot: pd.DataFrame, index, columns, fmt) -> pd.DataFrame:
+    """``fmt(values)`` for every cell of ``pivot`` laid out as ``index`` x ``columns``; "-" where none."""
+    full = pivot.reindex(index=index, columns=columns)
+    return full.map(lambda v: fmt(v) if isinstance(v, list) and v else "-")
+
+
+def _markdown(table: pd.DataFrame, first: str) -> list[str]:
+    """A DataFrame as markdown table lines: the index as the first column, headed ``first``."""
+    lines = ["| " + " | ".join([first, *map(str, table.columns)]) + " |"]
+    lines.append("|---|" + "---|" * len(table.columns))
+    lines += [
+        "| " + " | ".join([str(i), *map(str, vals)]) + " |" for i, vals in zip(table.index, table.values)
+    ]
+    return lines
 
 
 def _fmt(mean, se, scale=100.0, digits=1):
@@ -91,10 +116,9 @@ def _pool_sentence(config: BenchConfig) -> str:
     return f" Pool: {prefix}." if config.train_limit else ""
 
 
-def markdown_tables(config: BenchConfig, rows, strategies, norm_rows=(), unavailable=None) -> str:
-    """Mean ± standard error of test accuracy per strategy and budget, plus the analyses."""
-    lines = [f"# Benchmark results (preset `{config.preset}`)", ""]
+def _preamble(config: BenchConfig, unavailable) -> list[str]:
     seeds = ", ".join(map(str, config.seeds))
+    lines = [f"# Benchmark results (preset `{config.preset}`)", ""]
     lines.append(
         f"Test accuracy in %, mean ± standard error over seeds {seeds}; budgets are multiples of the "
         "number of classes."
@@ -107,167 +131,153 @@ def markdown_tables(config: BenchConfig, rows, strategies, norm_rows=(), unavail
         + _pool_sentence(config)
         + (f" Test: the first {config.test_limit} test images." if config.test_limit else "")
     )
-    lines.append("Best mean per budget in **bold**.")
-    lines.append("")
-    for lab, why in (unavailable or {}).items():
-        lines.append(f"- framework `{lab}` skipped: {why}")
-    if unavailable:
-        lines.append("")
-    acc = _group(rows, ("dataset", "domain", "framework", "strategy", "budget"), "accuracy")
-    combos = sorted(
-        {(r["dataset"], r["domain"], r["framework"]) for r in rows},
-        key=lambda c: (
-            config.datasets.index(c[0]),
-            list(config.domains).index(c[1]),
-            list(config.frameworks).index(c[2]),
-        ),
+    lines += ["Best mean per budget in **bold**.", ""]
+    lines += [f"- framework `{lab}` skipped: {why}" for lab, why in (unavailable or {}).items()]
+    return lines + ([""] if unavailable else [])
+
+
+def _accuracy_table(config: BenchConfig, here: pd.DataFrame, strategies) -> list[str]:
+    """Mean ± standard error per strategy and budget of one dataset, domain and framework."""
+    dname, dlabel, fw = here.iloc[0][["dataset", "domain", "framework"]]
+    budgets = sorted(set(here["budget"]))
+    acc = _pivot(here, "strategy", "budget", "accuracy")
+    strat = [s for s in strategies if s in acc.index]
+    stats = acc.reindex(index=strat, columns=budgets).map(
+        lambda v: analysis.mean_and_stderr(v) if isinstance(v, list) else None
     )
-    for dname, dlabel, fw in combos:
-        budgets = sorted(
-            {r["budget"] for r in rows if (r["dataset"], r["domain"], r["framework"]) == (dname, dlabel, fw)}
+    best = {b: max((m for m, _ in stats[b].dropna()), default=None) for b in budgets}
+
+    def cell(b, ms):
+        if ms is None:
+            return "-"
+        txt = _fmt(*ms)
+        return f"**{txt}**" if best[b] is not None and np.isclose(ms[0], best[b]) else txt
+
+    table = pd.DataFrame({f"b={b}": [cell(b, ms) for ms in stats[b]] for b in budgets}, index=strat)
+    means = stats.map(lambda ms: np.nan if ms is None else ms[0])
+    table["mean"] = [f"{np.mean(m) * 100:.1f}" if not np.isnan(m).any() else "-" for m in means.values]
+    seeds = sorted({len(v) for v in acc.values.ravel() if isinstance(v, list)})
+    fw_name = config.frameworks[fw]["name"]
+    head = [f"## {dname} · features `{dlabel}` · `{fw}` ({fw_name})", ""]
+    return head + _markdown(table, "strategy") + ["", f"Seeds per cell: {seeds}.", ""]
+
+
+def _analysis_tables(here: pd.DataFrame, strategies) -> list[str]:
+    """Frechet distance, classes covered, mean norm, selection time and radius of one dataset and domain."""
+    dname, dlabel = here.iloc[0][["dataset", "domain"]]
+    budgets = sorted(set(here["budget"]))
+    strat = [s for s in strategies if s in set(here["strategy"])]
+    fd = _cells(_pivot(here, "strategy", "budget", "frechet"), strat, budgets, lambda v: f"{np.mean(v):.3g}")
+    cov = _cells(
+        _pivot(here, "strategy", "budget", "classes_covered"), strat, budgets, lambda v: f"{np.mean(v):.1f}"
+    )
+    fd.columns = [f"b={b}" for b in budgets]
+    cov.columns = [f"cov b={b}" for b in budgets]
+    per_strategy = {s: here[here["strategy"] == s] for s in strat}
+    # norms in budget order, as the mean was always taken
+    norms = {
+        s: _values(per_strategy[s].sort_values("budget", kind="stable"), "mean_feature_norm") for s in strat
+    }
+    cov["mean norm"] = [f"{np.mean(norms[s]):.3g}" for s in strat]
+    times = {s: _values(per_strategy[s], "selection_time_s") for s in strat}
+    cov["selection s (mean / max)"] = [
+        f"{np.mean(t):.3f} / {np.max(t):.3f}" if t else "-" for t in times.values()
+    ]
+    return [
+        f"## Subset analyses: {dname} · features `{dlabel}`",
+        "",
+        "Frechet distance between the subset's features and the rest of the pool (the paper's "
+        "Table 2, in this feature domain; lower = closer to the pool), mean over seeds:",
+        "",
+        *_markdown(fd, "strategy"),
+        "",
+        f"Classes covered (of {here.iloc[0]['num_classes']}), mean over seeds; mean feature norm of the "
+        "subset; selection time:",
+        "",
+        *_markdown(cov, "strategy"),
+        "",
+        *_delta_table(here, strat, budgets),
+    ]
+
+
+def _values(frame: pd.DataFrame, column: str) -> list:
+    """The non-missing values of a column, in row order."""
+    return [v for v in frame[column] if v is not None and not pd.isna(v)] if column in frame else []
+
+
+def _norm_table(norm_rows) -> list[str]:
+    """Pearson r and slope of accuracy against the mean feature norm of random subsets (Fig. 7)."""
+    body = []
+    for key, sub in _frame(norm_rows).groupby(["dataset", "domain", "framework", "size"]):
+        fit = analysis.norm_accuracy_fit(list(sub["mean_feature_norm"]), list(sub["accuracy"]))
+        body.append(
+            [*key, fit["n"], f"{fit['pearson_r']:.3f}", f"{fit['p_value']:.3g}", f"{fit['slope'] * 100:.3g}"]
         )
-        strat_here = [s for s in strategies if any((dname, dlabel, fw, s, b) in acc for b in budgets)]
-        fw_name = config.frameworks[fw]["name"]
-        lines.append(f"## {dname} · features `{dlabel}` · `{fw}` ({fw_name})")
-        lines.append("")
-        lines.append("| strategy | " + " | ".join(f"b={b}" for b in budgets) + " | mean |")
-        lines.append("|---|" + "---|" * (len(budgets) + 1))
-        best = {}
-        for b in budgets:
-            means = [
-                np.mean(acc[(dname, dlabel, fw, s, b)])
-                for s in strat_here
-                if (dname, dlabel, fw, s, b) in acc
-            ]
-            best[b] = max(means) if means else None
-        for s in strat_here:
-            cells, means = [], []
-            for b in budgets:
-                v = acc.get((dname, dlabel, fw, s, b))
-                if not v:
-                    cells.append("-")
-                    continue
-                m, se = analysis.mean_and_stderr(v)
-                means.append(m)
-                txt = _fmt(m, se)
-                cells.append(f"**{txt}**" if best[b] is not None and np.isclose(m, best[b]) else txt)
-            overall = f"{np.mean(means) * 100:.1f}" if len(means) == len(budgets) else "-"
-            lines.append(f"| {s} | " + " | ".join(cells) + f" | {overall} |")
-        n = {len(v) for k, v in acc.items() if k[:3] == (dname, dlabel, fw)}
-        lines.append("")
-        lines.append(f"Seeds per cell: {sorted(n)}.")
-        lines.append("")
+    head = ["features", "framework", "size", "subsets", "Pearson r", "p-value", "slope (acc %/norm)"]
+    table = pd.DataFrame([r[1:] for r in body], index=[r[0] for r in body], columns=head)
+    return [
+        "## Accuracy against mean feature norm of uniformly random subsets (the paper's Fig. 7)",
+        "",
+        *_markdown(table, "dataset"),
+        "",
+    ]
 
-    # analyses: identical across frameworks, so read one row per selection
-    sel = {}
-    for r in rows:
-        sel.setdefault((r["dataset"], r["domain"], r["strategy"], r["budget"], r["seed"]), r)
-    sel_rows = list(sel.values())
-    for dname in config.datasets:
-        for dlabel in config.domains:
-            here = [r for r in sel_rows if r["dataset"] == dname and r["domain"] == dlabel]
-            if not here:
-                continue
-            budgets = sorted({r["budget"] for r in here})
-            strat_here = [s for s in strategies if any(r["strategy"] == s for r in here)]
-            lines.append(f"## Subset analyses: {dname} · features `{dlabel}`")
-            lines.append("")
-            lines.append(
-                "Frechet distance between the subset's features and the rest of the pool (the paper's "
-                "Table 2, in this feature domain; lower = closer to the pool), mean over seeds:"
-            )
-            lines.append("")
-            lines.append("| strategy | " + " | ".join(f"b={b}" for b in budgets) + " |")
-            lines.append("|---|" + "---|" * len(budgets))
-            fd = _group(here, ("strategy", "budget"), "frechet")
-            cov = _group(here, ("strategy", "budget"), "classes_covered")
-            tim = _group(here, ("strategy",), "selection_time_s")
-            nrm = _group(here, ("strategy", "budget"), "mean_feature_norm")
-            for s in strat_here:
-                cells = [f"{np.mean(fd[(s, b)]):.3g}" if fd.get((s, b)) else "-" for b in budgets]
-                lines.append(f"| {s} | " + " | ".join(cells) + " |")
-            lines.append("")
-            ncls = here[0]["num_classes"]
-            lines.append(
-                f"Classes covered (of {ncls}), mean over seeds; mean feature norm of the subset; "
-                "selection time:"
-            )
-            lines.append("")
-            lines.append(
-                "| strategy | "
-                + " | ".join(f"cov b={b}" for b in budgets)
-                + " | mean norm | selection s (mean / max) |"
-            )
-            lines.append("|---|" + "---|" * (len(budgets) + 2))
-            for s in strat_here:
-                cells = [f"{np.mean(cov[(s, b)]):.1f}" if cov.get((s, b)) else "-" for b in budgets]
-                norms = [v for b in budgets for v in nrm.get((s, b), [])]
-                t = tim.get((s,), [])
-                lines.append(
-                    f"| {s} | "
-                    + " | ".join(cells)
-                    + f" | {np.mean(norms):.3g} | "
-                    + (f"{np.mean(t):.3f} / {np.max(t):.3f}" if t else "-")
-                    + " |"
-                )
-            lines.append("")
-            lines.extend(_delta_table(here, strat_here, budgets))
 
+def markdown_tables(config: BenchConfig, rows, strategies, norm_rows=(), unavailable=None) -> str:
+    """Mean ± standard error of test accuracy per strategy and budget, plus the analyses."""
+    lines = _preamble(config, unavailable)
+    frame = _frame(rows)
+    if not frame.empty:
+        order = {
+            "dataset": config.datasets.index,
+            "domain": list(config.domains).index,
+            "framework": list(config.frameworks).index,
+        }
+        combos = frame.groupby(list(order), sort=False).groups
+        for combo in sorted(combos, key=lambda c: tuple(f(v) for f, v in zip(order.values(), c))):
+            lines += _accuracy_table(config, frame.loc[combos[combo]], strategies)
+        # the analyses are the same in every framework: one row per selection
+        sel = frame.drop_duplicates(["dataset", "domain", "strategy", "budget", "seed"])
+        for dname in config.datasets:
+            for dlabel in config.domains:
+                here = sel[(sel["dataset"] == dname) & (sel["domain"] == dlabel)]
+                if not here.empty:
+                    lines += _analysis_tables(here, strategies)
     if norm_rows:
-        lines.append("## Accuracy against mean feature norm of uniformly random subsets (the paper's Fig. 7)")
-        lines.append("")
-        lines.append(
-            "| dataset | features | framework | size | subsets | Pearson r | p-value | slope (acc %/norm) |"
-        )
-        lines.append("|---|---|---|---|---|---|---|---|")
-        groups = _group(norm_rows, ("dataset", "domain", "framework", "size"), "accuracy")
-        for key in sorted(groups):
-            sub = [r for r in norm_rows if (r["dataset"], r["domain"], r["framework"], r["size"]) == key]
-            fit = analysis.norm_accuracy_fit(
-                [r["mean_feature_norm"] for r in sub], [r["accuracy"] for r in sub]
-            )
-            lines.append(
-                f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {fit['n']} | {fit['pearson_r']:.3f} | "
-                f"{fit['p_value']:.3g} | {fit['slope'] * 100:.3g} |"
-            )
-        lines.append("")
+        lines += _norm_table(norm_rows)
     return "\n".join(lines) + "\n"
 
 
-def _delta_table(rows, strategies, budgets) -> list[str]:
+def _delta_table(rows: pd.DataFrame, strategies, budgets) -> list[str]:
     """ProbCover's radius (``delta_``), purity and pseudo-label k, and its balls' coverage per budget."""
-    with_delta = [
-        s for s in strategies if any(r["strategy"] == s and r.get("delta_") is not None for r in rows)
-    ]
+    per_strategy = {s: rows[rows["strategy"] == s] for s in strategies}
+    with_delta = [s for s in strategies if _values(per_strategy[s], "delta_")]
     if not with_delta:
         return []
-    lines = [
+    cover = _cells(
+        _pivot(rows, "strategy", "budget", "ball_coverage"),
+        with_delta,
+        budgets,
+        lambda v: f"{np.mean(v) * 100:.1f}%",
+    )
+    cover.columns = [f"cover b={b}" for b in budgets]
+    d = {s: _values(per_strategy[s], "delta_") for s in with_delta}
+    p = {s: _values(per_strategy[s], "purity_") for s in with_delta}
+    k = {s: sorted(set(_values(per_strategy[s], "n_clusters_"))) for s in with_delta}
+    cover.insert(
+        0, "delta", [f"{np.mean(d[s]):.3f} ({np.min(d[s]):.3f}-{np.max(d[s]):.3f})" for s in with_delta]
+    )
+    cover.insert(1, "purity", [f"{np.mean(p[s]):.4f}" if p[s] else "-" for s in with_delta])
+    cover.insert(2, "k", [", ".join(map(str, k[s])) if k[s] else "-" for s in with_delta])
+    return [
         "Ball radius chosen by ProbCover (`delta_`, mean over seeds and budgets; it does not depend on the "
         "budget), purity of the balls w.r.t. the k-means pseudo-labels (`purity_`), their k "
         "(`n_clusters_`), and the fraction of the pool within `delta_` of the labeled subset "
         "(ball coverage, mean over seeds):",
         "",
-        "| strategy | delta | purity | k | " + " | ".join(f"cover b={b}" for b in budgets) + " |",
-        "|---|---|---|---|" + "---|" * len(budgets),
+        *_markdown(cover, "strategy"),
+        "",
     ]
-    dl = _group(rows, ("strategy",), "delta_")
-    pu = _group(rows, ("strategy",), "purity_")
-    kk = _group(rows, ("strategy",), "n_clusters_")
-    cv = _group(rows, ("strategy", "budget"), "ball_coverage")
-    for s in with_delta:
-        d, p, k = dl.get((s,), []), pu.get((s,), []), sorted(set(kk.get((s,), [])))
-        cells = [f"{np.mean(cv[(s, b)]) * 100:.1f}%" if cv.get((s, b)) else "-" for b in budgets]
-        lines.append(
-            f"| {s} | {np.mean(d):.3f} ({np.min(d):.3f}-{np.max(d):.3f}) | "
-            + (f"{np.mean(p):.4f}" if p else "-")
-            + " | "
-            + (", ".join(map(str, k)) if k else "-")
-            + " | "
-            + " | ".join(cells)
-            + " |"
-        )
-    lines.append("")
-    return lines
 
 
 def current_norm_rows(config: BenchConfig, out_dir) -> list[dict]:
@@ -301,56 +311,67 @@ def plots(config: BenchConfig, rows, strategies, norm_rows, out_dir) -> list[Pat
     pdir = Path(out_dir) / "plots"
     pdir.mkdir(exist_ok=True)
     written = []
-    acc = _group(rows, ("dataset", "domain", "framework", "strategy", "budget"), "accuracy")
-    combos = sorted({(r["dataset"], r["domain"], r["framework"]) for r in rows})
-    cmap = plt.get_cmap("tab10")
-    for dname, dlabel, fw in combos:
-        fig, ax = plt.subplots(figsize=(6.4, 4.4))
-        for i, s in enumerate(strategies):
-            pts = sorted((k[4], v) for k, v in acc.items() if k[:4] == (dname, dlabel, fw, s))
-            if not pts:
-                continue
-            b = np.array([p[0] for p in pts])
-            ms = np.array([analysis.mean_and_stderr(p[1]) for p in pts]) * 100
-            style = "--" if "_then_" in s else "-"
-            ax.plot(b, ms[:, 0], style, marker="o", ms=3, color=cmap(i % 10), label=s)
-            ax.fill_between(b, ms[:, 0] - ms[:, 1], ms[:, 0] + ms[:, 1], color=cmap(i % 10), alpha=0.2)
-        ax.set_xticks(sorted({k[4] for k in acc if k[:3] == (dname, dlabel, fw)}))
-        ax.set_xlabel("budget (labeled examples)")
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"{dname} · {dlabel} · {fw}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=2)
-        fig.tight_layout()
-        path = pdir / f"accuracy_{dname}_{dlabel}_{fw}.png"
+    frame = _frame(rows)
+    for combo, here in frame.groupby(["dataset", "domain", "framework"]) if not frame.empty else ():
+        fig = _accuracy_plot(plt, here, strategies, combo)
+        path = pdir / "accuracy_{}_{}_{}.png".format(*combo)
         fig.savefig(path, dpi=120)
         plt.close(fig)
         written.append(path)
-    groups = sorted({(r["dataset"], r["domain"], r["framework"]) for r in norm_rows})
-    for dname, dlabel, fw in groups:
-        sub = [r for r in norm_rows if (r["dataset"], r["domain"], r["framework"]) == (dname, dlabel, fw)]
-        sizes = sorted({r["size"] for r in sub})
-        fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 3.8), squeeze=False)
-        for ax, size in zip(axes[0], sizes):
-            pts = [r for r in sub if r["size"] == size]
-            x = np.array([r["mean_feature_norm"] for r in pts])
-            y = np.array([r["accuracy"] for r in pts]) * 100
-            ax.scatter(x, y, s=10, alpha=0.7)
-            fit = analysis.norm_accuracy_fit(x, y / 100)
-            if np.isfinite(fit["slope"]):
-                xs = np.linspace(x.min(), x.max(), 50)
-                ax.plot(xs, (fit["intercept"] + fit["slope"] * xs) * 100, "r-", lw=1.5)
-            ax.set_title(f"{size} random examples, r = {fit['pearson_r']:.2f}")
-            ax.set_xlabel("mean feature norm of the subset")
-            ax.set_ylabel("test accuracy (%)")
-            ax.grid(alpha=0.3)
-        fig.suptitle(f"{dname} · {dlabel} · {fw}")
-        fig.tight_layout()
-        path = pdir / f"norm_correlation_{dname}_{dlabel}_{fw}.png"
+    norm = _frame(norm_rows)
+    for combo, sub in norm.groupby(["dataset", "domain", "framework"]) if not norm.empty else ():
+        fig = _norm_plot(plt, sub, combo)
+        path = pdir / "norm_correlation_{}_{}_{}.png".format(*combo)
         fig.savefig(path, dpi=120)
         plt.close(fig)
         written.append(path)
     return written
+
+
+def _accuracy_plot(plt, here: pd.DataFrame, strategies, combo):
+    """Accuracy against budget, one line per strategy (dashed for combinations), the standard error shaded."""
+    acc = _pivot(here, "strategy", "budget", "accuracy")
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    cmap = plt.get_cmap("tab10")
+    for i, s in enumerate(strategies):
+        if s not in acc.index:
+            continue
+        pts = sorted((b, v) for b, v in acc.loc[s].items() if isinstance(v, list))
+        b = np.array([p[0] for p in pts])
+        ms = np.array([analysis.mean_and_stderr(p[1]) for p in pts]) * 100
+        style = "--" if "_then_" in s else "-"
+        ax.plot(b, ms[:, 0], style, marker="o", ms=3, color=cmap(i % 10), label=s)
+        ax.fill_between(b, ms[:, 0] - ms[:, 1], ms[:, 0] + ms[:, 1], color=cmap(i % 10), alpha=0.2)
+    ax.set_xticks(sorted(acc.columns))
+    ax.set_xlabel("budget (labeled examples)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("{} · {} · {}".format(*combo))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def _norm_plot(plt, sub: pd.DataFrame, combo):
+    """One scatter per subset size of accuracy against mean feature norm, with the least-squares line."""
+    sizes = sorted(set(sub["size"]))
+    fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 3.8), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        pts = sub[sub["size"] == size]
+        x = np.array(list(pts["mean_feature_norm"]), dtype=float)
+        y = np.array(list(pts["accuracy"]), dtype=float) * 100
+        ax.scatter(x, y, s=10, alpha=0.7)
+        fit = analysis.norm_accuracy_fit(x, y / 100)
+        if np.isfinite(fit["slope"]):
+            xs = np.linspace(x.min(), x.max(), 50)
+            ax.plot(xs, (fit["intercept"] + fit["slope"] * xs) * 100, "r-", lw=1.5)
+        ax.set_title(f"{size} random examples, r = {fit['pearson_r']:.2f}")
+        ax.set_xlabel("mean feature norm of the subset")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+    fig.suptitle("{} · {} · {}".format(*combo))
+    fig.tight_layout()
+    return fig
 
 
 def _versions() -> dict:

@@ -115,7 +115,7 @@ def test_resume_skips_done_cells_and_reruns_missing_ones(minimal_run, tmp_path):
     assert summary["done"] == 1 and summary["skipped"] == 7
     with pytest.warns(UserWarning, match="not valid JSON"):
         rows = harness.read_jsonl(tmp_path / harness.RESULTS)
-    redone = [r for r in rows if harness._key(r) == harness._key(lost)]
+    redone = [r for r in rows if harness.Cell.key_of(r) == harness.Cell.key_of(lost)]
     assert len(redone) == 1
     # the rerun cell reproduces the interrupted one exactly (seeded selection and training)
     assert redone[0]["labeled"] == lost["labeled"] and redone[0]["accuracy"] == lost["accuracy"]
