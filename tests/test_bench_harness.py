@@ -227,6 +227,20 @@ def test_a_plugin_evaluation_that_declares_a_device_gets_one(fresh_registry, tmp
         fresh_registry.unregister_plugin("test-device-recorder")
 
 
+def test_each_row_is_keyed_by_its_cell(minimal_run):
+    cfg, out, _, _, _ = minimal_run
+    rows = harness.read_jsonl(out / harness.RESULTS)
+    assert harness.KEY_FIELDS == harness.Cell.fields()
+    for row in rows:
+        cell = harness.Cell(**{f: row[f] for f in harness.Cell.fields()})
+        assert cell.key == harness.Cell.key_of(row)
+    # planning again finds every cell done
+    specs = harness.framework_specs(cfg)
+    plan = harness.plan_grid(cfg, cfg.strategies, list(cfg.frameworks), specs, harness._Datasets(cfg))
+    pending, skipped = harness.drop_done(plan, harness.done_keys(out / harness.RESULTS))
+    assert pending == [] and skipped == len(rows) == sum(len(s.cells) for s in plan)
+
+
 def test_a_plugin_strategy_joins_the_default_grid(fresh_registry):
     from subsel_plugins.strategies import RandomQuery
 
