@@ -177,3 +177,24 @@ def test_top_k_on_a_large_array_with_ties(k):
     s = np.random.default_rng(7).integers(0, 50, size=2000).astype(float)
     ref = sorted(range(s.size), key=lambda i: (-s[i], i))
     assert top_k(s, k).tolist() == ref[:k]
+
+
+# --- parameters --------------------------------------------------------------------------
+
+
+def test_documented_defaults():
+    p = FeatureNormQuery().get_params()
+    assert (p["norm"], p["randomized"], p["random_state"], p["features"]) == ("l2", True, None, None)
+
+
+def test_parameter_errors_name_the_parameter():
+    with pytest.raises(ValueError, match=r"^norm must be one of"):
+        FeatureNormQuery(norm="l9").select(X_NORMS, 2)
+    with pytest.raises(TypeError, match=r"^randomized must be True or False"):
+        FeatureNormQuery(randomized="no").select(X_NORMS, 2)
+
+
+def test_features_are_applied_before_the_norms():
+    Z = X_NORMS[::-1].copy()
+    got = FeatureNormQuery(randomized=False, features=lambda _: Z).select(X_NORMS, 3).tolist()
+    assert got == ref_top(Z, "l2", 3)

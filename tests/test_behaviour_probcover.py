@@ -277,3 +277,62 @@ def test_agrees_with_scikit_activeml_probcover_at_a_fixed_delta(n, d, seed, delt
     theirs = ProbCover(deltas=[delta], random_state=0).query(F, y, batch_size=b)
     ours = ProbCoverQuery(delta=delta, random_state=0).select(F, b, labeled=labeled)
     assert ours.tolist() == theirs.tolist() == ref_idx[:b]
+
+
+def test_default_k_is_ten_capped_by_the_pool(fixed_pseudo_labels):
+    state = fixed_pseudo_labels(np.arange(60) % 3)
+    q = ProbCoverQuery(random_state=0)
+    q.select(sphere_points(60, 3, 0), 2)
+    assert state["k"] == [10] and q.n_clusters_ == 10
+    state = fixed_pseudo_labels(np.arange(6) % 3)
+    q.select(sphere_points(6, 3, 0), 2)
+    assert state["k"][-1] == 6 and q.n_clusters_ == 6
+
+
+def test_recorded_purity_is_the_ball_purity_at_delta(fixed_pseudo_labels):
+    X = sphere_points(50, 3, 2)
+    F = unit(X)
+    labels = (F[:, 1] > 0).astype(int) + 2 * (F[:, 2] > 0.1)
+    fixed_pseudo_labels(labels)
+    q = ProbCoverQuery(purity=0.9, n_classes=4, random_state=0)
+    q.select(X, 2)
+    assert q.purity_ == pytest.approx(brute_purity(F, labels, q.delta_))
+    assert q.purity_ >= 0.9
+    q = ProbCoverQuery(delta=0.3)
+    q.select(X, 2)
+    assert q.purity_ is None and q.n_clusters_ is None
+
+
+def test_documented_defaults():
+    p = ProbCoverQuery().get_params()
+    assert (p["delta"], p["purity"], p["n_classes"]) == (None, 0.95, None)
+    assert p["random_state"] is None and p["features"] is None
+
+
+@pytest.mark.parametrize(
+    "kw, error, match",
+    [
+        (dict(delta=0.0), ValueError, r"^delta must be a finite number in \(0, 2\]"),
+        (dict(delta=2.5), ValueError, r"^delta must be a finite number in \(0, 2\]"),
+        (dict(delta="1"), TypeError, r"^delta must be a real number or None"),
+        (dict(purity=0.0), ValueError, r"^purity must be a finite number in \(0, 1\]"),
+        (dict(purity=1.5), ValueError, r"^purity must be a finite number in \(0, 1\]"),
+        (dict(purity=None), TypeError, r"^purity must be a real number;"),
+        (dict(n_classes=1), ValueError, r"^n_classes must be an integer >= 2"),
+        (dict(n_classes=2.0), TypeError, r"^n_classes must be an integer or None"),
+    ],
+)
+def test_parameter_errors_name_the_parameter(kw, error, match):
+    with pytest.raises(error, match=match):
+        ProbCoverQuery(**kw).select(sphere_points(10, 3, 0), 2)
+
+
+@pytest.mark.parametrize("kw", [dict(delta=2.0), dict(purity=1.0), dict(n_classes=2)])
+def test_parameter_bounds_are_inclusive_where_documented(kw):
+    assert ProbCoverQuery(**kw, random_state=0).select(sphere_points(10, 3, 0), 2).shape == (2,)
+
+
+def test_features_are_applied_before_the_graph():
+    X, Z = sphere_points(20, 3, 5), sphere_points(20, 3, 6)
+    got = ProbCoverQuery(delta=0.4, features=lambda _: Z).select(X, 3).tolist()
+    assert got == ref_greedy(Z, 0.4, 3)[0]

@@ -253,3 +253,14 @@ def test_bare_strategies_get_none_for_no_labeled_rows_and_may_return_float_indic
     idx = ThenQuery(FloatIndices("a"), NoSeed("b")).select(X_pool(), 3)
     assert idx.tolist() == [0, 1, 2]
     assert LOG["a"][0]["labeled"] is None and LOG["b"][0]["labeled"] is None
+
+
+def test_documented_defaults_and_factor_bounds():
+    assert ThenQuery(Recorder(), Recorder()).get_params(deep=False)["factor"] == 2
+    X = X_pool()
+    assert ThenQuery(Recorder("a"), Recorder("b"), factor=1).select(X, 2).shape == (2,)
+    for bad in (0.999, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=r"^factor must be a finite number in \[1"):
+            ThenQuery(Recorder("a"), Recorder("b"), factor=bad).select(X, 2)
+    with pytest.raises(TypeError, match=r"^factor must be a real number"):
+        ThenQuery(Recorder("a"), Recorder("b"), factor="2").select(X, 2)

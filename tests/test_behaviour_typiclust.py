@@ -314,3 +314,43 @@ def test_kmeans_follows_random_state():
     a = TypiClustQuery(random_state=1).select(X, 6)
     assert TypiClustQuery(random_state=1).select(X, 6).tolist() == a.tolist()
     assert any(TypiClustQuery(random_state=s).select(X, 6).tolist() != a.tolist() for s in (2, 3, 4))
+
+
+def test_singleton_clusters_count_when_every_cluster_is_small(fixed_labels):
+    rng = np.random.default_rng(12)
+    labels = labels_of_sizes([1, 3])
+    fixed_labels(labels)
+    idx = TypiClustQuery(min_cluster_size=5).select(points(4, rng), 3)
+    assert cluster_of(labels, idx) == [1, 0, 1]
+
+
+def test_features_are_applied_before_clustering(fixed_labels):
+    rng = np.random.default_rng(13)
+    fixed_labels(np.zeros(12, int))
+    X = points(12, rng)
+    Z = points(12, rng)
+    got = TypiClustQuery(k_neighbors=3, features=lambda _: Z).select(X, 3).tolist()
+    assert got == TypiClustQuery(k_neighbors=3).select(Z, 3).tolist()
+    assert got == ref_typiclust(Z, 3, np.zeros(12, int), k_neighbors=3)[0]
+
+
+# --- parameters --------------------------------------------------------------------------
+
+
+def test_documented_defaults():
+    p = TypiClustQuery().get_params()
+    assert (p["max_clusters"], p["k_neighbors"], p["min_cluster_size"]) == (500, 20, 5)
+    assert p["random_state"] is None and p["features"] is None
+
+
+@pytest.mark.parametrize(
+    "name, bad, good",
+    [("max_clusters", 0, 1), ("k_neighbors", 0, 1), ("min_cluster_size", -1, 0)],
+)
+def test_each_integer_parameter_has_its_lower_bound(name, bad, good):
+    X = points(12, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=rf"^{name} must be an integer >= {good}"):
+        TypiClustQuery(**{name: bad}).select(X, 2)
+    with pytest.raises(TypeError, match=rf"^{name} must be an integer"):
+        TypiClustQuery(**{name: 1.5}).select(X, 2)
+    assert TypiClustQuery(**{name: good}, random_state=0).select(X, 2).shape == (2,)
