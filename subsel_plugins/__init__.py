@@ -5,14 +5,13 @@ from *Effective Subset Selection Through The Lens of Neural Network Pruning*,
 as pluggy-registered query strategies for modAL, scikit-activeml and USB.
 
 This module is the public face: the strategy classes (re-exported from
-:mod:`subsel_plugins.strategies`, whatever it defines), the registry's
-``get_*``/``available_*`` functions and ``hookimpl`` for plugins.
+:mod:`subsel_plugins.strategies`), the registry's ``get_*``/``available_*``
+functions and ``hookimpl`` for plugins.
 """
 
 import sys as _sys
 from importlib.metadata import PackageNotFoundError, version
 
-from . import strategies as _strategy_modules
 from .hookspecs import hookimpl
 from .registry import (
     available_datasets,
@@ -25,12 +24,16 @@ from .registry import (
     get_strategy,
     strategy_info,
 )
+from .strategies import (
+    FeatureNormQuery,
+    GramSchmidtQuery,
+    ProbCoverQuery,
+    QueryStrategy,
+    RandomQuery,
+    ThenQuery,
+    TypiClustQuery,
+)
 from .strategies import _base as _strategies
-
-# every strategy class of subsel_plugins.strategies (QueryStrategy, GramSchmidtQuery, ...),
-# so that a new built-in needs no line here
-_STRATEGY_NAMES = [n for n in _strategy_modules.__all__ if n != "apply_features"]
-globals().update({n: getattr(_strategy_modules, n) for n in _STRATEGY_NAMES})
 
 if "modAL.models.learners" in _sys.modules:  # modAL already in use: make its teach() work now
     _strategies._patch_modal_if_loaded()
@@ -41,7 +44,13 @@ except PackageNotFoundError:  # pragma: no cover - running from an uninstalled t
     __version__ = "0+unknown"
 
 __all__ = [
-    *_STRATEGY_NAMES,
+    "QueryStrategy",
+    "RandomQuery",
+    "FeatureNormQuery",
+    "GramSchmidtQuery",
+    "TypiClustQuery",
+    "ProbCoverQuery",
+    "ThenQuery",
     "get_strategy",
     "available_strategies",
     "strategy_info",

@@ -205,3 +205,28 @@ def test_plugin_that_fails_to_import_names_itself(tmp_path, monkeypatch, fresh_r
     with pytest.raises(PluginError, match="first_rows_plugin.*subsel-firstrows.*needs libfoo"):
         available_strategies()
     sys.modules.pop("firstrows_plugin", None)
+
+
+def test_every_strategy_class_is_exported():
+    """A public QueryStrategy subclass in a private strategies module is in both public __all__s."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import subsel_plugins
+    import subsel_plugins.strategies as strategies
+
+    found = set()
+    for info in pkgutil.iter_modules(strategies.__path__):
+        module = importlib.import_module(f"subsel_plugins.strategies.{info.name}")
+        for name, obj in vars(module).items():
+            if (
+                not name.startswith("_")
+                and inspect.isclass(obj)
+                and issubclass(obj, subsel_plugins.QueryStrategy)
+                and obj.__module__ == module.__name__
+            ):
+                found.add(name)
+    assert found <= set(strategies.__all__), found - set(strategies.__all__)
+    assert found <= set(subsel_plugins.__all__), found - set(subsel_plugins.__all__)
+    assert {"GramSchmidtQuery", "ThenQuery", "QueryStrategy"} <= found
