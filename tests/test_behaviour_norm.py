@@ -198,3 +198,10 @@ def test_features_are_applied_before_the_norms():
     Z = X_NORMS[::-1].copy()
     got = FeatureNormQuery(randomized=False, features=lambda _: Z).select(X_NORMS, 3).tolist()
     assert got == ref_top(Z, "l2", 3)
+
+
+def test_zero_norm_fill_warning_names_the_norm():
+    X = np.array([[0.0, 0.0], [1.0, 2.0], [0.0, 0.0]])
+    with pytest.warns(RuntimeWarning, match="only 1 rows have positive l1 feature norm"):
+        idx = FeatureNormQuery(norm="l1", random_state=0).select(X, 2)
+    assert idx[0] == 1
