@@ -314,47 +314,31 @@ class SimCLR(FeatureExtractor):
         check_stem(self.stem)
         device = resolve_device(self.device)
         rng = np.random.default_rng(self.seed)
-        n_all = len(images)
-        if n_all < 2:
-            raise InvalidValueError(f"images: SimCLR needs at least 2 images to train; got {n_all}.")
-        idx = np.arange(n_all)
-        if r["n_train"] is not None and r["n_train"] < n_all:
-            idx = np.sort(rng.choice(n_all, size=r["n_train"], replace=False))
-        # the training subset in memory, resized once (the crops resample anyway)
-        data = torch.cat(
-            [
-                to_tensor(
-                    images[idx[s : s + 1024]]
-                    if isinstance(images, np.ndarray)
-                    else np.stack([np.asarray(images[int(i)]) for i in idx[s : s + 1024]]),
-                    "cpu",
-                    r["image_size"],
-                )
-                .mul_(255)
-                .to(torch.uint8)
-                for s in range(0, len(idx), 1024)
-            ]
-        )
+        data = _training_images(images, r, rng)
         side = data.shape[-1]
         stem = pick_stem(self.stem, min(data.shape[-2:]))
         torch.manual_seed(int(self.seed))
         model = _build(r["width"], stem).to(device)
+        t0 = time.perf_counter()
+        history = self._train(model, data, r, rng, device)
+        model.eval()
+        self.model_ = model
+        self.input_side_ = side
+        self.image_size_ = r["image_size"]
+        self.loss_history_ = history
+        self.fit_seconds_ = time.perf_counter() - t0
+        self.scan_format_ = False
+        return self
+
+    def _train(self, model, data, r, rng, device) -> list:
+        """SGD with warm-up and cosine decay on NT-Xent; returns the mean loss of each epoch."""
+        torch = require_torch()
         bs = min(r["train_batch_size"], len(data))
         steps_per_epoch = max(1, len(data) // bs)  # drop the ragged last batch: BN needs full batches
-        total = r["epochs"] * steps_per_epoch
-        opt = torch.optim.SGD(model.parameters(), lr=r["lr"], momentum=0.9, weight_decay=r["weight_decay"])
-        warmup = min(total // 10, 10 * steps_per_epoch)
-
-        def lr_at(step):  # linear warm-up, then cosine to zero
-            if step < warmup:
-                return (step + 1) / warmup
-            return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+        opt, sched = _optimizer(model, r, steps_per_epoch)
         gen = torch.Generator(device=device).manual_seed(int(self.seed))
         mean, std = self._stats()
         history = []
-        t0 = time.perf_counter()
         model.train()
         bar = progress(
             range(r["epochs"]),
@@ -383,14 +367,7 @@ class SimCLR(FeatureExtractor):
                 raise FloatingPointError(
                     f"SimCLR loss became {history[-1]} in epoch {_epoch + 1}; lower lr (now {r['lr']})."
                 )
-        model.eval()
-        self.model_ = model
-        self.input_side_ = side
-        self.image_size_ = r["image_size"]
-        self.loss_history_ = history
-        self.fit_seconds_ = time.perf_counter() - t0
-        self.scan_format_ = False
-        return self
+        return history
 
     # checkpoints ------------------------------------------------------------
 
@@ -470,3 +447,44 @@ class SimCLR(FeatureExtractor):
             return model.backbone(normalize(to_tensor(as_nhwc_uint8(batch), device, size), mean, std))
 
         return run_batched(forward, images, self.batch_size, device, self.name, self.progress)
+
+
+def _training_images(images, r, rng):
+    """The training subset (``r["n_train"]`` drawn with ``rng``) as a uint8 tensor, resized once."""
+    torch = require_torch()
+    n_all = len(images)
+    if n_all < 2:
+        raise InvalidValueError(f"images: SimCLR needs at least 2 images to train; got {n_all}.")
+    idx = np.arange(n_all)
+    if r["n_train"] is not None and r["n_train"] < n_all:
+        idx = np.sort(rng.choice(n_all, size=r["n_train"], replace=False))
+    # the training subset in memory, resized once (the crops resample anyway)
+    return torch.cat(
+        [
+            to_tensor(
+                images[idx[s : s + 1024]]
+                if isinstance(images, np.ndarray)
+                else np.stack([np.asarray(images[int(i)]) for i in idx[s : s + 1024]]),
+                "cpu",
+                r["image_size"],
+            )
+            .mul_(255)
+            .to(torch.uint8)
+            for s in range(0, len(idx), 1024)
+        ]
+    )
+
+
+def _optimizer(model, r, steps_per_epoch):
+    """SGD (momentum 0.9) and its schedule: linear warm-up, then cosine to zero."""
+    torch = require_torch()
+    total = r["epochs"] * steps_per_epoch
+    opt = torch.optim.SGD(model.parameters(), lr=r["lr"], momentum=0.9, weight_decay=r["weight_decay"])
+    warmup = min(total // 10, 10 * steps_per_epoch)
+
+    def lr_at(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
