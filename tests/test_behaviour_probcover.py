@@ -336,3 +336,14 @@ def test_features_are_applied_before_the_graph():
     X, Z = sphere_points(20, 3, 5), sphere_points(20, 3, 6)
     got = ProbCoverQuery(delta=0.4, features=lambda _: Z).select(X, 3).tolist()
     assert got == ref_greedy(Z, 0.4, 3)[0]
+
+
+def test_boundary_at_the_rounding_level_keeps_half_the_radius(fixed_pseudo_labels):
+    """Two rows 1e-3 apart with different pseudo-labels and purity 1: a tiny, finite delta."""
+    X = np.r_[[[1.0, 0.0, 0.0], [1.0, 1e-3, 0.0]], sphere_points(10, 3, 0)]
+    labels = np.r_[0, 1, np.zeros(10, int)]
+    fixed_pseudo_labels(labels)
+    q = ProbCoverQuery(purity=1.0, n_classes=2, random_state=0)
+    q.select(X, 2)
+    assert np.isfinite(q.delta_) and 0 < q.delta_ < 1e-3
+    assert brute_purity(unit(X), labels, q.delta_) == 1.0
