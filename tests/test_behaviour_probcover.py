@@ -347,3 +347,22 @@ def test_boundary_at_the_rounding_level_keeps_half_the_radius(fixed_pseudo_label
     q.select(X, 2)
     assert np.isfinite(q.delta_) and 0 < q.delta_ < 1e-3
     assert brute_purity(unit(X), labels, q.delta_) == 1.0
+
+
+@pytest.mark.parametrize("row_block, col_block", [(5, 7), (4, 64), (64, 6)])
+def test_graph_built_in_small_blocks_equals_brute_force(monkeypatch, row_block, col_block):
+    """Blocks of the distance matrix (sized for N in the millions) stitch into the exact graph."""
+    monkeypatch.setattr(_probcover, "_ROW_BLOCK", row_block)
+    monkeypatch.setattr(_probcover, "_COL_BLOCK", col_block)
+    monkeypatch.setenv("SUBSEL_FAISS", "0")
+    X = sphere_points(23, 3, 9)
+    F = unit(X)
+    A = _probcover.ball_graph(F.astype(np.float32), 0.5)
+    np.testing.assert_array_equal(A.toarray(), pairwise(F) < 0.5)
+    d = _probcover.distance_to_other_cluster(F.astype(np.float32), np.arange(23) % 3)
+    D = pairwise(F)
+    D[(np.arange(23) % 3)[:, None] == (np.arange(23) % 3)[None, :]] = np.inf
+    np.testing.assert_allclose(d, D.min(axis=1), atol=1e-3)
+    ref_idx, ref_gain = ref_greedy(X, 0.5, 20, [2])
+    idx, scores = ProbCoverQuery(delta=0.5).select_with_scores(X, len(ref_idx), labeled=[2])
+    assert idx.tolist() == ref_idx and scores.tolist() == ref_gain
