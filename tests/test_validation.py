@@ -84,7 +84,10 @@ def test_sparse_input_is_refused():
         (ProbCoverQuery(delta=3.0), r"delta must be a finite number in \(0, 2\]"),
         (ProbCoverQuery(purity=0), r"purity must be a finite number in \(0, 1\]"),
         (ProbCoverQuery(n_classes=1), "n_classes must be an integer >= 2"),
-        (ThenQuery(RandomQuery(), RandomQuery(), factor=0.5), r"factor must be a finite number in \[1, inf\]"),
+        (
+            ThenQuery(RandomQuery(), RandomQuery(), factor=0.5),
+            r"factor must be a finite number in \[1, inf\]",
+        ),
         (ThenQuery(RandomQuery(), "gs"), "then must be a strategy"),
         (RandomQuery(random_state="seed"), "random_state must be None"),
     ],
