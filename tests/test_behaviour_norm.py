@@ -202,6 +202,19 @@ def test_features_are_applied_before_the_norms():
 
 def test_zero_norm_fill_warning_names_the_norm():
     X = np.array([[0.0, 0.0], [1.0, 2.0], [0.0, 0.0]])
-    with pytest.warns(RuntimeWarning, match="only 1 rows have positive l1 feature norm"):
+    msg = (
+        r"^only 1 rows have positive l1 feature norm; the other 1 picks were drawn "
+        r"uniformly among zero-weight rows\.$"
+    )
+    with pytest.warns(RuntimeWarning, match=msg):
         idx = FeatureNormQuery(norm="l1", random_state=0).select(X, 2)
     assert idx[0] == 1
+
+
+@pytest.mark.parametrize("k", [2, 17, 500])
+def test_successive_sample_on_a_large_array_is_the_exponential_race(k):
+    """Large enough that argpartition really partitions (small arrays come out sorted)."""
+    w = np.random.default_rng(5).uniform(0.1, 5.0, size=3000)
+    t = np.random.default_rng(6).standard_exponential(3000) / w
+    got = successive_sample(w, k, np.random.default_rng(6))
+    assert got.tolist() == np.argsort(t, kind="stable")[:k].tolist()

@@ -366,3 +366,25 @@ def test_graph_built_in_small_blocks_equals_brute_force(monkeypatch, row_block, 
     ref_idx, ref_gain = ref_greedy(X, 0.5, 20, [2])
     idx, scores = ProbCoverQuery(delta=0.5).select_with_scores(X, len(ref_idx), labeled=[2])
     assert idx.tolist() == ref_idx and scores.tolist() == ref_gain
+
+
+def test_two_classes_still_cluster_and_a_single_row_is_taken(fixed_pseudo_labels):
+    state = fixed_pseudo_labels(np.arange(10) % 2)
+    ProbCoverQuery(n_classes=2, random_state=0).select(sphere_points(10, 3, 0), 2)
+    assert state["k"] == [2]
+    assert ProbCoverQuery(random_state=0).select(sphere_points(1, 3, 0), 1).tolist() == [0]
+
+
+def test_pseudo_labels_follow_random_state():
+    X = np.random.default_rng(0).normal(size=(80, 5))
+    q = ProbCoverQuery(random_state=1)
+    q.select(X, 3)
+    again = ProbCoverQuery(random_state=1)
+    again.select(X, 3)
+    assert again.delta_ == q.delta_
+    others = []
+    for s in (2, 3, 4, 5):
+        p = ProbCoverQuery(random_state=s)
+        p.select(X, 3)
+        others.append(p.delta_)
+    assert any(d != q.delta_ for d in others)
