@@ -218,3 +218,11 @@ def test_successive_sample_on_a_large_array_is_the_exponential_race(k):
     t = np.random.default_rng(6).standard_exponential(3000) / w
     got = successive_sample(w, k, np.random.default_rng(6))
     assert got.tolist() == np.argsort(t, kind="stable")[:k].tolist()
+
+
+def test_successive_sample_race_cut_at_a_case_where_an_off_by_one_partition_differs():
+    """n=3147, k=2210, seed 32: partitioning at k-2 instead of k-1 takes a wrong k-th arrival here."""
+    w = np.ones(3147)
+    t = np.random.default_rng(32).standard_exponential(3147)
+    got = successive_sample(w, 2210, np.random.default_rng(32))
+    assert got.tolist() == np.argsort(t, kind="stable")[:2210].tolist()
