@@ -94,4 +94,4 @@ class ThenQuery(QueryStrategy):
             pick, scores = then.select_with_scores(X[sub], budget, sub_labeled)
         else:
             pick, scores = then.select(X[sub], budget, sub_labeled), np.zeros(budget)
-        return sub[np.asarray(pick)], scores
+        return sub[np.asarray(pick, dtype=np.int64)], scores
