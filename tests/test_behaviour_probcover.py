@@ -388,3 +388,17 @@ def test_pseudo_labels_follow_random_state():
         p.select(X, 3)
         others.append(p.delta_)
     assert any(d != q.delta_ for d in others)
+
+
+def test_random_state_seeds_the_pseudo_labels():
+    # Found by mutmut: ProbCover ignoring random_state (stored as None) survived, since
+    # no test compared two objects on data where k-means depends on its seed.
+    X = np.random.default_rng(0).uniform(size=(300, 6))
+
+    def delta(seed):
+        q = ProbCoverQuery(random_state=seed)
+        q.select(X, 3)
+        return q.delta_
+
+    assert len({delta(s) for s in range(4)}) > 1  # the data is seed-sensitive
+    assert all(delta(7) == delta(7) for _ in range(3))  # and a seed fixes it
