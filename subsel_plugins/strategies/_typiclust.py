@@ -138,9 +138,21 @@ class TypiClustQuery(QueryStrategy):
                     # lies in skipped small clusters.
                     order = np.unique(free[free >= 0])
                 continue
-            typ = typicality(F[members], min(self.k_neighbors, members.size // 2))
-            best = int(np.argmax(typ))
+            best, score = self._pick_in_cluster(X, F, members, rng)
             chosen.append(int(members[best]))
-            scores.append(float(typ[best]))
+            scores.append(float(score))
             free[members[best]] = -1
         return np.asarray(chosen), np.asarray(scores)
+
+    def _pick_in_cluster(self, X, F, members, rng):
+        """The member to take from a visited cluster: ``(position in members, score)``.
+
+        TypiClust takes the most typical unlabeled member (ties to the first).
+        The override point for variants that keep TypiClust's clusters and
+        visiting order but choose inside a cluster by another rule. ``X``: the
+        features as given; ``F``: their L2-normalized float32 rows;
+        ``members``: the cluster's unlabeled, unchosen rows (non-empty).
+        """
+        typ = typicality(F[members], min(self.k_neighbors, members.size // 2))
+        best = int(np.argmax(typ))
+        return best, typ[best]
