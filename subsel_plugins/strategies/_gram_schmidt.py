@@ -194,6 +194,23 @@ class GramSchmidtQuery(QueryStrategy):
         is fine) and needs O(N + budget d) extra memory. ``"torch"`` is the
         fast path with its dense kernels in torch (on CUDA when available).
         ``"auto"`` is ``"fast"``.
+    exhausted : {"norm", "restart"}, default="norm"
+        What happens when every remaining residual vanishes (budget above the
+        rank of the features, duplicate or zero rows). ``"restart"`` runs Alg. 1
+        again on the unchosen, unlabeled rows with an empty basis: the next
+        round forgets the span of the earlier picks (and of ``labeled``), which
+        together cover every row, so each round picks another set of large and
+        diverse directions. ``"norm"`` draws the rest of the budget by
+        feature-norm sampling among the unchosen rows, with a
+        ``RuntimeWarning`` (the behaviour before ``exhausted`` existed). See
+        Notes.
+    center : bool, default=False
+        Subtract the mean row of ``X`` (all rows, labeled included) before
+        selecting: norms and residuals are then measured from the pool's
+        centre instead of the origin. Raw pixels and ReLU features all point
+        into one orthant, where the first pick is nearly the pool's mean
+        direction; centering removes that shared direction. ``X`` is still
+        never copied (rows are centred as they are read).
     random_state : None, int, numpy Generator or RandomState
     features : callable, transformer or torch module, optional
 
@@ -204,14 +221,27 @@ class GramSchmidtQuery(QueryStrategy):
         (full passes over X), ``exact_rows`` (residuals computed row by row)
         and ``bound_violations`` (always 0: a residual found above its bound
         would bias the law, so it raises ``SamplerInvariantError`` instead).
+    restarts_ : int
+        How many times the last selection started Alg. 1 over
+        (``exhausted="restart"``; 0 when the budget fit in the rank).
 
     Notes
     -----
     Rows in ``labeled`` have their span projected out before the first pick.
-    When every remaining residual vanishes (budget above the rank of the
-    features, duplicate or zero rows), the rest of the budget is drawn by
-    feature-norm sampling of the original features among the unchosen rows,
-    with a ``RuntimeWarning``.
+
+    Past the rank. Alg. 1 has at most rank(X) real picks; budgets above it are
+    common (CIFAR-100 at 600 labels on 512-d features). With
+    ``exhausted="restart"`` the selection is a sequence of rounds: round 1 is
+    Alg. 1 from the labeled span; once every residual of the unchosen rows
+    vanishes, round 2 is Alg. 1 from an empty basis over the unchosen,
+    unlabeled rows (its first pick is drawn in proportion to the feature
+    norm), and so on until the budget is spent. A labeled row is treated like a
+    pick of round 1: its span shapes only that round. Rows that are zero have
+    nothing to offer in any round; when only such rows are left, they are
+    drawn uniformly with a ``RuntimeWarning``. With ``exhausted="norm"`` the
+    rest of the budget after round 1 is drawn by feature-norm sampling of the
+    original features among the unchosen rows, with a ``RuntimeWarning``.
+    Both modes draw from the same law in the plain and fast paths.
 
     The fast path rests on two facts. With ``Q`` an orthonormal basis of the
     chosen (and labeled) rows, the residual of row j is ``r_j = F_j - Q^T Q
@@ -246,29 +276,53 @@ class GramSchmidtQuery(QueryStrategy):
     scale_invariant = True
     score_degree = 1
 
-    def __init__(self, norm="l2", randomized=True, method="auto", random_state=None, features=None):
+    def __init__(
+        self,
+        norm="l2",
+        randomized=True,
+        method="auto",
+        exhausted="norm",
+        center=False,
+        random_state=None,
+        features=None,
+    ):
         self.norm = norm
         self.randomized = randomized
         self.method = method
+        self.exhausted = exhausted
+        self.center = center
         self.random_state = random_state
         self.features = features
 
     _METHODS = ("auto", "fast", "plain", "torch")
+    _EXHAUSTED = ("norm", "restart")
 
     def _check_params(self):
         check_norm(self.norm)
         check_bool(self.randomized, "randomized")
         check_choice(self.method, "method", self._METHODS)
+        check_choice(self.exhausted, "exhausted", self._EXHAUSTED)
+        check_bool(self.center, "center")
 
     def _select(self, X, budget, labeled, rng):
+        if self.center:
+            X = _Centered(X)
+        self.restarts_ = 0
         if self.method == "plain":
             return self._select_plain(X, budget, labeled, rng)
         ops = _TorchOps() if self.method == "torch" else _NumpyOps()
         bounds = _ResidualBounds(X, self.norm, labeled, budget, ops)
-        if self.randomized:
-            chosen, scores = _RejectionSampler(bounds, rng).run(budget)
-        else:
-            chosen, scores = _LazyArgmax(bounds).run(budget)
+        chosen, scores = [], []
+        while True:  # one round of Alg. 1 per pass (exhausted="restart")
+            sampler = _RejectionSampler(bounds, rng) if self.randomized else _LazyArgmax(bounds)
+            picked, picked_scores = sampler.run(budget - len(chosen))
+            chosen += picked
+            scores += picked_scores
+            if len(chosen) == budget or self.exhausted == "norm":
+                break
+            if (self.restarts_ and not picked) or not bounds.restart():
+                break  # only zero rows are left
+            self.restarts_ += 1
         if len(chosen) < budget:
             self._fill_exhausted(X, budget, chosen, scores, bounds.free, rng)
         self.stats_ = bounds.stats
@@ -276,15 +330,36 @@ class GramSchmidtQuery(QueryStrategy):
 
     def _select_plain(self, X, budget, labeled, rng):
         n = X.shape[0]
-        R = np.array(X, dtype=np.float64)  # the residuals F~ of Alg. 1
-        floor = _RESIDUAL_RTOL * np.sqrt(np.einsum("ij,ij->i", R, R))
-        Q = orthonormal_basis(R[labeled])  # basis of everything projected out so far
-        for _ in range(2):  # twice is enough (Giraud et al. 2005)
-            R -= (R @ Q.T) @ Q
+        F = np.array(X[:], dtype=np.float64)
+        floor = _RESIDUAL_RTOL * np.sqrt(np.einsum("ij,ij->i", F, F))
         eligible = np.ones(n, dtype=bool)
         eligible[labeled] = False
         chosen, scores = [], []
-        for _ in range(budget):
+        Q = orthonormal_basis(F[labeled])  # basis of everything projected out so far
+        while True:  # one round of Alg. 1 per pass (exhausted="restart")
+            picked = self._plain_round(F, Q, floor, eligible, budget, chosen, scores, rng)
+            if len(chosen) == budget or self.exhausted == "norm":
+                break
+            if (self.restarts_ and not picked) or not (eligible & (floor > 0)).any():
+                break  # only zero rows are left
+            Q = np.empty((0, F.shape[1]))
+            self.restarts_ += 1
+        if len(chosen) < budget:
+            self._fill_exhausted(X, budget, chosen, scores, eligible, rng)
+        return np.asarray(chosen, dtype=np.int64), np.asarray(scores)
+
+    def _plain_round(self, F, Q, floor, eligible, budget, chosen, scores, rng):
+        """Alg. 1 line by line from the basis ``Q`` until the budget or the residuals are spent.
+
+        Appends to ``chosen``/``scores``, clears ``eligible`` of the picks;
+        returns the number of picks.
+        """
+        n = F.shape[0]
+        R = F.copy()  # the residuals F~ of Alg. 1
+        for _ in range(2):  # twice is enough (Giraud et al. 2005)
+            R -= (R @ Q.T) @ Q
+        start = len(chosen)
+        while len(chosen) < budget:
             l2 = np.sqrt(np.einsum("ij,ij->i", R, R))
             live = eligible & (l2 > floor)
             if not live.any():
@@ -300,29 +375,59 @@ class GramSchmidtQuery(QueryStrategy):
             eligible[i] = False
             chosen.append(i)
             scores.append(w[i])
-        if len(chosen) < budget:
-            self._fill_exhausted(X, budget, chosen, scores, eligible, rng)
-        return np.asarray(chosen, dtype=np.int64), np.asarray(scores)
+        return len(chosen) - start
 
     def _fill_exhausted(self, X, budget, chosen, scores, eligible, rng):
         """Fill the budget by norm sampling once the residual mass is spent."""
         missing = budget - len(chosen)
-        warnings.warn(
-            f"GramSchmidtQuery: the residuals vanished after {len(chosen)} picks (the "
-            f"features span no more directions: duplicate, zero or low-rank rows); the "
-            f"other {missing} picks were drawn by {self.norm} feature-norm sampling "
-            "among the unchosen rows.",
-            RuntimeWarning,
-            stacklevel=4,
-        )
+        if self.exhausted == "norm":
+            message = (
+                f"GramSchmidtQuery: the residuals vanished after {len(chosen)} picks (the "
+                f"features span no more directions: duplicate, zero or low-rank rows); the "
+                f"other {missing} picks were drawn by {self.norm} feature-norm sampling "
+                "among the unchosen rows."
+            )
+        else:
+            message = (
+                f"GramSchmidtQuery: only zero rows were left after {len(chosen)} picks "
+                f"({self.restarts_} restarts); the other {missing} picks were drawn "
+                "uniformly among them."
+            )
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
         pos = np.flatnonzero(eligible)
         # norms of all rows, then indexed: X[pos] would copy nearly all of X
-        norms = row_norms(X, self.norm)[pos]
+        norms = row_norms(X, self.norm, getattr(X, "block_rows", 65536))[pos]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             pick = successive_sample(norms, missing, rng)
         chosen.extend(pos[pick].tolist())
         scores.extend([0.0] * missing)
+
+
+class _Centered:
+    """Rows of ``X`` minus the mean row, in float64, made as they are read (X is never copied).
+
+    Supports what the selection paths read: ``shape``, ``dtype``, and row
+    indexing by slice, integer array or list. Each read is a float64 copy, so
+    full passes read it ``block_rows`` rows at a time.
+    """
+
+    block_rows = _BLOCK_ROWS
+
+    def __init__(self, X):
+        self.X = X
+        self.shape = X.shape
+        self.dtype = np.dtype(np.float64)
+        total = np.zeros(X.shape[1])
+        for s in range(0, X.shape[0], self.block_rows):
+            total += np.asarray(X[s : s + self.block_rows], dtype=np.float64).sum(axis=0)
+        self.mean = total / X.shape[0]
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        return np.asarray(self.X[key], dtype=np.float64) - self.mean
 
 
 class _ResidualBounds:
@@ -375,8 +480,9 @@ class _ResidualBounds:
         """
         X = self.X
         sqn = np.empty(self.n)
-        for s in range(0, self.n, 8 * _BLOCK_ROWS):
-            blk = X[s : s + 8 * _BLOCK_ROWS]
+        step = getattr(X, "block_rows", 8 * _BLOCK_ROWS)  # views of an array; copies of _Centered
+        for s in range(0, self.n, step):
+            blk = X[s : s + step]
             sqn[s : s + len(blk)] = np.einsum("ij,ij->i", blk, blk)
         eps = _EPS32 if X.dtype == np.float32 else _EPS64
         return sqn, 2.0 * self.d * eps
@@ -441,6 +547,15 @@ class _ResidualBounds:
         self.live[rows[dead]] = False
         w = l2 if self.norm == "l2" else _residual_norms(R, self.norm)
         return R, np.where(self.live[rows], w, 0.0)
+
+    def restart(self) -> bool:
+        """Forget the basis: a new round of Alg. 1 on the free rows. False when none is non-zero."""
+        self.k = self.applied = 0
+        self.res2 = self.sqn.copy()  # exact: the residual against an empty basis is the row
+        self.rel = self._slack()
+        self.live = self.free & (self.sqn > 0)
+        self.spent = 0.0
+        return bool(self.live.any())
 
     def take(self, i, w, r, chosen, scores):
         """Pick row ``i`` (weight ``w``, residual ``r``): extend the basis; returns the new vector."""
