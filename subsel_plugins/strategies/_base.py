@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from .._validation import RandomStream, check_budget, check_features, check_labeled, rescale_exponent
+from ..distributed import is_distributed_input
 from ..errors import InvalidTypeError, InvalidValueError
 
 
@@ -87,9 +88,12 @@ class QueryStrategy(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or a distributed input
             Features (or raw inputs when ``features`` is set). Memory-mapped
-            arrays are read without copying.
+            arrays are read without copying. A ``dask.array.Array``, a glob
+            or list of ``.npy`` shards, a zarr array or a ``.zarr`` path runs
+            distributed (:mod:`subsel_plugins.distributed`: random,
+            feature_norm, gram_schmidt and ThenQuery with one of them first).
         budget : int
             Number of rows to choose, ``1 <= budget <= n_samples - len(labeled)``.
         labeled : array-like of int or bool mask, optional
@@ -114,6 +118,13 @@ class QueryStrategy(BaseEstimator):
             The strategy's score of each pick at the time it was made (e.g. the
             feature norm, the residual norm, the typicality, the ball's new coverage).
         """
+        if is_distributed_input(X):
+            from ..distributed import _require
+
+            _require()
+            from ..distributed._select import select_with_scores
+
+            return select_with_scores(self, X, budget, labeled)
         self._check_params()
         F = self._features(X)
         F, max_abs = check_features(F, "X" if self.features is None else "features(X)", return_max_abs=True)

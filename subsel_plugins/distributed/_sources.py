@@ -1,0 +1,420 @@
+"""Row sources: where the distributed strategies read features from, chunk by chunk.
+
+A :class:`RowSource` is a small, picklable description of an N x d matrix cut
+into row chunks (``starts``: chunk ``c`` holds global rows ``starts[c]`` to
+``starts[c+1]``). Workers read a whole chunk (a pass) or a few rows of one
+chunk (the candidates of a Gram-Schmidt trial) straight from the source, so
+nothing a worker holds is ever the only copy of the data: a chunk lost with a
+worker is read again.
+
+- :class:`NpyShards`: ``.npy`` files (a glob or a list; each file's rows are
+  memory-mapped and cut into chunks of about 64 MiB). Every worker must see
+  the same paths (a shared file system).
+- :class:`ZarrRows`: a 2-D zarr array (chunks follow its own row chunks).
+- :class:`DaskRows`: any row-chunked ``dask.array.Array`` (its column chunks
+  are merged). Reading a few rows computes their whole chunk: prefer shards
+  or zarr for Gram-Schmidt on large pools.
+- :class:`SeededRows`: rows generated from a seed (each block of 1024 rows
+  from its own ``numpy`` stream), for benchmarks and tests without disk.
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InvalidTypeError, InvalidValueError, MissingFileError
+
+#: Target bytes of one chunk of a shard or zarr source.
+CHUNK_BYTES = 64 << 20
+
+
+def _float_dtype(dtype) -> np.dtype:
+    """The float dtype rows are handed out in (the single-machine conversion rules)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_ or np.issubdtype(dtype, np.integer):
+        return np.dtype(np.float64)
+    if dtype == np.float16:
+        return np.dtype(np.float32)
+    if np.issubdtype(dtype, np.floating):
+        return dtype
+    kind = "complex" if np.issubdtype(dtype, np.complexfloating) else "non-numeric"
+    raise InvalidTypeError(f"X must hold real numbers (float or int); got {kind} dtype {dtype}.")
+
+
+def _even_starts(n: int, rows: int) -> np.ndarray:
+    return np.unique(np.r_[np.arange(0, n, max(1, rows)), n]).astype(np.int64)
+
+
+class RowSource:
+    """An N x d matrix readable by row chunk on any worker (see the module docstring).
+
+    Attributes
+    ----------
+    n, d : int
+    dtype : numpy dtype (float32 or float64) of the rows handed out
+    starts : ndarray of shape (n_chunks + 1,), int64
+    scale_exponent : int
+        Rows are multiplied by ``2**-scale_exponent`` (exact) when read: set
+        by :meth:`scaled` for features of extreme magnitude.
+    """
+
+    n: int
+    d: int
+    dtype: np.dtype
+    starts: np.ndarray
+    scale_exponent: int = 0
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.starts) - 1
+
+    def chunk_of(self, rows: np.ndarray) -> np.ndarray:
+        """Chunk index of each global row."""
+        return np.searchsorted(self.starts, rows, side="right") - 1
+
+    def read_block(self, c: int) -> np.ndarray:
+        """Rows of chunk ``c`` (runs on a worker)."""
+        return self._finish(self._read_block(c))
+
+    def read_rows(self, c: int, local: np.ndarray) -> np.ndarray:
+        """Rows ``local`` (indices within chunk ``c``) of chunk ``c`` (runs on a worker)."""
+        return self._finish(self._read_rows(c, np.asarray(local, dtype=np.int64)))
+
+    def block_task(self, c: int):
+        """Chunk ``c`` as a dask Delayed (recomputable: it reads the source)."""
+        from dask import delayed
+
+        return delayed(_read_block, pure=True)(self, c)
+
+    def rows_task(self, c: int, local: np.ndarray):
+        from dask import delayed
+
+        return delayed(_read_rows, pure=True)(self, c, local)
+
+    def scaled(self, e: int) -> RowSource:
+        """The same source with rows multiplied by ``2**-e`` (exact)."""
+        import copy
+
+        out = copy.copy(self)
+        out.scale_exponent = int(e)
+        return out
+
+    def _finish(self, block) -> np.ndarray:
+        B = np.asarray(block)
+        if B.dtype != self.dtype:
+            B = B.astype(self.dtype)
+        if self.scale_exponent:
+            B = np.ldexp(B, -self.scale_exponent).astype(self.dtype, copy=False)
+        return B
+
+    def _read_block(self, c):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _read_rows(self, c, local):
+        return self._read_block(c)[local]
+
+    def __dask_tokenize__(self):
+        return (type(self).__name__, self._token(), self.scale_exponent, tuple(self.starts.tolist()))
+
+    def _token(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _read_block(source, c):
+    return source.read_block(c)
+
+
+def _read_rows(source, c, local):
+    return source.read_rows(c, local)
+
+
+class NpyShards(RowSource):
+    """Row shards stored as ``.npy`` files, read memory-mapped (see the module docstring).
+
+    Parameters
+    ----------
+    paths : str, path or list of them
+        A glob (``'emb/*.npy'``, sorted by name), one file, or a list of files
+        in row order. Global row ``i`` is row ``i`` of the files concatenated.
+    chunk_rows : int, optional
+        Rows per chunk (chunks never cross files); default about 64 MiB.
+    """
+
+    def __init__(self, paths, chunk_rows=None):
+        files = _expand_paths(paths)
+        shapes, dtypes = [], []
+        for f in files:
+            try:
+                m = np.load(f, mmap_mode="r", allow_pickle=False)
+            except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+                raise InvalidValueError(f"X: could not read {f} as a .npy array: {exc}") from None
+            if m.ndim != 2:
+                raise InvalidValueError(
+                    f"X: shard {f} holds a {m.ndim}-D array of shape {m.shape}; "
+                    "expected 2-D (rows, features)."
+                )
+            shapes.append(m.shape)
+            dtypes.append(m.dtype)
+        d = {s[1] for s in shapes}
+        if len(d) != 1:
+            raise InvalidValueError(
+                f"X: the shards have different numbers of columns {sorted(d)}; "
+                "expected the same d in every shard."
+            )
+        self.files = [str(f) for f in files]
+        self.d = d.pop()
+        self.dtype = _float_dtype(np.result_type(*dtypes))
+        if chunk_rows is None:
+            chunk_rows = max(1, CHUNK_BYTES // (self.d * self.dtype.itemsize))
+        file_starts = np.cumsum([0] + [s[0] for s in shapes])
+        self.n = int(file_starts[-1])
+        if self.n == 0 or self.d == 0:
+            raise InvalidValueError(
+                f"X is empty (shape ({self.n}, {self.d})); expected at least one row and column."
+            )
+        starts, where = [], []
+        for k, (rows, _) in enumerate(shapes):
+            for s in range(0, rows, chunk_rows):
+                starts.append(file_starts[k] + s)
+                where.append((k, s, min(rows, s + chunk_rows)))
+        self.starts = np.array(starts + [self.n], dtype=np.int64)
+        self._where = where
+        self._mmaps = {}
+
+    def _mmap(self, k):
+        m = self._mmaps.get(k)
+        if m is None:
+            m = self._mmaps[k] = np.load(self.files[k], mmap_mode="r", allow_pickle=False)
+        return m
+
+    def _read_block(self, c):
+        k, a, b = self._where[c]
+        return np.array(self._mmap(k)[a:b])
+
+    def _read_rows(self, c, local):
+        k, a, _ = self._where[c]
+        return np.array(self._mmap(k)[a + local])
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_mmaps"] = {}  # reopened where it lands: never ship a memory map's pages
+        return state
+
+    def _token(self):
+        return tuple((f, os.path.getmtime(f), os.path.getsize(f)) for f in self.files)
+
+    def __repr__(self):
+        return f"NpyShards({len(self.files)} files, {self.n} x {self.d} {self.dtype}, {self.n_chunks} chunks)"
+
+
+def _expand_paths(paths) -> list[Path]:
+    if isinstance(paths, (str, os.PathLike)):
+        text = str(paths)
+        if any(ch in text for ch in "*?["):
+            files = sorted(_glob.glob(text))
+            if not files:
+                raise MissingFileError(f"X: no file matches the glob {text!r}.")
+            return [Path(f) for f in files]
+        paths = [text]
+    files = [Path(p) for p in paths]
+    if not files:
+        raise InvalidValueError("X: an empty list of shard files; expected at least one .npy file.")
+    for f in files:
+        if f.is_dir():
+            raise InvalidValueError(
+                f"X: {f} is a directory; expected .npy shard files (or a glob such as 'dir/*.npy')."
+            )
+        if not f.is_file():
+            raise MissingFileError(f"X: no such file: {f}")
+        if f.suffix.lower() != ".npy":
+            raise InvalidValueError(
+                f"X: {f} is not a .npy file; distributed inputs are .npy shards, zarr or dask arrays."
+            )
+    return files
+
+
+class ZarrRows(RowSource):
+    """A 2-D zarr array (chunks follow its row chunks, merged up to about 64 MiB)."""
+
+    def __init__(self, array, chunk_rows=None):
+        if len(array.shape) != 2:
+            raise InvalidValueError(
+                f"X: the zarr array has shape {array.shape}; expected 2-D (rows, features)."
+            )
+        self.array = array
+        self.n, self.d = (int(s) for s in array.shape)
+        if self.n == 0 or self.d == 0:
+            raise InvalidValueError(
+                f"X is empty (shape ({self.n}, {self.d})); expected at least one row and column."
+            )
+        self.dtype = _float_dtype(array.dtype)
+        zrows = int(array.chunks[0])
+        if chunk_rows is None:
+            chunk_rows = max(zrows, (CHUNK_BYTES // (self.d * self.dtype.itemsize)) // zrows * zrows)
+        self.starts = _even_starts(self.n, chunk_rows)
+
+    def _read_block(self, c):
+        return self.array[int(self.starts[c]) : int(self.starts[c + 1])]
+
+    def _read_rows(self, c, local):
+        return self.array.get_orthogonal_selection((int(self.starts[c]) + local, slice(None)))
+
+    def _token(self):
+        return (str(getattr(self.array, "store", "")), getattr(self.array, "path", ""), self.array.shape)
+
+    def __repr__(self):
+        return f"ZarrRows({self.n} x {self.d} {self.dtype}, {self.n_chunks} chunks)"
+
+
+class DaskRows(RowSource):
+    """A row-chunked ``dask.array.Array`` (its column chunks are merged into one)."""
+
+    def __init__(self, array):
+        if array.ndim != 2:
+            raise InvalidValueError(
+                f"X: the dask array has shape {array.shape}; expected 2-D (rows, features)."
+            )
+        if any(np.isnan(s) for s in array.shape) or any(np.isnan(c) for c in array.chunks[0]):
+            raise InvalidValueError(
+                "X: the dask array has unknown chunk sizes; call X.compute_chunk_sizes() first."
+            )
+        if len(array.chunks[1]) > 1:
+            array = array.rechunk({1: -1})
+        self.array = array
+        self.n, self.d = (int(s) for s in array.shape)
+        if self.n == 0 or self.d == 0:
+            raise InvalidValueError(
+                f"X is empty (shape ({self.n}, {self.d})); expected at least one row and column."
+            )
+        self.dtype = _float_dtype(array.dtype)
+        self.starts = np.r_[0, np.cumsum(array.chunks[0])].astype(np.int64)
+        self._blocks = array.to_delayed()[:, 0]
+
+    def block_task(self, c):
+        from dask import delayed
+
+        return delayed(_finish_block, pure=True)(self._blocks[c], self.dtype.str, self.scale_exponent)
+
+    def rows_task(self, c, local):
+        from dask import delayed
+
+        return delayed(_take_rows, pure=True)(self.block_task(c), local)
+
+    def __dask_tokenize__(self):
+        return ("DaskRows", self.array.name, self.scale_exponent)
+
+    def __repr__(self):
+        return f"DaskRows({self.n} x {self.d} {self.dtype}, {self.n_chunks} chunks)"
+
+
+def _finish_block(block, dtype, e):
+    B = np.asarray(block).astype(dtype, copy=False)
+    return np.ldexp(B, -e).astype(dtype, copy=False) if e else B
+
+
+def _take_rows(block, local):
+    return np.asarray(block)[local]
+
+
+class SeededRows(RowSource):
+    """Gaussian rows generated from a seed, readable by row without a pass (no disk).
+
+    Row block ``j`` (rows ``1024 j`` to ``1024 j + 1023``) is
+    ``default_rng([seed, j]).standard_normal((1024, d), float32)``, its column
+    ``i`` multiplied by ``(i + 1) ** -decay``: a spectrum that decays, so
+    Gram-Schmidt's residuals shrink unevenly as on real embeddings.
+
+    Parameters
+    ----------
+    n, d : int
+    seed : int
+    chunk_rows : int, default 262144
+        Rows per chunk (a multiple of 1024).
+    decay : float, default 0.5
+    """
+
+    BLOCK = 1024
+
+    def __init__(self, n, d, seed=0, chunk_rows=262144, decay=0.5):
+        self.n, self.d, self.seed, self.decay = int(n), int(d), int(seed), float(decay)
+        self.dtype = np.dtype(np.float32)
+        chunk_rows = max(self.BLOCK, int(chunk_rows) // self.BLOCK * self.BLOCK)
+        self.starts = _even_starts(self.n, chunk_rows)
+        self._scale = (np.arange(1, self.d + 1, dtype=np.float64) ** -self.decay).astype(np.float32)
+
+    def _rows_of_block(self, j):
+        rng = np.random.default_rng([self.seed, int(j)])
+        rows = min(self.BLOCK, self.n - j * self.BLOCK)
+        Z = rng.standard_normal((self.BLOCK, self.d), dtype=np.float32)[:rows]
+        Z *= self._scale
+        return Z
+
+    def _read_block(self, c):
+        a, b = int(self.starts[c]), int(self.starts[c + 1])
+        out = np.empty((b - a, self.d), dtype=np.float32)
+        for j in range(a // self.BLOCK, (b - 1) // self.BLOCK + 1):
+            s = j * self.BLOCK
+            blk = self._rows_of_block(j)
+            out[max(s, a) - a : min(s + len(blk), b) - a] = blk[max(0, a - s) : min(len(blk), b - s)]
+        return out
+
+    def _read_rows(self, c, local):
+        rows = int(self.starts[c]) + np.asarray(local, dtype=np.int64)
+        out = np.empty((rows.size, self.d), dtype=np.float32)
+        for j in np.unique(rows // self.BLOCK):
+            sel = rows // self.BLOCK == j
+            out[sel] = self._rows_of_block(j)[rows[sel] - j * self.BLOCK]
+        return out
+
+    def _token(self):
+        return (self.n, self.d, self.seed, self.decay)
+
+    def __repr__(self):
+        return f"SeededRows({self.n} x {self.d}, seed={self.seed}, {self.n_chunks} chunks)"
+
+
+def is_zarr_array(X) -> bool:
+    return type(X).__module__.split(".")[0] == "zarr" and hasattr(X, "shape") and hasattr(X, "chunks")
+
+
+def is_dask_array(X) -> bool:
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks") and hasattr(X, "dask")
+
+
+def as_source(X) -> RowSource:
+    """The :class:`RowSource` of a distributed input (see ``is_distributed_input``)."""
+    if isinstance(X, RowSource):
+        return X
+    if is_dask_array(X):
+        return DaskRows(X)
+    if is_zarr_array(X):
+        return ZarrRows(X)
+    if isinstance(X, (str, os.PathLike)) and Path(X).suffix.lower() == ".zarr":
+        return ZarrRows(_open_zarr(X))
+    return NpyShards(X)
+
+
+def _open_zarr(path):
+    try:
+        import zarr
+    except ImportError:
+        from ..errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            "reading a .zarr store needs zarr: pip install 'subsel-plugins[dask]'."
+        ) from None
+    if not Path(path).exists():
+        raise MissingFileError(f"X: no such zarr store: {path}")
+    try:
+        z = zarr.open(str(path), mode="r")
+    except Exception as exc:  # noqa: BLE001
+        raise InvalidValueError(f"X: could not open {path} as a zarr array: {exc}") from None
+    if not hasattr(z, "get_orthogonal_selection"):
+        raise InvalidValueError(
+            f"X: {path} is a zarr group, not an array; pass the array (e.g. 'store.zarr/emb')."
+        )
+    return z
