@@ -1,17 +1,18 @@
-"""Command line: ``python -m benchmarks [--preset quick|fashion|paper] [options]``."""
+"""Command line: ``python -m benchmarks [--preset quick|fashion|paper|beyond] [--config FILE] [options]``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from subsel_plugins.cli import DEBUG_HELP, DoorParser, run_door
-from subsel_plugins.errors import InvalidValueError
+from subsel_plugins.cli import DEBUG_HELP, DoorParser, one_line, run_door
+from subsel_plugins.errors import InvalidValueError, MissingDependencyError
 
-from .config import PRESETS, preset
+from .config import PRESETS, BenchConfig, preset, probe_frameworks
 from .harness import NORM_RESULTS, RESULTS, resolve_strategies, run_grid
 from .report import write_manifest, write_report
 
@@ -31,6 +32,12 @@ def build_parser() -> DoorParser:
     p.add_argument(
         "--preset", choices=sorted(PRESETS), default="quick", help="starting config (default: quick)"
     )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a .json, .yaml or .yml mapping of config fields (datasets, domains, strategies, frameworks, "
+        "...) laid over the preset; the other options override it",
+    )
     p.add_argument("--out", help="run directory (default: bench-results/<preset>)")
     p.add_argument("--datasets", nargs="+", help="registered dataset names")
     p.add_argument("--data-root", help="root= for every dataset whose loader takes one (CIFAR, imagefolder)")
@@ -40,10 +47,20 @@ def build_parser() -> DoorParser:
         help="feature domains: preset domain labels, or extractor names (e.g. raw, random_resnet18)",
     )
     p.add_argument(
-        "--strategies", nargs="+", help="strategy names, or 'all' for every registered name and combination"
+        "--strategies",
+        nargs="+",
+        help="strategy names, NAME:KEY=VALUE[,KEY=VALUE...] for one with parameters (labeled so in the "
+        "results, e.g. typiclust_then_norm:factor=1.5), or 'all' for every registered name and combination",
     )
     p.add_argument(
         "--frameworks", nargs="+", help="framework labels of the preset, or registered evaluation names"
+    )
+    p.add_argument(
+        "--probe-normalize",
+        nargs="+",
+        choices=("l2", "standard", "none"),
+        help="run the linear probe once per feature normalization (labels linear_probe, "
+        "linear_probe_standard, linear_probe_none); replaces the linear-probe frameworks",
     )
     p.add_argument(
         "--budgets", nargs="+", type=int, help="budget multipliers of the class count (default 1..6)"
@@ -79,8 +96,58 @@ def build_parser() -> DoorParser:
     return p
 
 
+def load_config_file(path: str) -> dict:
+    """The mapping in a .json/.yaml/.yml config file; a missing or malformed file is a one-line error."""
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidValueError(f"--config: no such file: {path}")
+    suffix = p.suffix.lower()
+    try:
+        text = p.read_text(encoding="utf-8")
+        if suffix == ".json":
+            doc = json.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:
+                raise MissingDependencyError(
+                    "--config: reading YAML needs PyYAML (pip install 'subsel-plugins[bench]')."
+                ) from None
+            doc = yaml.safe_load(text)
+        else:
+            raise InvalidValueError(f"--config: {path} is not .json, .yaml or .yml.")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, InvalidValueError):
+            raise
+        raise InvalidValueError(f"--config: could not read {path}: {one_line(exc)}") from None
+    except Exception as exc:  # yaml.YAMLError
+        if type(exc).__module__.startswith("yaml"):
+            raise InvalidValueError(f"--config: could not parse {path}: {one_line(exc)}") from None
+        raise
+    if not isinstance(doc, dict):
+        raise InvalidValueError(
+            f"--config: {path} must hold a mapping of config fields; got {type(doc).__name__}."
+        )
+    return doc
+
+
+def apply_config_file(cfg: BenchConfig, doc: dict, path: str) -> BenchConfig:
+    """``cfg`` with the fields of a config file set (unknown fields are an error naming them)."""
+    known = {f.name for f in dataclasses.fields(BenchConfig)}
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise InvalidValueError(
+            f"--config: {path} has unknown field(s) {unknown}; expected some of {sorted(known)}."
+        )
+    for key, value in doc.items():
+        setattr(cfg, key, value)
+    return cfg
+
+
 def config_from_args(args):
     cfg = preset(args.preset)
+    if args.config:
+        apply_config_file(cfg, load_config_file(args.config), args.config)
     if args.datasets:
         cfg.datasets = list(args.datasets)
     if args.data_root:
@@ -106,6 +173,11 @@ def config_from_args(args):
         cfg.frameworks = fws
         if cfg.norm_correlation and cfg.norm_correlation["framework"] not in fws:
             cfg.norm_correlation = None
+    if args.probe_normalize:
+        cfg.frameworks = with_probe_normalizations(cfg.frameworks, args.probe_normalize)
+        nc = cfg.norm_correlation
+        if nc and nc["framework"] not in cfg.frameworks:
+            cfg.norm_correlation = {**nc, "framework": next(iter(cfg.frameworks))}
     if args.budgets:
         cfg.budget_multipliers = list(args.budgets)
     if args.seeds is not None:
@@ -132,6 +204,20 @@ def config_from_args(args):
         cfg.device = args.device
     cfg.validate()
     return cfg
+
+
+def with_probe_normalizations(frameworks: dict, normalizations) -> dict:
+    """The frameworks with every linear probe replaced by one entry per normalization (others kept)."""
+    norms = list(dict.fromkeys(None if n == "none" else n for n in normalizations))
+    probes = [fw for fw in frameworks.values() if fw.get("name") == "linear_probe"]
+    if not probes:
+        raise InvalidValueError(
+            "--probe-normalize: the config has no linear_probe framework; "
+            "add one with --frameworks linear_probe."
+        )
+    base = {k: v for k, v in (probes[0].get("params") or {}).items() if k != "normalize"}
+    out = {lab: fw for lab, fw in frameworks.items() if fw.get("name") != "linear_probe"}
+    return {**probe_frameworks(norms, **base), **out}
 
 
 _limits = None

@@ -26,6 +26,96 @@ FASHION_STRATEGIES = (
 )
 
 
+@dataclass(frozen=True)
+class StrategySpec:
+    """One strategy entry of a grid: its label in the results, the registered name and its parameters.
+
+    The label is the ``strategy`` field of each results row (its key), so one
+    registered strategy can appear several times with different parameters,
+    e.g. ``typiclust_then_norm`` at ``factor`` 1.25 and 3. A bare name has no
+    parameters and is its own label (rows of older runs keep their keys).
+    """
+
+    label: str
+    name: str
+    params: dict = field(default_factory=dict, hash=False)
+
+
+#: Keys of a strategy entry given as a mapping (config file).
+SPEC_KEYS = ("name", "params", "label")
+
+
+def spec_label(name: str, params: dict) -> str:
+    """``name`` or ``name:key=value,...`` (keys sorted): the default label of an entry with parameters."""
+    if not params:
+        return name
+    return name + ":" + ",".join(f"{k}={params[k]}" for k in sorted(params))
+
+
+def parse_strategy_entry(entry, where: str = "strategies") -> StrategySpec:
+    """A :class:`StrategySpec` from a name, ``"name:key=value,key=value"`` or a mapping.
+
+    A mapping has ``name`` and optionally ``params`` (a mapping) and ``label``;
+    values in the text form are Python literals where they are one
+    (``factor=1.5``, ``norm='l1'`` or ``norm=l1``).
+
+    Raises
+    ------
+    InvalidTypeError, InvalidValueError
+        Naming ``where`` (the list and position) and what was expected.
+    """
+    if isinstance(entry, StrategySpec):
+        return entry
+    if isinstance(entry, str):
+        text = entry.strip()
+        name, sep, rest = text.partition(":")
+        name = name.strip()
+        if not name:
+            raise InvalidValueError(
+                f"{where}: {entry!r} has no strategy name; expected NAME or NAME:KEY=VALUE,..."
+            )
+        params = {}
+        if sep:
+            from subsel_plugins.cli import UsageError, parse_param
+
+            items = [t for t in rest.split(",")]
+            if not any(t.strip() for t in items):
+                raise InvalidValueError(
+                    f"{where}: {entry!r} has a ':' but no parameters; expected NAME:KEY=VALUE[,KEY=VALUE...]."
+                )
+            for item in items:
+                try:
+                    key, value = parse_param(item)
+                except UsageError:
+                    raise InvalidValueError(
+                        f"{where}: {entry!r}: {item.strip()!r} is not KEY=VALUE; "
+                        "expected NAME:KEY=VALUE[,KEY=VALUE...]."
+                    ) from None
+                if key in params:
+                    raise InvalidValueError(f"{where}: {entry!r} gives {key!r} twice.")
+                params[key] = value
+        return StrategySpec(spec_label(name, params), name, params)
+    if isinstance(entry, dict):
+        unknown = sorted(set(entry) - set(SPEC_KEYS))
+        if unknown:
+            raise InvalidValueError(
+                f"{where}: unknown key(s) {unknown} in {entry!r}; expected {list(SPEC_KEYS)}."
+            )
+        name, params, label = entry.get("name"), entry.get("params") or {}, entry.get("label")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidTypeError(f"{where}: {entry!r} needs a 'name' (a registered strategy name).")
+        if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+            raise InvalidTypeError(f"{where}: 'params' of {entry!r} must be a mapping of parameter names.")
+        if label is not None and (not isinstance(label, str) or not label.strip()):
+            raise InvalidTypeError(f"{where}: 'label' of {entry!r} must be a non-empty string.")
+        name = name.strip()
+        return StrategySpec(label.strip() if label else spec_label(name, params), name, dict(params))
+    raise InvalidTypeError(
+        f"{where} must hold strategy names, 'NAME:KEY=VALUE,...' strings or mappings "
+        f"{{name, params, label}}; got {entry!r}."
+    )
+
+
 def spec_hash(obj) -> str:
     """Short stable hash of a JSON-able spec: part of every result's key."""
     text = json.dumps(obj, sort_keys=True, default=repr)
@@ -47,9 +137,14 @@ class BenchConfig:
     domains : dict
         Feature domains by label: ``{"extractor": name, "params": {...}, "seed": int}``.
         Selection runs on these features; the linear probe trains on them.
-    strategies : list of str or None
-        Strategy names; None means every registered strategy plus the paper's
-        baseline-then-norm/GS combinations (a plugin's strategy shows up by itself).
+    strategies : list or None
+        Strategy entries: a registered name, ``"name:key=value,..."`` or a
+        mapping ``{"name": ..., "params": {...}, "label": ...}`` (see
+        :func:`parse_strategy_entry`); the label (by default the name, or
+        ``name:key=value,...``) is the strategy's row label in the results,
+        so one name may appear with several parameter sets. None means every
+        registered strategy plus the paper's baseline-then-norm/GS
+        combinations (a plugin's strategy shows up by itself).
     frameworks : dict
         Evaluation frameworks by label: ``{"name": registered name, "params": {...},
         "optional": bool, "only": {"strategies": [...], "budget_multipliers": [...],
@@ -99,6 +194,14 @@ class BenchConfig:
     def to_dict(self) -> dict:
         return copy.deepcopy(asdict(self))
 
+    def strategy_specs(self) -> list[StrategySpec] | None:
+        """The strategy entries as :class:`StrategySpec` (None: the default set; ``['all']`` as given)."""
+        if self.strategies is None:
+            return None
+        if list(self.strategies) == ["all"]:
+            return [StrategySpec("all", "all", {})]
+        return [parse_strategy_entry(e, f"strategies[{i}]") for i, e in enumerate(self.strategies)]
+
     def validate(self) -> None:
         """Check types, values and names before anything runs.
 
@@ -134,7 +237,12 @@ class BenchConfig:
                 raise InvalidTypeError(f"{name} must be a mapping; got {value!r}.")
 
         str_list("datasets", self.datasets)
-        str_list("strategies", self.strategies, allow_none=True)
+        if self.strategies is not None:
+            if not isinstance(self.strategies, (list, tuple)):
+                raise InvalidTypeError(
+                    f"strategies must be a list of strategy entries; got {self.strategies!r}."
+                )
+            self.strategy_specs()  # each entry's type and form
         int_list("budget_multipliers", self.budget_multipliers)
         int_list("seeds", self.seeds)
         mapping("dataset_params", self.dataset_params)
@@ -181,10 +289,17 @@ class BenchConfig:
             raise InvalidValueError(f"budget_multipliers must be ints >= 1; got {self.budget_multipliers!r}.")
         if not self.seeds or any(s < 0 for s in self.seeds):
             raise InvalidValueError(f"seeds must be non-negative ints; got {self.seeds!r}.")
-        for name in ("seeds", "budget_multipliers", "datasets", "strategies"):
+        for name in ("seeds", "budget_multipliers", "datasets"):
             values = getattr(self, name)
-            if values is not None and len(set(values)) != len(values):
+            if len(set(values)) != len(values):
                 raise InvalidValueError(f"{name} must be distinct; got {values!r}.")
+        labels = [s.label for s in self.strategy_specs() or ()]
+        if len(set(labels)) != len(labels):
+            twice = sorted({x for x in labels if labels.count(x) > 1})
+            raise InvalidValueError(
+                f"strategies must be distinct; the label(s) {twice} appear more than once "
+                "(give entries with the same name different parameters or a 'label')."
+            )
         for name in ("pool_size", "train_limit", "test_limit"):
             v = getattr(self, name)
             if v is not None and v < 2:
@@ -236,11 +351,17 @@ class BenchConfig:
             if not _is_int(seed) or seed < 0:
                 raise InvalidValueError(f"domains[{label!r}]['seed'] must be an int >= 0; got {seed!r}.")
         if self.strategies is not None and list(self.strategies) != ["all"]:
-            for name in self.strategies:
+            for spec in self.strategy_specs():
+                if "random_state" in spec.params:
+                    raise InvalidValueError(
+                        f"strategies: {spec.label!r} sets random_state; the harness seeds every strategy "
+                        "from the grid's seeds."
+                    )
                 try:
-                    checked_strategy(name, {"random_state": self.seeds[0]})
+                    checked_strategy(spec.name, {**spec.params, "random_state": self.seeds[0]})
                 except SubselError as exc:
-                    raise with_context(exc, "strategies: ") from None
+                    prefix = f"strategies: {spec.label!r}: " if spec.params else "strategies: "
+                    raise with_context(exc, prefix) from None
         for label, fw in self.frameworks.items():
             try:
                 ev = get_evaluation(fw["name"], **(fw.get("params") or {}))
@@ -332,7 +453,66 @@ def _paper() -> BenchConfig:
     )
 
 
-PRESETS = {"quick": _quick, "fashion": _fashion, "paper": _paper}
+#: Factors of the "then" sweep (issue 14): the first stage proposes factor x budget candidates.
+THEN_FACTORS = (1.25, 1.5, 3)
+
+
+def probe_frameworks(normalizations=("l2", "standard"), **params) -> dict:
+    """Linear-probe framework entries, one per feature normalization (the probe as a grid factor).
+
+    ``"l2"`` keeps the label ``linear_probe`` and the probe's default
+    parameters (so its results key is the one of earlier runs); the others
+    are ``linear_probe_<normalization>`` with ``normalize`` set.
+    """
+    out = {}
+    for norm in normalizations:
+        if norm == "l2":
+            out["linear_probe"] = {"name": "linear_probe", "params": dict(params)}
+        else:
+            out[f"linear_probe_{norm or 'none'}"] = {
+                "name": "linear_probe",
+                "params": {**params, "normalize": norm},
+            }
+    return out
+
+
+def _beyond() -> BenchConfig:
+    sweep = [
+        {"name": f"typiclust_then_{second}", "params": {"factor": f}}
+        for second in ("norm", "gs")
+        for f in THEN_FACTORS
+    ]
+    return BenchConfig(
+        preset="beyond",
+        datasets=["digits", "fashion_mnist"],
+        domains={
+            "raw": {"extractor": "raw", "params": {}, "seed": 0},
+            "efficientnet_lite0": {"extractor": "efficientnet_lite0", "params": {}, "seed": 0},
+        },
+        # the paper's combinations run at the default factor 2; the sweep adds 1.25, 1.5 and 3
+        strategies=[
+            "random",
+            "feature_norm",
+            "gram_schmidt",
+            "typiclust",
+            "probcover",
+            *PAPER_COMBINATIONS,
+            *sweep,
+        ],
+        frameworks=probe_frameworks(("l2", "standard")),
+        # Fashion-MNIST: the cached 10k/2k prefix, and a fixed random 2,000 of it as
+        # the pool (TypiClust's KMeans and ProbCover's graph on the whole 10k cost
+        # 6-10 s per selection on one core); digits' 1,257 training images are all pool
+        train_limit=10000,
+        test_limit=2000,
+        pool_size=2000,
+        budget_multipliers=[1, 2, 3, 4, 5, 6],
+        seeds=[0, 1, 2, 3, 4],
+        norm_correlation=None,
+    )
+
+
+PRESETS = {"quick": _quick, "fashion": _fashion, "paper": _paper, "beyond": _beyond}
 
 
 def preset(name: str) -> BenchConfig:

@@ -31,7 +31,7 @@ from subsel_plugins.evaluation import EvaluatorUnavailable
 from subsel_plugins.registry import registrations
 
 from . import analysis
-from .config import PAPER_COMBINATIONS, BenchConfig, spec_hash
+from .config import PAPER_COMBINATIONS, BenchConfig, StrategySpec, parse_strategy_entry, spec_hash
 from .data import PreparedDataset
 
 RESULTS = "results.jsonl"
@@ -115,6 +115,7 @@ class Selection:
     multiplier: int
     budget: int
     cells: tuple[Cell, ...]
+    spec: StrategySpec | None = None
 
 
 def default_strategies() -> list[str]:
@@ -124,16 +125,28 @@ def default_strategies() -> list[str]:
     return base + combos
 
 
-def resolve_strategies(names) -> list[str]:
-    if names is None:
-        return default_strategies()
-    if list(names) == ["all"]:
-        return available_strategies()
+def resolve_specs(entries) -> list[StrategySpec]:
+    """The grid's strategy entries as specs: None is the default set, ``['all']`` every name."""
+    if entries is None:
+        return [StrategySpec(n, n, {}) for n in default_strategies()]
+    if list(entries) == ["all"]:
+        return [StrategySpec(n, n, {}) for n in available_strategies()]
+    specs = [parse_strategy_entry(e, f"strategies[{i}]") for i, e in enumerate(entries)]
     known = available_strategies()
-    for n in names:
-        if n not in known:
-            get_strategy(n)  # raises with the close-match hint
-    return list(names)
+    for s in specs:
+        if s.name not in known:
+            get_strategy(s.name)  # raises with the close-match hint
+    return specs
+
+
+def resolve_strategies(entries) -> list[str]:
+    """The grid's strategy labels, in order (a bare name is its own label)."""
+    return [s.label for s in resolve_specs(entries)]
+
+
+def specs_by_label(entries) -> dict[str, StrategySpec]:
+    """label -> spec of the grid's strategy entries."""
+    return {s.label: s for s in resolve_specs(entries)}
 
 
 def class_count_params(strategy, n_classes: int, given=()) -> dict:
@@ -160,18 +173,29 @@ def class_count_params(strategy, n_classes: int, given=()) -> dict:
 def build_strategy(name: str, n_classes: int, **params):
     """``get_strategy(name, **params)`` with the class count passed where the strategy takes it.
 
-    Returns the strategy and the parameters the harness added (empty when none).
+    Returns the strategy and the parameters the harness added (empty when none;
+    a class-count parameter given in ``params`` is left as given).
     """
     strategy = get_strategy(name, **params)
-    extra = class_count_params(strategy, n_classes)
+    extra = class_count_params(strategy, n_classes, given=set(params))
     if extra:
         strategy.set_params(**extra)
     return strategy, extra
 
 
-def strategy_hash(extra: dict):
-    """The resume-key field of the parameters the harness added: None when it added none."""
-    return spec_hash(extra) if extra else None
+def spec_params(spec: StrategySpec, n_classes: int) -> dict:
+    """The parameters a spec's strategy runs with, besides its seed: the spec's, then the class count's."""
+    params = {k: v for k, v in spec.params.items() if k != "random_state"}
+    return {**params, **build_strategy(spec.name, n_classes, **params)[1]}
+
+
+def strategy_hash(params: dict):
+    """The resume-key field of a strategy's parameters (the spec's and the harness's): None when none.
+
+    A bare name that the harness passes nothing keeps None, as in rows of
+    older runs; changing a spec's parameters under the same label reruns it.
+    """
+    return spec_hash(params) if params else None
 
 
 #: Attributes a strategy sets when it selects, recorded in each results row.
@@ -345,12 +369,14 @@ def plan_grid(config: BenchConfig, strategies, frameworks, specs, datasets) -> l
     ``frameworks`` are the labels of the available evaluators; ``specs`` is
     :func:`framework_specs`; ``datasets`` a :class:`_Datasets`.
     """
-    shash = functools.cache(lambda s, k: strategy_hash(build_strategy(s, k)[1]))
+    specs_ = [parse_strategy_entry(e, f"strategies[{i}]") for i, e in enumerate(strategies)]
+    params = functools.cache(lambda i, k: spec_params(specs_[i], k))
     plan = []
     grid = itertools.product(
-        config.datasets, config.domains.items(), config.seeds, strategies, config.budget_multipliers
+        config.datasets, config.domains.items(), config.seeds, range(len(specs_)), config.budget_multipliers
     )
-    for dname, (dlabel, dom), seed, strategy, mult in grid:
+    for dname, (dlabel, dom), seed, i, mult in grid:
+        spec = specs_[i]
         pds = datasets[dname]
         _check_budget(mult, pds)
         budget = mult * pds.num_classes
@@ -359,7 +385,7 @@ def plan_grid(config: BenchConfig, strategies, frameworks, specs, datasets) -> l
                 dataset=dname,
                 domain=dlabel,
                 domain_hash=spec_hash(dom),
-                strategy=strategy,
+                strategy=spec.label,
                 budget=budget,
                 seed=seed,
                 framework=lab,
@@ -368,12 +394,12 @@ def plan_grid(config: BenchConfig, strategies, frameworks, specs, datasets) -> l
                 pool_size=config.pool_size,
                 train_limit=config.train_limit,
                 test_limit=config.test_limit,
-                strategy_hash=shash(strategy, pds.num_classes),
+                strategy_hash=strategy_hash(params(i, pds.num_classes)),
             )
             for lab in frameworks
-            if _framework_applies(config.frameworks[lab], strategy, mult, seed)
+            if _framework_applies(config.frameworks[lab], spec.label, mult, seed)
         )
-        plan.append(Selection(dname, dlabel, seed, strategy, mult, budget, cells))
+        plan.append(Selection(dname, dlabel, seed, spec.label, mult, budget, cells, spec))
     return plan
 
 
@@ -439,7 +465,9 @@ def select(config: BenchConfig, sel: Selection, pds: PreparedDataset, X, frechet
         init = np.sort(np.random.default_rng([sel.seed, 7]).choice(pds.n_pool, size=b, replace=False))
     # the class count goes to every parameter that takes it (ProbCover's
     # pseudo-label k, as the paper and the authors' code set it)
-    strat, extra = build_strategy(sel.strategy, b, random_state=sel.seed)
+    spec = sel.spec or StrategySpec(sel.strategy, sel.strategy, {})
+    strat, extra = build_strategy(spec.name, b, **spec.params, random_state=sel.seed)
+    params = {**spec.params, **extra}
     t = time.perf_counter()
     picked = strat.select(X, sel.budget - init.size, labeled=init if init.size else None)
     sel_time = time.perf_counter() - t
@@ -451,8 +479,9 @@ def select(config: BenchConfig, sel: Selection, pds: PreparedDataset, X, frechet
             frechet[(sel.dataset, sel.domain)] = analysis.PoolFrechet(X)
         fd = frechet[(sel.dataset, sel.domain)](labeled)
     return labeled, {
-        "strategy_params": extra,
-        "strategy_hash": strategy_hash(extra),
+        "strategy_name": spec.name,
+        "strategy_params": params,
+        "strategy_hash": strategy_hash(params),
         "budget_multiplier": sel.multiplier,
         "classes_covered": (covered := analysis.class_coverage(pds.train_labels[labeled], b)),
         "class_coverage": covered / b,
@@ -514,11 +543,12 @@ def run_grid(config: BenchConfig, out_dir, *, progress: bool = True, log=print) 
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / RESULTS
     done = done_keys(results_path)
-    strategies = resolve_strategies(config.strategies)
+    strategy_specs = resolve_specs(config.strategies)
+    strategies = [s.label for s in strategy_specs]
     specs = framework_specs(config)
     evaluators, unavailable = build_evaluators(config, specs, log)
     datasets = _Datasets(config)
-    plan = plan_grid(config, strategies, list(evaluators), specs, datasets)
+    plan = plan_grid(config, strategy_specs, list(evaluators), specs, datasets)
     pending, skipped = drop_done(plan, done)
 
     t0 = time.perf_counter()

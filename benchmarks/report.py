@@ -20,8 +20,16 @@ import numpy as np
 import pandas as pd
 
 from . import analysis
-from .config import BenchConfig, spec_hash
-from .harness import NORM_RESULTS, RESULTS, build_strategy, framework_specs, read_jsonl, strategy_hash
+from .config import BenchConfig, StrategySpec, spec_hash
+from .harness import (
+    NORM_RESULTS,
+    RESULTS,
+    framework_specs,
+    read_jsonl,
+    spec_params,
+    specs_by_label,
+    strategy_hash,
+)
 
 PACKAGES = (
     "subsel-plugins",
@@ -46,13 +54,18 @@ def current_rows(config: BenchConfig, out_dir, strategies) -> list[dict]:
     fw_hash = {lab: h for lab, (_, h) in specs.items()}
     dom_hash = {lab: spec_hash(d) for lab, d in config.domains.items()}
     shash: dict[tuple, str | None] = {}
+    labels = [s.label if isinstance(s, StrategySpec) else s for s in strategies]
+    by_label = specs_by_label(config.strategies) if config.strategies is not None else {}
+    by_label.update({s.label: s for s in strategies if isinstance(s, StrategySpec)})
 
     def expected_strategy_hash(r):
-        # what the harness passes this strategy now (the class count, where it
-        # takes one): rows from before that change (ProbCover without n_classes) drop out
+        # what the harness passes this strategy now (its spec's parameters, and the
+        # class count where it takes one): rows from before that change
+        # (ProbCover without n_classes) or of other parameters drop out
         key = (r["strategy"], r.get("num_classes"))
         if key not in shash:
-            shash[key] = strategy_hash(build_strategy(key[0], key[1])[1]) if isinstance(key[1], int) else None
+            spec = by_label.get(key[0]) or StrategySpec(key[0], key[0], {})
+            shash[key] = strategy_hash(spec_params(spec, key[1])) if isinstance(key[1], int) else None
         return shash[key]
 
     keep = []
@@ -61,7 +74,7 @@ def current_rows(config: BenchConfig, out_dir, strategies) -> list[dict]:
             r.get("dataset") in config.datasets
             and dom_hash.get(r.get("domain")) == r.get("domain_hash")
             and fw_hash.get(r.get("framework")) == r.get("framework_hash")
-            and r.get("strategy") in strategies
+            and r.get("strategy") in labels
             and r.get("seed") in config.seeds
             and r.get("budget_multiplier") in config.budget_multipliers
             and r.get("initial_pool") == config.initial_pool
