@@ -367,6 +367,33 @@ def cmd_features(args) -> int:
     return 0
 
 
+def is_distributed_path(features, scheduler) -> bool:
+    """Whether ``subsel select`` runs distributed: a glob, a .zarr store, or ``--scheduler`` given."""
+    if scheduler is not None:
+        if features is None:
+            raise UsageError("--scheduler needs FEATURES (.npy shards, a quoted glob or a .zarr store).")
+        from .distributed._client import parse_scheduler
+
+        parse_scheduler(scheduler)  # a malformed address fails before anything starts
+        return True
+    if features is None:
+        return False
+    return any(ch in features for ch in "*?[") or features.rstrip("/\\").lower().endswith(".zarr")
+
+
+def select_distributed(strategy, name, features, budget, labeled, scheduler):
+    """Select over .npy shards or zarr on ``scheduler`` (None: dask's local scheduler, in this process)."""
+    import contextlib
+
+    from .distributed import _require
+
+    _require()
+    from .distributed._client import connect
+
+    with connect(scheduler) if scheduler is not None else contextlib.nullcontext():
+        return run_strategy(strategy, name, features, budget, labeled)
+
+
 def cmd_select(args) -> int:
     if (args.features is None) == (args.dataset is None):
         raise UsageError(
@@ -387,8 +414,13 @@ def cmd_select(args) -> int:
         params["random_state"] = args.seed
     strategy = checked_strategy(args.strategy, params)
     labeled = load_indices(args.labeled) if args.labeled else None
-    X = load_matrix(args.features) if args.features is not None else compute_features(args)
-    idx, scores = run_strategy(strategy, args.strategy, X, args.budget, labeled)
+    if is_distributed_path(args.features, args.scheduler):
+        idx, scores = select_distributed(
+            strategy, args.strategy, args.features, args.budget, labeled, args.scheduler
+        )
+    else:
+        X = load_matrix(args.features) if args.features is not None else compute_features(args)
+        idx, scores = run_strategy(strategy, args.strategy, X, args.budget, labeled)
     meta = {
         "strategy": args.strategy,
         "params": {k: _jsonable(v) for k, v in params.items()},
@@ -419,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_strategies)
     _add_select_parser(sub)
     _add_features_parser(sub)
+    _add_show_parser(sub)
     return parser
 
 
@@ -433,7 +466,14 @@ def _add_select_parser(sub) -> None:
         "features",
         metavar="FEATURES",
         nargs="?",
-        help="feature matrix: .npy (memory-mapped), .npz or .csv; or use --dataset and --extractor",
+        help="feature matrix: .npy (memory-mapped), .npz or .csv; or use --dataset and --extractor; "
+        "a quoted glob of .npy shards ('emb/*.npy') or a .zarr store runs on Dask (see --scheduler)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="run on Dask: 'local' or 'local:N' starts a LocalCluster of N worker processes here, "
+        "tcp://host:8786 uses a running scheduler (FEATURES: .npy shards or zarr every worker can read)",
     )
     p.add_argument("--strategy", "-s", required=True, help="strategy name (see `subsel strategies`)")
     p.add_argument("--budget", "-b", required=True, type=int, help="number of rows to choose")
@@ -528,6 +568,79 @@ def _add_feature_args(p, in_select: bool) -> None:
         action="store_true",
         help="re-read a cached entry and check its SHA-256 (a hit otherwise checks size, header and mtime)",
     )
+
+
+#: Output types of ``subsel show -o`` (compared case-insensitively).
+SHOW_OUTPUTS = (".png", ".pdf", ".svg")
+
+
+def cmd_show(args) -> int:
+    from .registry import get_dataset
+    from .show import check_in_range, image_grid, read_index_file
+
+    # everything that needs no data first: output path, options, index files; then the dataset
+    out = check_output_file(args.output, SHOW_OUTPUTS)
+    if args.label and len(args.label) != len(args.indices):
+        raise UsageError(
+            f"--label is given {len(args.label)} time(s) for {len(args.indices)} INDICES file(s); "
+            "give one per file, in order, or none."
+        )
+    if args.columns is not None and args.columns < 1:
+        raise UsageError(f"--columns must be >= 1; got {args.columns}.")
+    dataset_params = parse_params(args.dataset_param, "--dataset-param")
+    labels = args.label or [Path(p).stem for p in args.indices]
+    rows = [(lab, read_index_file(p)) for lab, p in zip(labels, args.indices)]
+    ds = get_dataset(args.dataset, **dataset_params)
+    split = getattr(ds, args.split)
+    for (_, idx), path in zip(rows, args.indices):
+        check_in_range(idx, len(split), path, f"the {args.split} split of {args.dataset}")
+    title = args.title if args.title is not None else f"{args.dataset} ({args.split} split)"
+    image_grid(
+        rows, split.images, split.labels, ds.classes, title=title or None, columns=args.columns, path=out
+    )
+    sys.stdout.write(
+        f"wrote {out}: {sum(i.size for _, i in rows)} images of {args.dataset} in {len(rows)} row(s)\n"
+    )
+    return 0
+
+
+def _add_show_parser(sub) -> None:
+    p = sub.add_parser(
+        "show",
+        help="draw the images of index files as a grid (one row per file, class label under each image)",
+        description="Draw the images at the row indices in each INDICES file of DATASET's split, one row "
+        "per file (wrapped every --columns images), the class label under each image, and write the grid "
+        "to -o. INDICES: .npy (a 1-D integer array), .json (a list, or an object with an 'indices' list, "
+        "as `subsel select -o FILE.json` writes) or text (integers separated by commas, spaces or line "
+        "breaks; a CSV with an 'index' column, as `subsel select -o FILE.csv` writes).",
+    )
+    p.add_argument(
+        "dataset", metavar="DATASET", help="dataset name (digits, fashion_mnist, cifar10, npz, ...)"
+    )
+    p.add_argument("indices", metavar="INDICES", nargs="+", help="index file(s): .npy, .json or text")
+    p.add_argument(
+        "--output", "-o", required=True, metavar="FILE", help="write the grid here (.png, .pdf, .svg)"
+    )
+    p.add_argument("--split", choices=("train", "test"), default="train", help="which split (default: train)")
+    p.add_argument(
+        "--label",
+        action="append",
+        metavar="TEXT",
+        help="row label, one per INDICES file (default: file name)",
+    )
+    p.add_argument(
+        "--columns", type=int, metavar="N", help="images per line (default: the longest row, at most 20)"
+    )
+    p.add_argument("--title", help="figure title (default: the dataset and split; '' for none)")
+    p.add_argument(
+        "--dataset-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dataset loader parameter, repeatable (e.g. --dataset-param root=/data/cifar)",
+    )
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    p.set_defaults(func=cmd_show)
 
 
 def main(argv=None) -> int:

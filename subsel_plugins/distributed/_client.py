@@ -10,7 +10,8 @@ import numpy as np
 
 from ..errors import InvalidValueError
 
-#: Seconds to wait for a scheduler (``tcp://...``) before giving up with one line.
+#: Seconds to wait for a scheduler (``tcp://...``) before giving up with one line
+#: (environment variable ``SUBSEL_DASK_TIMEOUT`` overrides it).
 CONNECT_TIMEOUT = 10.0
 
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
@@ -38,7 +39,7 @@ def parse_scheduler(text: str):
 
 
 @contextlib.contextmanager
-def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT):
+def connect(scheduler: str, timeout: float | None = None):
     """A ``distributed.Client`` for ``scheduler``, closed (with its LocalCluster) on exit.
 
     ``local`` starts a LocalCluster on this machine with one single-threaded
@@ -48,6 +49,8 @@ def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT):
     block, so ``strategy.select(X, budget)`` runs on it.
     """
     kind, value = parse_scheduler(scheduler)
+    if timeout is None:
+        timeout = _env_timeout()
     from . import _require
 
     _require()
@@ -75,6 +78,19 @@ def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT):
         yield client
     finally:
         client.close()
+
+
+def _env_timeout() -> float:
+    text = os.environ.get("SUBSEL_DASK_TIMEOUT")
+    if text is None:
+        return CONNECT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise InvalidValueError(f"SUBSEL_DASK_TIMEOUT must be a positive number of seconds; got {text!r}.")
+    return value
 
 
 class Traffic:

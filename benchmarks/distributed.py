@@ -1,0 +1,223 @@
+"""Distributed selection benchmark (README, Beyond one machine): `tox -e bench-distributed`.
+
+Cases (each runs in its own process, so its peak memory is its own):
+
+- ``shards-gs`` / ``shards-norm``: Gram-Schmidt (s=380) and feature-norm (s=1000)
+  sampling over N x d float32 ``.npy`` shards on disk, on a LocalCluster;
+- ``single-gs`` / ``single-norm``: the single-machine path on the same rows,
+  one memory-mapped ``.npy`` file (numpy cannot memory-map a list of files as
+  one array, so the rows are written twice);
+- ``seeded-gs``: Gram-Schmidt (s=380) over rows generated per chunk on the
+  workers from a seed (:class:`~subsel_plugins.distributed.SeededRows`), no disk.
+
+Usage::
+
+    python benchmarks/distributed.py generate --root /work/bench-data/distributed --n 10000000
+    python benchmarks/distributed.py run --root /work/bench-data/distributed --cases all
+    python benchmarks/distributed.py case seeded-gs --n 100000000       # one case, JSON on stdout
+
+Every case reports wall time, the client's peak resident memory (its own
+process: the workers are other processes), and the bytes moved as counted by
+the sampler (client <-> workers payloads) and by the workers' own transfer
+counters (worker <-> worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+D = 384
+SEED = 0
+GS_BUDGET = 380  # <= d: Gram-Schmidt has at most rank(X) <= d real picks (README)
+NORM_BUDGET = 1000
+SHARD_ROWS = 1_000_000
+
+
+def generate(root: Path, n: int, d: int = D, shard_rows: int = SHARD_ROWS, single: bool = True) -> None:
+    """Write SeededRows(n, d, SEED) as shards ``emb_0000.npy``... and (``single``) as ``all.npy``."""
+    from subsel_plugins.distributed import SeededRows
+
+    src = SeededRows(n, d, seed=SEED, chunk_rows=shard_rows)
+    root.mkdir(parents=True, exist_ok=True)
+    big = np.lib.format.open_memmap(root / "all.npy.part", "w+", np.float32, (n, d)) if single else None
+    for c in range(src.n_chunks):
+        a, b = int(src.starts[c]), int(src.starts[c + 1])
+        path = root / f"emb_{c:04d}.npy"
+        if path.exists() and big is None:
+            continue
+        block = src.read_block(c)
+        if not path.exists():
+            tmp = root / f"emb_{c:04d}.npy.part"
+            with open(tmp, "wb") as fh:
+                np.save(fh, block)
+            tmp.rename(path)
+        if big is not None:
+            big[a:b] = block
+        print(f"chunk {c + 1}/{src.n_chunks} written", file=sys.stderr, flush=True)
+    if big is not None:
+        big.flush()
+        del big
+        (root / "all.npy.part").rename(root / "all.npy")
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _bytes_summary(stats: dict | None, worker_bytes: int) -> dict:
+    if not stats:
+        return {"worker_to_worker": worker_bytes}
+    tr = stats.get("traffic", {})
+    picks_phases = [tr.get(p, {}) for p in ("draw", "rows")]
+    refresh = tr.get("refresh", {})
+    to_client = sum(p.get("to_client", 0) for p in tr.values())
+    to_workers = sum(p.get("to_workers", 0) for p in tr.values())
+    return {
+        "to_client": to_client,
+        "to_workers": to_workers,
+        "worker_to_worker": worker_bytes,
+        "trial_rounds": sum(p.get("rounds", 0) for p in picks_phases),
+        "trial_bytes": sum(p.get("to_client", 0) + p.get("to_workers", 0) for p in picks_phases),
+        "refresh_bytes": refresh.get("to_client", 0) + refresh.get("to_workers", 0),
+    }
+
+
+def run_case(case: str, root: Path, n: int, workers: int) -> dict:
+    """One case in this process; returns its record."""
+    from subsel_plugins import FeatureNormQuery, GramSchmidtQuery
+
+    gs = case.endswith("-gs")
+    strategy = GramSchmidtQuery(random_state=SEED) if gs else FeatureNormQuery(random_state=SEED)
+    budget = GS_BUDGET if gs else NORM_BUDGET
+    rec = {"case": case, "budget": budget, "workers": None}
+    if case.startswith("single"):
+        X = np.load(root / "all.npy", mmap_mode="r")
+        rec.update(n=X.shape[0], d=X.shape[1])
+        t0 = time.perf_counter()
+        idx = strategy.select(X, budget)
+        rec["wall_s"] = time.perf_counter() - t0
+        rec["stats"] = getattr(strategy, "stats_", None)
+    else:
+        from subsel_plugins.distributed import SeededRows, connect
+        from subsel_plugins.distributed._client import worker_transfer_bytes
+
+        X = sorted(str(p) for p in root.glob("emb_*.npy")) if case.startswith("shards") else None
+        with connect(f"local:{workers}") as client:
+            if X is None:
+                X = SeededRows(n, D, seed=SEED)
+                rec.update(n=n, d=D)
+            else:
+                rec.update(n=int(sum(np.load(p, mmap_mode="r").shape[0] for p in X)), d=D)
+            w0 = worker_transfer_bytes(client)
+            t0 = time.perf_counter()
+            idx = strategy.select(X, budget)
+            rec["wall_s"] = time.perf_counter() - t0
+            rec["workers"] = workers
+            stats = getattr(strategy, "stats_", None)
+            rec["stats"] = {k: v for k, v in (stats or {}).items() if k != "traffic"}
+            rec["bytes"] = _bytes_summary(stats, worker_transfer_bytes(client) - w0)
+    rec["client_peak_mib"] = _peak_mib()
+    rec["first_picks"] = [int(i) for i in idx[:5]]
+    return rec
+
+
+CASES = ("single-norm", "shards-norm", "single-gs", "shards-gs", "seeded-gs")
+
+
+def _fmt_bytes(b) -> str:
+    if b is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(b) < 1024 or unit == "GiB":
+            return f"{b:.0f} {unit}" if unit == "B" else f"{b:.1f} {unit}"
+        b /= 1024.0
+    return str(b)
+
+
+def table(records: list[dict]) -> str:
+    rows = [
+        "| case | N | budget | workers | wall (s) | client peak (MiB) | passes | trials | "
+        "bytes per trial round | bytes per refresh | worker-to-worker |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        st, by = r.get("stats") or {}, r.get("bytes") or {}
+        rounds = by.get("trial_rounds") or 0
+        refreshes = st.get("refreshes") or 0
+        rows.append(
+            f"| {r['case']} | {r['n']:.0e} | {r['budget']} | {r['workers'] or 1} | {r['wall_s']:.1f} | "
+            f"{r['client_peak_mib']:.0f} | {st.get('passes', st.get('refreshes', '-'))} | "
+            f"{st.get('trials', '-')} | "
+            f"{_fmt_bytes(by['trial_bytes'] / rounds) if rounds else '-'} | "
+            f"{_fmt_bytes(by['refresh_bytes'] / refreshes) if refreshes else '-'} | "
+            f"{_fmt_bytes(by.get('worker_to_worker'))} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="benchmarks/distributed.py", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("generate", help="write the .npy shards (and all.npy) once")
+    g.add_argument("--root", type=Path, default=Path("/work/bench-data/distributed"))
+    g.add_argument("--n", type=int, default=10_000_000)
+    g.add_argument("--no-single", action="store_true", help="shards only (no all.npy)")
+    c = sub.add_parser("case", help="run one case in this process, print its JSON record")
+    c.add_argument("case", choices=CASES)
+    c.add_argument("--root", type=Path, default=Path("/work/bench-data/distributed"))
+    c.add_argument("--n", type=int, default=100_000_000, help="rows of seeded-gs")
+    c.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    r = sub.add_parser(
+        "run", help="run cases, each in a fresh process; append JSON lines and print the table"
+    )
+    r.add_argument("--cases", default="all", help="comma-separated among " + ", ".join(CASES))
+    r.add_argument("--root", type=Path, default=Path("/work/bench-data/distributed"))
+    r.add_argument("--n", type=int, default=100_000_000, help="rows of seeded-gs")
+    r.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    r.add_argument("--out", type=Path, default=Path("bench-results/distributed.jsonl"))
+    args = p.parse_args(argv)
+    if args.cmd == "generate":
+        generate(args.root, args.n, single=not args.no_single)
+        return 0
+    if args.cmd == "case":
+        print(json.dumps(run_case(args.case, args.root, args.n, args.workers)))
+        return 0
+    cases = CASES if args.cases == "all" else tuple(args.cases.split(","))
+    bad = [x for x in cases if x not in CASES]
+    if bad:
+        p.error(f"unknown case(s) {bad}; expected among {', '.join(CASES)}")
+    needs_files = any(not x.startswith("seeded") for x in cases)
+    if needs_files and not (args.root / "all.npy").exists():
+        p.error(
+            f"no data under {args.root}: run "
+            f"`python benchmarks/distributed.py generate --root {args.root}` first"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    records = []
+    for case in cases:
+        cmd = [sys.executable, __file__, "case", case, "--root", str(args.root), "--n", str(args.n)]
+        cmd += ["--workers", str(args.workers)]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.stderr.write(out.stderr[-4000:])
+            return out.returncode
+        rec = json.loads(out.stdout.strip().splitlines()[-1])
+        records.append(rec)
+        with open(args.out, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        print(json.dumps(rec), file=sys.stderr, flush=True)
+    print(table(records))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
