@@ -36,7 +36,7 @@ def _as_indices(values, source: str) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.integer):
         bad = arr[~np.isfinite(arr) | (arr != np.round(arr))] if arr.size else arr
         if bad.size:
-            raise InvalidValueError(f"{source}: {bad[0]!r} is not an integer row index.")
+            raise InvalidValueError(f"{source}: {bad[0].item()!r} is not an integer row index.")
     return arr.astype(np.int64)
 
 
@@ -45,7 +45,7 @@ def _text_indices(text: str, source: str) -> np.ndarray:
     if not lines:
         raise InvalidValueError(f"{source}: holds no indices.")
     header = [c.strip().lower() for c in lines[0].split(",")]
-    if any(c and not _is_number(c) for c in header):
+    if any(not _is_number(t) for t in lines[0].replace(",", " ").split()):
         if "index" not in header:
             raise InvalidValueError(
                 f"{source}: the first line {lines[0].strip()!r} is a header without an 'index' column; "
