@@ -331,6 +331,7 @@ def plots(config: BenchConfig, rows, strategies, norm_rows, out_dir) -> list[Pat
         fig.savefig(path, dpi=120)
         plt.close(fig)
         written.append(path)
+    written += chosen_grids(config, frame, strategies, pdir)
     norm = _frame(norm_rows)
     for combo, sub in norm.groupby(["dataset", "domain", "framework"]) if not norm.empty else ():
         fig = _norm_plot(plt, sub, combo)
@@ -342,27 +343,79 @@ def plots(config: BenchConfig, rows, strategies, norm_rows, out_dir) -> list[Pat
 
 
 def _accuracy_plot(plt, here: pd.DataFrame, strategies, combo):
-    """Accuracy against budget, one line per strategy (dashed for combinations), the standard error shaded."""
+    """Accuracy against budget, one line per strategy (dashed for combinations), the standard error shaded.
+
+    The legend's handles are long enough to show the dashes; the figure says
+    what the shading is (one standard error over the seeds of each point).
+    """
     acc = _pivot(here, "strategy", "budget", "accuracy")
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    cmap = plt.get_cmap("tab10")
-    for i, s in enumerate(strategies):
-        if s not in acc.index:
-            continue
+    shown = [s for s in strategies if s in acc.index]
+    fig, ax = plt.subplots(figsize=(6.4 + (2.4 if len(shown) > 10 else 0), 4.4))
+    cmap = plt.get_cmap("tab10" if len(shown) <= 10 else "tab20")
+    seeds = set()
+    for i, s in enumerate(shown):
         pts = sorted((b, v) for b, v in acc.loc[s].items() if isinstance(v, list))
+        seeds.update(len(p[1]) for p in pts)
         b = np.array([p[0] for p in pts])
         ms = np.array([analysis.mean_and_stderr(p[1]) for p in pts]) * 100
         style = "--" if "_then_" in s else "-"
-        ax.plot(b, ms[:, 0], style, marker="o", ms=3, color=cmap(i % 10), label=s)
-        ax.fill_between(b, ms[:, 0] - ms[:, 1], ms[:, 0] + ms[:, 1], color=cmap(i % 10), alpha=0.2)
+        color = cmap(i % cmap.N)
+        ax.plot(b, ms[:, 0], style, marker="o", ms=3, color=color, label=s)
+        ax.fill_between(b, ms[:, 0] - ms[:, 1], ms[:, 0] + ms[:, 1], color=color, alpha=0.2)
     ax.set_xticks(sorted(acc.columns))
     ax.set_xlabel("budget (labeled examples)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("{} · {} · {}".format(*combo))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    n = "-".join(map(str, sorted(seeds)[:: max(len(seeds) - 1, 1)])) if seeds else "0"
+    legend = dict(fontsize=7, handlelength=3.5, title="dashed: <first>_then_<second>", title_fontsize=7)
+    if len(shown) > 10:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), **legend)
+    else:
+        ax.legend(ncol=2, **legend)
+    fig.text(0.01, 0.01, f"shading: ±1 standard error of the mean over {n} seeds", fontsize=7, color="0.3")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig
+
+
+def chosen_rows(here: pd.DataFrame, strategies) -> tuple[int, int, list]:
+    """The smallest budget of a dataset and domain, its smallest seed, and ``[(strategy, labeled rows)]``."""
+    budget = int(min(here["budget"]))
+    seed = int(min(here.loc[here["budget"] == budget, "seed"]))
+    sel = here[(here["seed"] == seed) & (here["budget"] == budget)].drop_duplicates("strategy")
+    chosen = {r["strategy"]: r["labeled"] for _, r in sel.iterrows() if isinstance(r.get("labeled"), list)}
+    return seed, budget, [(s, chosen[s]) for s in strategies if s in chosen]
+
+
+def chosen_grids(config: BenchConfig, frame: pd.DataFrame, strategies, pdir: Path) -> list[Path]:
+    """Per dataset and domain, ``chosen_<dataset>_<domain>.png``: the images each strategy chose.
+
+    Seed: the smallest in the rows (0), budget: the smallest; one row per
+    strategy in the grid's order, the class label under each image.
+    """
+    from subsel_plugins.show import image_grid
+
+    from .data import PreparedDataset
+
+    written = []
+    datasets: dict[str, PreparedDataset] = {}
+    for (dname, dlabel), here in frame.groupby(["dataset", "domain"], sort=False) if not frame.empty else ():
+        seed, budget, rows = chosen_rows(here, strategies)
+        if not rows:
+            continue
+        if dname not in datasets:
+            c = config
+            datasets[dname] = PreparedDataset(
+                dname, c.pool_size, c.dataset_params.get(dname), c.train_limit, c.test_limit
+            )
+        pds = datasets[dname]
+        title = f"{dname} · {dlabel}: the {budget} images each strategy chose (seed {seed})"
+        if config.initial_pool:
+            title += f"; the first {pds.num_classes} are the random initial pool"
+        path = pdir / f"chosen_{dname}_{dlabel}.png"
+        image_grid(rows, pds.train_images, pds.train_labels, pds.ds.classes, title=title, path=path)
+        written.append(path)
+    return written
 
 
 def _norm_plot(plt, sub: pd.DataFrame, combo):

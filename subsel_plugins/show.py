@@ -215,7 +215,7 @@ def image_grid(rows, images, labels, classes=None, *, title=None, columns=None, 
                 ax.imshow(img, cmap=cmap, interpolation="nearest")
                 y = int(labels[idx[c]])
                 name = str(classes[y]) if classes is not None and 0 <= y < len(classes) else str(y)
-                ax.set_xlabel(name, fontsize=6, labelpad=1)
+                ax.set_xlabel(name, fontsize=7, labelpad=1)
         if first:
             axes[r, 0].set_ylabel(lab, rotation=0, ha="right", va="center", fontsize=8, labelpad=4)
     if title:

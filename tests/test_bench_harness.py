@@ -85,6 +85,7 @@ def test_table_plots_and_manifest(minimal_run):
     assert names == [
         "accuracy_digits_raw_cnn.png",
         "accuracy_digits_raw_linear_probe.png",
+        "chosen_digits_raw.png",
         "norm_correlation_digits_raw_linear_probe.png",
     ]
     for p in written["plots"]:
@@ -336,3 +337,15 @@ def test_split_limits_and_pool_subset_resume(tmp_path):
 def test_paper_preset_uses_the_paper_simclr_recipe():
     assert preset("paper").domains["simclr"]["params"] == {"preset": "paper"}
     assert preset("fashion").domains["simclr_cpu"]["params"] == {"preset": "cpu"}
+
+
+def test_the_picture_grid_shows_seed_0_at_the_smallest_budget(minimal_run):
+    cfg, out, _, _, _ = minimal_run
+    rows = report.current_rows(cfg, out, cfg.strategies)
+    frame = report._frame([*rows, dict(rows[0], seed=7, budget=10, labeled=[1, 2])])
+    # the smallest budget first, then its smallest seed
+    assert report.chosen_rows(frame, ["gram_schmidt", "random"]) == (7, 10, [(rows[0]["strategy"], [1, 2])])
+    seed, budget, chosen = report.chosen_rows(report._frame(rows), ["gram_schmidt", "random"])
+    assert (seed, budget) == (0, 20) and [s for s, _ in chosen] == ["gram_schmidt", "random"]
+    want = {(r["strategy"], r["seed"]): r["labeled"] for r in rows}
+    assert all(idx == want[(s, 0)] for s, idx in chosen)
