@@ -1,4 +1,4 @@
-"""The paper's analyses: Frechet distance (Table 2), class coverage, feature norms (Fig. 7), stderr."""
+"""The paper's analyses: Frechet distance (Table 2), class coverage, feature norms (Fig. 7), stderr, pairs."""
 
 from __future__ import annotations
 
@@ -13,6 +13,28 @@ def mean_and_stderr(values) -> tuple[float, float]:
     if v.size == 1:
         return float(v[0]), 0.0
     return float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size))
+
+
+def paired_differences(rows, reference: str, budgets=None) -> dict[str, tuple[float, float, int]]:
+    """Accuracy minus the reference strategy's at the same seed and budget, per strategy.
+
+    ``rows`` are result rows of one dataset, domain and framework (``strategy``,
+    ``seed``, ``budget``, ``accuracy``); ``budgets`` restricts the pairs. Returns
+    ``strategy -> (mean, standard error, number of seed x budget pairs)``; the
+    reference itself and strategies without a paired row are left out.
+    """
+    ref = {(r["seed"], r["budget"]): r["accuracy"] for r in rows if r["strategy"] == reference}
+    diffs: dict[str, list] = {}
+    for r in rows:
+        key = (r["seed"], r["budget"])
+        if (
+            r["strategy"] == reference
+            or key not in ref
+            or (budgets is not None and r["budget"] not in budgets)
+        ):
+            continue
+        diffs.setdefault(r["strategy"], []).append(r["accuracy"] - ref[key])
+    return {s: (*mean_and_stderr(d), len(d)) for s, d in diffs.items()}
 
 
 def class_coverage(labels, num_classes: int) -> int:

@@ -175,6 +175,62 @@ def _accuracy_table(config: BenchConfig, here: pd.DataFrame, strategies) -> list
     return head + _markdown(table, "strategy") + ["", f"Seeds per cell: {seeds}.", ""]
 
 
+#: The references of the paired-difference tables.
+REFERENCES = ("random", "typiclust")
+
+
+def _diff(ms) -> str:
+    return "-" if ms is None else f"{ms[0] * 100:+.1f} ± {ms[1] * 100:.1f}"
+
+
+def paired_stats(here: pd.DataFrame) -> dict:
+    """column -> {strategy: (mean, se, n)}: accuracy minus random's and TypiClust's, all budgets, b, 2b."""
+    rows = here[["strategy", "seed", "budget", "accuracy", "num_classes"]].to_dict("records")
+    b = int(here.iloc[0]["num_classes"])
+    cols = {}
+    for ref in (r for r in REFERENCES if r in set(here["strategy"])):
+        cols[f"vs {ref}"] = analysis.paired_differences(rows, ref)
+        if ref == "typiclust":
+            cols["vs typiclust at b"] = analysis.paired_differences(rows, ref, {b})
+            cols["vs typiclust at 2b"] = analysis.paired_differences(rows, ref, {2 * b})
+    return cols
+
+
+def paired_columns(here: pd.DataFrame, strategies) -> pd.DataFrame | None:
+    """:func:`paired_stats` as formatted cells (points), one row per strategy; None without a reference."""
+    cols = paired_stats(here)
+    if not cols:
+        return None
+    b = int(here.iloc[0]["num_classes"])
+    strat = [s for s in strategies if s in set(here["strategy"])]
+    names = {
+        "vs typiclust at b": f"vs typiclust at b={b}",
+        "vs typiclust at 2b": f"vs typiclust at b={2 * b}",
+    }
+    return pd.DataFrame(
+        {names.get(c, c): [_diff(d.get(s)) for s in strat] for c, d in cols.items()}, index=strat
+    )
+
+
+def beats_typiclust(stats: dict) -> set:
+    """Strategies with a mean difference to TypiClust > 0 at both b and 2b, from one :func:`paired_stats`."""
+    at_b, at_2b = stats.get("vs typiclust at b", {}), stats.get("vs typiclust at 2b", {})
+    return {s for s in at_b if s in at_2b and at_b[s][0] > 0 and at_2b[s][0] > 0}
+
+
+def _paired_table(here: pd.DataFrame, strategies) -> list[str]:
+    table = paired_columns(here, strategies)
+    if table is None:
+        return []
+    return [
+        "Paired differences in accuracy points (strategy minus reference at the same seed and budget), "
+        "mean ± standard error over the seed x budget pairs (at b and 2b: over the seeds):",
+        "",
+        *_markdown(table, "strategy"),
+        "",
+    ]
+
+
 def _analysis_tables(here: pd.DataFrame, strategies) -> list[str]:
     """Frechet distance, classes covered, mean norm, selection time and radius of one dataset and domain."""
     dname, dlabel = here.iloc[0][["dataset", "domain"]]
@@ -249,6 +305,7 @@ def markdown_tables(config: BenchConfig, rows, strategies, norm_rows=(), unavail
         combos = frame.groupby(list(order), sort=False).groups
         for combo in sorted(combos, key=lambda c: tuple(f(v) for f, v in zip(order.values(), c))):
             lines += _accuracy_table(config, frame.loc[combos[combo]], strategies)
+            lines += _paired_table(frame.loc[combos[combo]], strategies)
         # the analyses are the same in every framework: one row per selection
         sel = frame.drop_duplicates(["dataset", "domain", "strategy", "budget", "seed"])
         for dname in config.datasets:
@@ -525,3 +582,94 @@ def write_report(config: BenchConfig, out_dir, strategies, unavailable=None, mak
     if make_plots and (rows or norm_rows):
         written["plots"] = plots(config, rows, strategies, norm_rows, out_dir)
     return written
+
+
+# ---------------------------------------------------------------------------
+# across run directories: paired differences per domain, side by side
+
+
+def summary_markdown(frame: pd.DataFrame, strategies) -> str:
+    """Per framework: paired differences against random and TypiClust, one column per dataset · domain.
+
+    Ends with the strategies whose mean difference to TypiClust is positive at
+    both b and 2b on at least two domains (or says there are none).
+    """
+    lines = []
+    for fw, sub in frame.groupby("framework", sort=False):
+        here = {
+            f"{d} · {dom}": sub[(sub["dataset"] == d) & (sub["domain"] == dom)]
+            for d, dom in dict.fromkeys(zip(sub["dataset"], sub["domain"]))
+        }
+        stats = {k: paired_stats(h) for k, h in here.items()}
+        strat = [s for s in strategies if s in set(sub["strategy"])]
+        lines += [f"## `{fw}`", ""]
+        for ref in REFERENCES:
+            col = f"vs {ref}"
+            table = pd.DataFrame(
+                {k: [_diff(st.get(col, {}).get(s)) for s in strat] for k, st in stats.items()}, index=strat
+            )
+            lines += [f"Paired difference vs {ref}, all budgets (points, mean ± SE over seed x budget):", ""]
+            lines += [*_markdown(table[table.index != ref], "strategy"), ""]
+
+        def at(st, s):
+            return (
+                _diff(st.get("vs typiclust at b", {}).get(s))
+                + " / "
+                + _diff(st.get("vs typiclust at 2b", {}).get(s))
+            )
+
+        table = pd.DataFrame({k: [at(st, s) for s in strat] for k, st in stats.items()}, index=strat)
+        lines += ["Paired difference vs typiclust at b / 2b (points, mean ± SE over seeds):", ""]
+        lines += [*_markdown(table[table.index != "typiclust"], "strategy"), ""]
+        wins = {s: [k for k, st in stats.items() if s in beats_typiclust(st)] for s in strat}
+        hits = {s: ks for s, ks in wins.items() if len(ks) >= 2}
+        lines.append(
+            "Beat TypiClust (mean difference > 0) at both b and 2b on two or more domains: "
+            + "; ".join(f"`{s}` ({', '.join(ks)})" for s, ks in hits.items())
+            if hits
+            else "No strategy beats TypiClust (mean difference > 0) at both b and 2b on two or more domains."
+        )
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def summary_main(argv=None) -> int:
+    """``python -m benchmarks.report RUN_DIR...``: the paired-difference summary of run directories."""
+    from subsel_plugins.cli import DoorParser, run_door
+
+    from .harness import resolve_strategies
+
+    p = DoorParser(
+        prog="python -m benchmarks.report",
+        description="Paired differences against random and TypiClust, one column per dataset and domain, "
+        "from the results of run directories (each read with the config of its manifest.json).",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--output", "-o", help="also write the markdown here")
+
+    def run(args):
+        frames, order = [], []
+        for d in args.run_dirs:
+            path = Path(d) / "manifest.json"
+            if not path.is_file():
+                from subsel_plugins.errors import MissingFileError
+
+                raise MissingFileError(
+                    f"{d}: no manifest.json; expected a run directory of python -m benchmarks."
+                )
+            cfg = BenchConfig(**json.loads(path.read_text(encoding="utf-8"))["config"])
+            strategies = resolve_strategies(cfg.strategies)
+            order += [s for s in strategies if s not in order]
+            frames.append(_frame(current_rows(cfg, d, strategies)))
+        text = summary_markdown(pd.concat(frames, ignore_index=True), order)
+        sys.stdout.write(text)
+        if args.output:
+            Path(args.output).write_text(text, encoding="utf-8")
+        return 0
+
+    args = p.parse_args(argv)
+    return run_door("python -m benchmarks.report", lambda: run(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(summary_main())
