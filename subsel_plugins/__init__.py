@@ -25,12 +25,15 @@ from .registry import (
     strategy_info,
 )
 from .strategies import (
+    CenteredGramSchmidtQuery,
     FeatureNormQuery,
     GramSchmidtQuery,
     ProbCoverQuery,
     QueryStrategy,
     RandomQuery,
     ThenQuery,
+    TypiClustGSQuery,
+    TypiClustNormQuery,
     TypiClustQuery,
 )
 from .strategies import _base as _strategies
@@ -51,6 +54,9 @@ __all__ = [
     "TypiClustQuery",
     "ProbCoverQuery",
     "ThenQuery",
+    "TypiClustNormQuery",
+    "TypiClustGSQuery",
+    "CenteredGramSchmidtQuery",
     "get_strategy",
     "available_strategies",
     "strategy_info",

@@ -2,10 +2,13 @@
 
 from .hookspecs import hookimpl
 from .strategies import (
+    CenteredGramSchmidtQuery,
     FeatureNormQuery,
     GramSchmidtQuery,
     ProbCoverQuery,
     RandomQuery,
+    TypiClustGSQuery,
+    TypiClustNormQuery,
     TypiClustQuery,
 )
 
@@ -17,3 +20,7 @@ def subsel_register_strategies(register):
     register("gram_schmidt", GramSchmidtQuery)
     register("typiclust", TypiClustQuery)
     register("probcover", ProbCoverQuery)
+    # beyond the paper (README, "Beyond the paper")
+    register("typiclust_norm", TypiClustNormQuery)
+    register("typiclust_gs", TypiClustGSQuery)
+    register("gram_schmidt_centered", CenteredGramSchmidtQuery)

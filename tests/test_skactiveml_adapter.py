@@ -229,6 +229,9 @@ BAD_VALUES = {
     "n_classes": 1,
     "factor": 0.5,
     "features": 42,
+    "exhausted": "sometimes",
+    "center": "yes",
+    "alpha": -1.0,
 }
 
 

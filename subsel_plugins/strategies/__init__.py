@@ -16,6 +16,7 @@ from ._probcover import ProbCoverQuery
 from ._random import RandomQuery
 from ._then import ThenQuery
 from ._typiclust import TypiClustQuery
+from ._variants import CenteredGramSchmidtQuery, TypiClustGSQuery, TypiClustNormQuery
 
 __all__ = [
     "QueryStrategy",
@@ -26,4 +27,7 @@ __all__ = [
     "RandomQuery",
     "ThenQuery",
     "TypiClustQuery",
+    "TypiClustNormQuery",
+    "TypiClustGSQuery",
+    "CenteredGramSchmidtQuery",
 ]
