@@ -35,6 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
+if __name__ == "__main__":
+    # run as a script, this file's folder comes first on sys.path and this
+    # module would shadow the `distributed` package: drop the folder
+    _here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+
 D = 384
 SEED = 0
 GS_BUDGET = 380  # <= d: Gram-Schmidt has at most rank(X) <= d real picks (README)

@@ -50,6 +50,7 @@ from ..strategies._gram_schmidt import (
 )
 from ._client import Traffic
 from ._passes import gather_rows, norm_select, raise_if_bad, split_by_chunk
+from ._sources import materialize
 
 # -- cost model (the single machine's unit: about one float64 multiply-add) --
 # A batch of trials is two round trips client -> scheduler -> workers (draw the
@@ -70,7 +71,7 @@ def _bounds(res2, sqn, rel, nf):
 
 def _task_init(block, excluded, rel, nf):
     """The first state of a chunk: float64 squared norms, bounds = norms, liveness."""
-    B = np.asarray(block)
+    B = materialize(block)
     hi, lo = float(B.max()), float(B.min())
     if not (np.isfinite(hi) and np.isfinite(lo)):
         return {"bad": int(np.argwhere(~np.isfinite(B))[0, 0]), "max_abs": np.inf, "cum": np.zeros(1)}
@@ -86,7 +87,7 @@ def _task_init(block, excluded, rel, nf):
 
 def _task_refresh(state, block, Qnew, Q, gone, rel, nf, check_suspects):
     """The next state: fold ``Qnew`` into the bounds, drop ``gone`` rows, test the suspects exactly."""
-    B = np.asarray(block)
+    B = materialize(block)
     sqn = state["sqn"]
     live = state["live"].copy()
     live[gone] = False

@@ -13,6 +13,7 @@ import numpy as np
 from .._validation import row_norms
 from ..errors import InvalidValueError
 from ._client import nbytes
+from ._sources import materialize
 
 #: Chunk results merged per reduction task (a tree: the client receives one top-k).
 MERGE_FANOUT = 8
@@ -63,7 +64,7 @@ def _task_scan(block, start, excluded, mode, k, norm, seed, c):
     tie-breaker ``z``). ``"top"``: key ``-w`` (the largest norms first, ties
     to the lowest index). Rows in ``excluded`` (local indices) take no part.
     """
-    B = np.asarray(block)
+    B = materialize(block)
     hi, lo = float(B.max()), float(B.min())
     out = {"max_abs": 0.0, "bad": -1, "n_pos": 0, **_empty_keys()}
     if not (np.isfinite(hi) and np.isfinite(lo)):

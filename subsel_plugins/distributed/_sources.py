@@ -85,10 +85,13 @@ class RowSource:
         return self._finish(self._read_rows(c, np.asarray(local, dtype=np.int64)))
 
     def block_task(self, c: int):
-        """Chunk ``c`` as a dask Delayed (recomputable: it reads the source)."""
-        from dask import delayed
+        """What a pass task takes for chunk ``c``: a :class:`BlockRef` (the task reads the chunk itself).
 
-        return delayed(_read_block, pure=True)(self, c)
+        Reading inside the task that uses the chunk keeps the chunk on the
+        worker that reads it (a separate read task could run on another worker
+        and the chunk travel). :class:`DaskRows` returns a dask Delayed instead.
+        """
+        return BlockRef(self, c)
 
     def rows_task(self, c: int, local: np.ndarray):
         from dask import delayed
@@ -124,8 +127,23 @@ class RowSource:
         raise NotImplementedError
 
 
-def _read_block(source, c):
-    return source.read_block(c)
+class BlockRef:
+    """Chunk ``c`` of ``source``, read where it is used (:func:`materialize`)."""
+
+    __slots__ = ("source", "c")
+
+    def __init__(self, source, c):
+        self.source, self.c = source, int(c)
+
+    def __dask_tokenize__(self):
+        return ("BlockRef", self.source.__dask_tokenize__(), self.c)
+
+
+def materialize(block) -> np.ndarray:
+    """The rows of a :class:`BlockRef` (read now) or of an already computed block."""
+    if isinstance(block, BlockRef):
+        return block.source.read_block(block.c)
+    return np.asarray(block)
 
 
 def _read_rows(source, c, local):
