@@ -54,6 +54,11 @@ def generate(root: Path, n: int, d: int = D, shard_rows: int = SHARD_ROWS, singl
 
     src = SeededRows(n, d, seed=SEED, chunk_rows=shard_rows)
     root.mkdir(parents=True, exist_ok=True)
+    if (root / "all.npy").exists():  # written once: later runs reuse it
+        shape = np.load(root / "all.npy", mmap_mode="r").shape
+        if shape != (n, d):
+            raise SystemExit(f"{root / 'all.npy'} holds {shape}, not ({n}, {d}): use another --root")
+        single = False
     big = np.lib.format.open_memmap(root / "all.npy.part", "w+", np.float32, (n, d)) if single else None
     for c in range(src.n_chunks):
         a, b = int(src.starts[c]), int(src.starts[c + 1])
