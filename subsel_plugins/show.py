@@ -199,7 +199,7 @@ def image_grid(rows, images, labels, classes=None, *, title=None, columns=None, 
     fig, axes = plt.subplots(
         len(lines),
         ncols,
-        figsize=(0.85 * ncols / (1 - left), 0.95 * len(lines) + (0.4 if title else 0.1)),
+        figsize=(0.85 * ncols / (1 - left), 0.95 * len(lines) + (0.45 if title else 0.05) + 0.2),
         squeeze=False,
     )
     for r, (lab, idx, first) in enumerate(lines):
@@ -220,8 +220,10 @@ def image_grid(rows, images, labels, classes=None, *, title=None, columns=None, 
             axes[r, 0].set_ylabel(lab, rotation=0, ha="right", va="center", fontsize=8, labelpad=4)
     if title:
         fig.suptitle(title, fontsize=9)
-    top = 1 - (0.45 if title else 0.05) / fig.get_figheight()
-    fig.subplots_adjust(left=left, right=0.995, bottom=0.03, top=top, wspace=0.05, hspace=0.45)
+    # margins in inches: the title above, the last line's class labels below
+    height = fig.get_figheight()
+    top = 1 - (0.45 if title else 0.05) / height
+    fig.subplots_adjust(left=left, right=0.995, bottom=0.2 / height, top=top, wspace=0.05, hspace=0.45)
     if path is None:
         return fig
     fig.savefig(path, dpi=dpi)
