@@ -246,3 +246,11 @@ def test_bad_parameters_name_themselves():
         GramSchmidtQuery(exhausted="fill").select(X, 2)
     with pytest.raises(InvalidTypeError, match="center"):
         GramSchmidtQuery(center="yes").select(X, 2)
+
+
+@pytest.mark.parametrize("params", [{"exhausted": "restart"}, {"center": True}])
+def test_distributed_inputs_refuse_what_their_sampler_lacks(params):
+    da = pytest.importorskip("dask.array")
+    D = da.from_array(low_rank(100, 5, 3, seed=0), chunks=(50, 5))
+    with pytest.raises(InvalidValueError, match="distributed inputs"):
+        GramSchmidtQuery(random_state=0, **params).select(D, 3)

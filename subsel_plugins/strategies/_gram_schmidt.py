@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from .._validation import check_bool, check_choice, check_norm, row_norms
-from ..errors import MissingDependencyError
+from ..errors import InvalidValueError, MissingDependencyError
 from ._base import QueryStrategy
 from ._sampling import successive_sample
 
@@ -303,6 +303,18 @@ class GramSchmidtQuery(QueryStrategy):
         check_choice(self.method, "method", self._METHODS)
         check_choice(self.exhausted, "exhausted", self._EXHAUSTED)
         check_bool(self.center, "center")
+
+    def select_with_scores(self, X, budget, labeled=None):
+        from ..distributed import is_distributed_input
+
+        if (self.exhausted == "restart" or self.center is True) and is_distributed_input(X):
+            # the distributed sampler implements Alg. 1 with the norm fallback only
+            raise InvalidValueError(
+                f"GramSchmidtQuery(exhausted={self.exhausted!r}, center={self.center!r}) does not run "
+                "on distributed inputs yet; use exhausted='norm' and center=False there, or select on "
+                "one machine."
+            )
+        return super().select_with_scores(X, budget, labeled)
 
     def _select(self, X, budget, labeled, rng):
         if self.center:
