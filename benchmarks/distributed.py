@@ -88,6 +88,7 @@ def _bytes_summary(stats: dict | None, worker_bytes: int) -> dict:
     if not stats:
         return {"worker_to_worker": worker_bytes}
     tr = stats.get("traffic", {})
+    scans = tr.get("norm", {})
     picks_phases = [tr.get(p, {}) for p in ("draw", "rows")]
     refresh = tr.get("refresh", {})
     to_client = sum(p.get("to_client", 0) for p in tr.values())
@@ -99,6 +100,7 @@ def _bytes_summary(stats: dict | None, worker_bytes: int) -> dict:
         "trial_rounds": sum(p.get("rounds", 0) for p in picks_phases),
         "trial_bytes": sum(p.get("to_client", 0) + p.get("to_workers", 0) for p in picks_phases),
         "refresh_bytes": refresh.get("to_client", 0) + refresh.get("to_workers", 0),
+        "norm_pass_bytes": scans.get("to_client", 0) + scans.get("to_workers", 0),
     }
 
 
@@ -157,17 +159,18 @@ def _fmt_bytes(b) -> str:
 def table(records: list[dict]) -> str:
     rows = [
         "| case | N | budget | workers | wall (s) | client peak (MiB) | passes | trials | "
-        "bytes per trial round | bytes per refresh | worker-to-worker |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "client <-> workers | per trial round | per refresh | worker <-> worker |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         st, by = r.get("stats") or {}, r.get("bytes") or {}
         rounds = by.get("trial_rounds") or 0
         refreshes = st.get("refreshes") or 0
+        total = (by["to_client"] + by["to_workers"]) if "to_client" in by else None
         rows.append(
             f"| {r['case']} | {r['n']:.0e} | {r['budget']} | {r['workers'] or 1} | {r['wall_s']:.1f} | "
-            f"{r['client_peak_mib']:.0f} | {st.get('passes', st.get('refreshes', '-'))} | "
-            f"{st.get('trials', '-')} | "
+            f"{r['client_peak_mib']:.0f} | {st.get('passes', '-')} | {st.get('trials', '-')} | "
+            f"{_fmt_bytes(total)} | "
             f"{_fmt_bytes(by['trial_bytes'] / rounds) if rounds else '-'} | "
             f"{_fmt_bytes(by['refresh_bytes'] / refreshes) if refreshes else '-'} | "
             f"{_fmt_bytes(by.get('worker_to_worker'))} |"

@@ -161,7 +161,13 @@ def test_then_query_first_stage_distributed(client):
     q = get_strategy("feature_norm_then_gs", random_state=0)
     idx = q.select(D, 10, labeled=[1, 2])
     assert len(set(idx)) == 10 and not np.isin(idx, [1, 2]).any()
-    # the candidates are the first stage's picks: rerun the first stage alone with the same seeds
+
+    # a deterministic first stage proposes the same candidates as on one machine, and the
+    # second stage runs on the client over the same rows: the same picks
+    def make():
+        return ThenQuery(FeatureNormQuery(randomized=False), GramSchmidtQuery(), random_state=4)
+
+    np.testing.assert_array_equal(make().select(D, 10, labeled=[1, 2]), make().select(X, 10, labeled=[1, 2]))
     with pytest.raises(InvalidTypeError, match="first stage TypiClustQuery does not run"):
         ThenQuery(TypiClustQuery(), GramSchmidtQuery(), random_state=0).select(D, 5)
 

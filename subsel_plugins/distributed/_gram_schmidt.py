@@ -32,11 +32,13 @@ and the refresh schedule follows another cost model. Same law, other draws.
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
 
 from ..strategies._gram_schmidt import (
+    _EPS32,
     _EPS64,
     _MAX_BATCH,
     _MAX_IDLE_REFRESHES,
@@ -63,6 +65,8 @@ _ROW_READ = 2e5
 _TASK_OVERHEAD = 2e6
 # Rows per float64 block inside a worker's pass.
 _WORKER_BLOCK = 8192
+# Rows per sub-block of the first pass (checked and summed while in cache).
+_SCAN_ROWS = 2048
 
 
 def _bounds(res2, sqn, rel, nf):
@@ -70,14 +74,24 @@ def _bounds(res2, sqn, rel, nf):
 
 
 def _task_init(block, excluded, rel, nf):
-    """The first state of a chunk: float64 squared norms, bounds = norms, liveness."""
+    """The first state of a chunk: squared norms (in the rows' precision), bounds = norms, liveness.
+
+    One read of the chunk: each sub-block is checked (finite, max |x|) and its
+    squared norms taken while it is in cache. float32 rows are summed in
+    float32, as on one machine: the bounds carry that error (``rel``) until
+    the first refresh recomputes the norms in float64.
+    """
     B = materialize(block)
-    hi, lo = float(B.max()), float(B.min())
-    if not (np.isfinite(hi) and np.isfinite(lo)):
-        return {"bad": int(np.argwhere(~np.isfinite(B))[0, 0]), "max_abs": np.inf, "cum": np.zeros(1)}
-    sqn = np.empty(B.shape[0])
-    for s in range(0, B.shape[0], _WORKER_BLOCK):
-        b = np.asarray(B[s : s + _WORKER_BLOCK], dtype=np.float64)
+    n = B.shape[0]
+    sqn = np.empty(n)
+    hi, lo = -np.inf, np.inf
+    for s in range(0, n, _SCAN_ROWS):
+        b = B[s : s + _SCAN_ROWS]
+        bh, bl = float(b.max()), float(b.min())
+        if not (np.isfinite(bh) and np.isfinite(bl)):
+            bad = s + int(np.argwhere(~np.isfinite(b))[0, 0])
+            return {"bad": bad, "max_abs": np.inf, "cum": np.zeros(1)}
+        hi, lo = max(hi, bh), min(lo, bl)
         sqn[s : s + len(b)] = np.einsum("ij,ij->i", b, b)
     live = sqn > 0
     live[excluded] = False
@@ -85,18 +99,26 @@ def _task_init(block, excluded, rel, nf):
     return {"bad": -1, "max_abs": max(hi, -lo, 0.0), "sqn": sqn, "res2": sqn, "live": live, "cum": cum}
 
 
-def _task_refresh(state, block, Qnew, Q, gone, rel, nf, check_suspects):
-    """The next state: fold ``Qnew`` into the bounds, drop ``gone`` rows, test the suspects exactly."""
+def _task_refresh(state, block, Qnew, Q, gone, rel, nf, check_suspects, first):
+    """The next state: fold ``Qnew`` into the bounds, drop ``gone`` rows, test the suspects exactly.
+
+    ``first``: ``Qnew`` is the whole basis and the squared norms are taken
+    again in float64 (they were in the rows' precision).
+    """
     B = materialize(block)
-    sqn = state["sqn"]
+    sqn = np.empty(B.shape[0]) if first else state["sqn"]
     live = state["live"].copy()
     live[gone] = False
-    res2 = state["res2"].copy()  # never in place: the old state may be read again after a fault
-    if Qnew.shape[0]:
-        for s in range(0, B.shape[0], _WORKER_BLOCK):
-            b = np.asarray(B[s : s + _WORKER_BLOCK], dtype=np.float64)
-            C = b @ Qnew.T
-            res2[s : s + len(b)] -= np.einsum("ij,ij->i", C, C)
+    res2 = np.empty(B.shape[0]) if first else state["res2"].copy()  # never in place: see the module doc
+    for s in range(0, B.shape[0], _WORKER_BLOCK):
+        b = np.asarray(B[s : s + _WORKER_BLOCK], dtype=np.float64)
+        C = b @ Qnew.T
+        c2 = np.einsum("ij,ij->i", C, C)
+        if first:
+            sqn[s : s + len(b)] = np.einsum("ij,ij->i", b, b)
+            res2[s : s + len(b)] = sqn[s : s + len(b)] - c2
+        else:
+            res2[s : s + len(b)] -= c2
     if check_suspects:
         suspect = np.flatnonzero(live & (res2 <= 4.0 * rel * sqn))
         for s in range(0, suspect.size, _WORKER_BLOCK):
@@ -156,8 +178,13 @@ class DistributedGramSchmidt:
         self.nf = np.sqrt(self.d) if norm == "l1" else 1.0
         self.labeled = labeled
         self.stats = {"trials": 0, "refreshes": 0, "passes": 0, "exact_rows": 0, "bound_violations": 0}
+        # wall seconds by phase, for reports only (never read by the sampler)
+        self.seconds = {"passes": 0.0, "trials": 0.0}
+        t0 = time.perf_counter()
         self.applied = 0
-        self.rel = 2.0 * self.d * _EPS64 + 64.0 * _EPS64 * self.d  # float64 norms, no basis applied yet
+        # norms summed in the rows' precision until the first refresh (as on one machine)
+        eps = _EPS32 if source.dtype == np.float32 else _EPS64
+        self.rel = 2.0 * self.d * eps + 64.0 * _EPS64 * self.d
         excl = split_by_chunk(source, labeled)
         states = self._init_states(source, excl)
         e = rescale_exponent(self._max_abs)
@@ -178,6 +205,7 @@ class DistributedGramSchmidt:
         self.spent = 0.0
         self._delayed, self._dask = delayed, dask
         self._set_masses(self._summaries)
+        self.seconds["passes"] += time.perf_counter() - t0
         if self.progress:
             self.progress("init", self)
 
@@ -220,6 +248,7 @@ class DistributedGramSchmidt:
 
     def refresh(self, check_suspects: bool):
         """One pass on the workers: the new basis vectors into every chunk's bounds."""
+        t0 = time.perf_counter()
         dask, delayed = self._dask, self._delayed
         Qnew = np.ascontiguousarray(self.Q[self.applied : self.k])
         Q = np.ascontiguousarray(self.Q[: self.k])
@@ -228,6 +257,7 @@ class DistributedGramSchmidt:
         gone = split_by_chunk(self.source, np.asarray(self.pending, dtype=np.int64))
         self.pending = []
         dQ, dQnew = delayed(Q), delayed(Qnew)  # one copy per worker, not one per chunk
+        first = self.stats["refreshes"] == 0
         tasks = [
             delayed(_task_refresh)(
                 self.states[c],
@@ -238,6 +268,7 @@ class DistributedGramSchmidt:
                 self.rel,
                 self.nf,
                 check_suspects,
+                first,
             )
             for c in range(self.source.n_chunks)
         ]
@@ -253,6 +284,7 @@ class DistributedGramSchmidt:
         )
         self.spent = 0.0
         self._set_masses(sums)
+        self.seconds["passes"] += time.perf_counter() - t0
         if self.progress:
             self.progress("refresh", self)
 
@@ -329,6 +361,13 @@ class DistributedGramSchmidt:
         return np.where(alive, w, 0.0)
 
     def _batch(self, budget, chosen, scores):
+        t0 = time.perf_counter()
+        try:
+            return self._batch_timed(budget, chosen, scores)
+        finally:
+            self.seconds["trials"] += time.perf_counter() - t0
+
+    def _batch_timed(self, budget, chosen, scores):
         acc = (self.accepted_since + 1.0) / (self.trials_since + 1.0)
         m = int(np.clip(np.ceil((budget - len(chosen)) / acc), _MIN_BATCH, _MAX_BATCH))
         rows, bound, sqn, live = self._draw(m)
@@ -412,5 +451,6 @@ def gram_schmidt_select(source, budget, labeled, norm, rng, progress=None):
         scores.extend([0.0] * missing)
         gs.stats["passes"] += 1
     gs.stats["traffic"] = gs.traffic.as_dict()
+    gs.stats["seconds"] = {k: round(v, 3) for k, v in gs.seconds.items()}
     gs.stats["chunks"] = gs.source.n_chunks
     return np.asarray(chosen, dtype=np.int64), np.asarray(scores, dtype=np.float64), gs.stats, gs.e

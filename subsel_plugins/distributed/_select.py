@@ -8,6 +8,7 @@ import numpy as np
 
 from .._validation import check_budget, check_labeled
 from ..errors import InvalidTypeError, InvalidValueError
+from ._client import Traffic
 from ._passes import gather_rows, norm_select, raise_if_bad, scan
 from ._sources import as_source
 
@@ -86,9 +87,19 @@ def _random(strategy, source, budget, lab, rng, progress=None):
 
 
 def _feature_norm(strategy, source, budget, lab, rng, progress=None):
-    idx, norms, _ = norm_select(
-        source, budget, lab, strategy.norm, strategy.randomized, rng, what=f"{strategy.norm} feature norm"
+    traffic = Traffic()
+    idx, norms, e = norm_select(
+        source,
+        budget,
+        lab,
+        strategy.norm,
+        strategy.randomized,
+        rng,
+        traffic,
+        what=f"{strategy.norm} feature norm",
     )
+    # one pass (two for features of extreme magnitude, rescaled and scanned again)
+    strategy.stats_ = {"passes": 2 if e else 1, "chunks": source.n_chunks, "traffic": traffic.as_dict()}
     return idx, norms
 
 

@@ -211,7 +211,7 @@ class NpyShards(RowSource):
 
     def _read_block(self, c):
         k, a, b = self._where[c]
-        return np.array(self._mmap(k)[a:b])
+        return self._mmap(k)[a:b]  # a view: the task that reads it pages it in once
 
     def _read_rows(self, c, local):
         k, a, _ = self._where[c]
