@@ -476,6 +476,15 @@ def probe_frameworks(normalizations=("l2", "standard"), **params) -> dict:
     return out
 
 
+#: The variants of issue 14 that keep TypiClust's coverage, and Gram-Schmidt past the rank of the features.
+BEYOND_VARIANTS = (
+    "typiclust_norm",
+    "typiclust_gs",
+    "gram_schmidt_centered",
+    "gram_schmidt:exhausted=restart",
+)
+
+
 def _beyond() -> BenchConfig:
     sweep = [
         {"name": f"typiclust_then_{second}", "params": {"factor": f}}
@@ -497,6 +506,7 @@ def _beyond() -> BenchConfig:
             "typiclust",
             "probcover",
             *PAPER_COMBINATIONS,
+            *BEYOND_VARIANTS,
             *sweep,
         ],
         frameworks=probe_frameworks(("l2", "standard")),
