@@ -5,9 +5,17 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .._progress import progress
 from .._validation import check_int, check_real, sklearn_seed, unit_rows_float32
 from ._base import QueryStrategy
-from ._typiclust import faiss_or_none, kmeans_labels
+from ._typiclust import (
+    check_approximate,
+    faiss_or_none,
+    kmeans_labels,
+    sample_kmeans,
+    sample_kmeans_labels,
+    use_approximate,
+)
 
 # Rows x columns of one block of the squared-distance matrix: bounds the
 # temporaries to about 1024 x 32768 x 4 B = 128 MB whatever N is.
@@ -59,6 +67,144 @@ DEFAULT_PSEUDO_CLASSES = 10
 _SQ_DIST_TOL = 16 * float(np.finfo(np.float32).eps)
 
 
+#: Approximate path: the pool is split into about sqrt(N) k-means cells, and
+#: the rows of a cell are compared with the rows of the PROBE_CELLS cells whose
+#: centroids are nearest its own (itself included): an inverted-file search
+#: whose queries are batched by cell, so each cell is one matrix product.
+PROBE_CELLS = 8
+#: The cells' k-means trains on this many sampled rows per cell (cells only
+#: route the search; the pseudo-labels get faiss's default 256).
+CELL_POINTS_PER_CENTROID = 64
+
+
+def default_n_cells(n: int) -> int:
+    """About sqrt(n) cells."""
+    return max(1, int(round(np.sqrt(n))))
+
+
+class Cells:
+    """The approximate path's inverted file: k-means cells and the cells each one probes.
+
+    ``cell[i]``: row i's cell; ``members[c]``: the rows of cell c (ascending);
+    ``order[c]``: every cell by centroid distance from c, c first;
+    ``n_probe = min(PROBE_CELLS, n_cells)``.
+    """
+
+    def __init__(self, cell: np.ndarray, centroids: np.ndarray, n_probe: int | None = None):
+        n_cells = centroids.shape[0]
+        self.cell = np.asarray(cell)
+        order = np.argsort(self.cell, kind="stable")
+        bounds = np.searchsorted(self.cell[order], np.arange(n_cells + 1))
+        self.members = [order[bounds[c] : bounds[c + 1]] for c in range(n_cells)]
+        C = np.asarray(centroids, dtype=np.float64)
+        sq = np.einsum("ij,ij->i", C, C)
+        D = sq[:, None] + sq[None, :] - 2.0 * (C @ C.T)
+        np.fill_diagonal(D, -np.inf)  # a cell probes itself first
+        self.order = np.argsort(D, axis=1, kind="stable")
+        self.n_probe = min(n_probe or PROBE_CELLS, n_cells)
+
+    @classmethod
+    def build(cls, F: np.ndarray, seed: int, n_cells: int | None = None, n_probe: int | None = None):
+        """Cells of a k-means with ``n_cells`` (default about sqrt(N)) on a sample of F."""
+        n_cells = n_cells or default_n_cells(F.shape[0])
+        return cls(*sample_kmeans(F, n_cells, seed, CELL_POINTS_PER_CENTROID), n_probe)
+
+    def rows(self, cells) -> np.ndarray:
+        return np.concatenate([self.members[p] for p in cells])
+
+    def __iter__(self):
+        """Yield (cell, its rows, the rows of its n_probe nearest cells) per non-empty cell."""
+        for c in progress(range(len(self.members)), desc="cells", unit="cell"):
+            if self.members[c].size:
+                yield c, self.members[c], self.rows(self.order[c, : self.n_probe])
+
+
+def _nearest_sq(Q: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Squared distance from each row of Q to its nearest row of B (exact; inf if B is empty)."""
+    if B.shape[0] == 0:
+        return np.full(Q.shape[0], np.inf, dtype=np.float32)
+    faiss = faiss_or_none()
+    if faiss is not None:
+        index = faiss.IndexFlatL2(B.shape[1])
+        index.add(np.ascontiguousarray(B, dtype=np.float32))
+        dist, _ = index.search(np.ascontiguousarray(Q, dtype=np.float32), 1)
+        return np.maximum(dist[:, 0], 0.0)
+    best = np.full(Q.shape[0], np.inf, dtype=np.float32)
+    for c in range(0, B.shape[0], _COL_BLOCK):
+        D2 = _pair_sq(Q, B[c : c + _COL_BLOCK])
+        np.minimum(best, D2.min(axis=1), out=best)
+    return best
+
+
+def _pair_sq(Q: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Squared distances (float32) between the rows of Q and of B, as :func:`_sq_distance_blocks`."""
+    D2 = Q @ B.T
+    D2 *= -2.0
+    D2 += np.einsum("ij,ij->i", Q, Q)[:, None]
+    D2 += np.einsum("ij,ij->i", B, B)[None, :]
+    np.maximum(D2, 0.0, out=D2)
+    return D2
+
+
+def distance_to_other_cluster_approx(F: np.ndarray, labels: np.ndarray, cells: Cells) -> np.ndarray:
+    """:func:`distance_to_other_cluster` searched in a few cells per row.
+
+    For the rows of cell c with label L: their nearest row of another label
+    among the ``n_probe`` cells nearest c that hold any row not labelled L.
+    Each found distance is a real distance to a row of another label, so it is
+    never below the exact one; inf only when every row has the same label.
+    """
+    labels = np.asarray(labels)
+    n_labels = int(labels.max()) + 1
+    n_cells = len(cells.members)
+    counts = np.bincount(cells.cell * n_labels + labels, minlength=n_cells * n_labels)
+    counts = counts.reshape(n_cells, n_labels)
+    sizes = counts.sum(axis=1)
+    best = np.full(F.shape[0], np.inf, dtype=np.float32)
+    for c in progress(range(n_cells), desc="purity distances", unit="cell"):
+        rows = cells.members[c]
+        for lab in np.unique(labels[rows]):
+            near = cells.order[c]
+            near = near[sizes[near] > counts[near, lab]][: cells.n_probe]
+            if near.size == 0:
+                continue
+            B = cells.rows(near)
+            B = B[labels[B] != lab]
+            q = rows[labels[rows] == lab]
+            best[q] = _nearest_sq(F[q], F[B])
+    return np.sqrt(best.astype(np.float64))
+
+
+def ball_graph_approx(F: np.ndarray, delta: float, cells: Cells) -> sp.csr_matrix:
+    """:func:`ball_graph` with each row's ball searched only in its probed cells.
+
+    Every edge is a true edge (the distance is computed exactly); edges to
+    rows outside the probed cells are missed.
+    """
+    n = F.shape[0]
+    d2 = np.float32(float(delta) ** 2)
+    faiss = faiss_or_none()
+    rs, cs = [], []
+    for _, rows, probed in cells:
+        Q, B = F[rows], F[probed]
+        if faiss is not None:
+            index = faiss.IndexFlatL2(B.shape[1])
+            index.add(np.ascontiguousarray(B, dtype=np.float32))
+            lims, dist, ind = index.range_search(np.ascontiguousarray(Q, dtype=np.float32), float(d2))
+            keep = dist < d2  # strict, as the exact graph
+            r = np.repeat(np.arange(rows.size), np.diff(lims.astype(np.int64)))[keep]
+            c = ind[keep]
+        else:
+            r, c = np.nonzero(_pair_sq(Q, B) < d2)
+        rs.append(rows[r].astype(np.int32))
+        cs.append(probed[c].astype(np.int32))
+    r = np.concatenate(rs) if rs else np.empty(0, dtype=np.int32)
+    c = np.concatenate(cs) if cs else np.empty(0, dtype=np.int32)
+    A = sp.csr_matrix((np.ones(r.size, dtype=np.bool_), (r, c)), shape=(n, n))
+    A.sort_indices()
+    return A
+
+
 def purity_delta(F: np.ndarray, labels: np.ndarray, purity: float) -> float:
     """Largest delta whose balls are pure for at least a ``purity`` fraction of rows.
 
@@ -73,7 +219,12 @@ def purity_delta(F: np.ndarray, labels: np.ndarray, purity: float) -> float:
     promise ``purity(delta) >= purity`` holds in exact arithmetic too, not only
     in the float32 distances the graph is built from.
     """
-    d = np.sort(distance_to_other_cluster(F, labels))
+    return delta_from_distances(distance_to_other_cluster(F, labels), purity, F)
+
+
+def delta_from_distances(d: np.ndarray, purity: float, F: np.ndarray) -> float:
+    """:func:`purity_delta` given each row's distance to its nearest row of another label."""
+    d = np.sort(d)
     n_pure = int(np.ceil(purity * d.size - 1e-9))
     boundary = float(d[d.size - n_pure]) if n_pure > 0 else float(d[-1])
     if not np.isfinite(boundary):  # a single cluster: every ball is pure
@@ -156,6 +307,16 @@ class ProbCoverQuery(QueryStrategy):
         fixed k, so delta never depends on the budget or the labeled count
         (a k that grows with the budget shrinks delta and the balls, and
         ProbCover then covers little). Pass the class count when you know it.
+    approximate : "auto", True or False, default="auto"
+        The approximate path for large pools: the pseudo-labels' k-means is
+        trained on a sample (as TypiClust's approximate path), and the purity
+        search and the ball graph compare each row only with the rows of the
+        ``PROBE_CELLS`` (8) k-means cells nearest its own (about sqrt(N)
+        cells, or the pseudo-labels' clusters when there are more of them):
+        an inverted-file search, O(N^1.5 d) instead of O(N^2 d). Found
+        distances and edges are exact; edges to rows in unprobed cells are
+        missed. "auto" takes it above ``APPROX_MIN_ROWS`` (100,000) rows. faiss
+        runs the per-cell searches when installed, numpy otherwise.
     random_state : None, int, numpy Generator or RandomState
     features : callable, transformer or torch module, optional
 
@@ -178,10 +339,13 @@ class ProbCoverQuery(QueryStrategy):
     description = "ProbCover: greedy max coverage of delta-balls (Yehuda et al. 2022)."
     scale_invariant = True  # rows are L2-normalized
 
-    def __init__(self, delta=None, purity=0.95, n_classes=None, random_state=None, features=None):
+    def __init__(
+        self, delta=None, purity=0.95, n_classes=None, random_state=None, features=None, approximate="auto"
+    ):
         self.delta = delta
         self.purity = purity
         self.n_classes = n_classes
+        self.approximate = approximate
         self.random_state = random_state
         self.features = features
 
@@ -189,20 +353,40 @@ class ProbCoverQuery(QueryStrategy):
         check_real(self.delta, "delta", 0, 2, low_inclusive=False, allow_none=True)
         check_real(self.purity, "purity", 0, 1, low_inclusive=False)
         check_int(self.n_classes, "n_classes", 2, allow_none=True)
+        check_approximate(self.approximate)
 
     def _select(self, X, budget, labeled, rng):
         F = unit_rows_float32(X)
         n = F.shape[0]
         delta = self.delta
+        self.approximate_ = use_approximate(self.approximate, n)
+        cells = None
         if delta is None:
             k = min(self.n_classes or DEFAULT_PSEUDO_CLASSES, n)
-            pseudo = kmeans_labels(F, k, sklearn_seed(rng)) if k > 1 else np.zeros(n, dtype=int)
-            delta = purity_delta(F, pseudo, self.purity)
+            if k <= 1:
+                pseudo = np.zeros(n, dtype=int)
+            elif not self.approximate_:
+                pseudo = kmeans_labels(F, k, sklearn_seed(rng))
+            elif k >= default_n_cells(n):
+                # the pseudo-label clusters are fine enough to be the cells themselves
+                pseudo, centroids = sample_kmeans(F, k, sklearn_seed(rng))
+                cells = Cells(pseudo, centroids)
+            else:
+                pseudo = sample_kmeans_labels(F, k, sklearn_seed(rng))
+            if self.approximate_ and cells is None:
+                cells = Cells.build(F, sklearn_seed(rng))
+            if cells is None:
+                delta = purity_delta(F, pseudo, self.purity)
+            else:
+                d = distance_to_other_cluster_approx(F, pseudo, cells)
+                delta = delta_from_distances(d, self.purity, F)
             self.n_clusters_ = k
         else:
             pseudo, self.n_clusters_ = None, None
+            if self.approximate_:
+                cells = Cells.build(F, sklearn_seed(rng))
         self.delta_ = float(delta)
-        A = ball_graph(F, delta)
+        A = ball_graph(F, delta) if cells is None else ball_graph_approx(F, delta, cells)
         self.purity_ = None if pseudo is None else ball_purity(A, pseudo)
         AT = A.T.tocsr()  # AT[y] lists the x whose balls hold y
         degree = np.diff(A.indptr).astype(np.int64)
@@ -221,6 +405,7 @@ class ProbCoverQuery(QueryStrategy):
         eligible = np.ones(n, dtype=bool)
         eligible[labeled] = False
         chosen, scores = [], []
+        bar = progress(total=budget, desc="ProbCover picks", unit="pick")
         while len(chosen) < budget:
             masked = np.where(eligible, degree, -1)
             x = int(np.argmax(masked))
@@ -229,6 +414,8 @@ class ProbCoverQuery(QueryStrategy):
             chosen.append(x)
             scores.append(float(cover(np.array([x]))))
             eligible[x] = False
+            bar.update()
+        bar.close()
         if len(chosen) < budget:  # everything covered: the rest uniformly
             rest = rng.permutation(np.flatnonzero(eligible))[: budget - len(chosen)]
             chosen.extend(rest.tolist())

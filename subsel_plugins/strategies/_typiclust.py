@@ -5,15 +5,36 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.cluster import KMeans, MiniBatchKMeans, kmeans_plusplus
 from sklearn.neighbors import NearestNeighbors
 
-from .._validation import check_int, sklearn_seed, unit_rows_float32
+from .._progress import blocks, progress
+from .._validation import check_bool, check_choice, check_int, sklearn_seed, unit_rows_float32
 from ._base import QueryStrategy
 
 # Above this many rows even few clusters use MiniBatchKMeans: KMeans with 10
 # restarts costs minutes at 100k x 384 and most of an hour at ImageNet's 1.28M.
 KMEANS_FULL_MAX_ROWS = 100_000
+
+#: ``approximate="auto"`` takes the approximate path for pools of more rows than
+#: this (TypiClust and ProbCover); smaller pools get the official, exact path.
+APPROX_MIN_ROWS = 100_000
+
+#: The approximate k-means trains on a uniform sample of at most this many rows
+#: per centroid (faiss's own default cap), then assigns every row.
+MAX_POINTS_PER_CENTROID = 256
+#: Lloyd iterations of the approximate k-means (faiss's default).
+SAMPLE_KMEANS_ITERS = 20
+#: Its k-means++ seeds come from this many sampled rows per centroid.
+KMEANS_INIT_ROWS_PER_CENTROID = 32
+
+#: Approximate typicality inside a cluster larger than REFS + CANDIDATES: every
+#: member is scored against REFS random members (k scaled by REFS / size), and
+#: the CANDIDATES best get their exact typicality within the whole cluster.
+TYPICALITY_REFS = 512
+TYPICALITY_CANDIDATES = 128
+
+_ASSIGN_BLOCK = 65_536
 
 
 def kmeans_labels(F: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
@@ -28,6 +49,59 @@ def kmeans_labels(F: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
     else:
         km = MiniBatchKMeans(n_clusters=n_clusters, batch_size=5000, n_init=3, random_state=seed)
     return km.fit_predict(F)
+
+
+def sample_kmeans_labels(F: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+    """Approximate k-means labels for large pools (:func:`sample_kmeans`'s labels)."""
+    return sample_kmeans(F, n_clusters, seed)[0]
+
+
+def sample_kmeans(F: np.ndarray, n_clusters: int, seed: int, points_per_centroid: int | None = None):
+    """Approximate k-means for large pools: ``(labels, centroids)``, trained on a sample.
+
+    Lloyd's algorithm (``SAMPLE_KMEANS_ITERS`` iterations, one start) on a
+    uniform sample of ``MAX_POINTS_PER_CENTROID * n_clusters`` rows (or
+    ``points_per_centroid * n_clusters``), as faiss
+    does by default, started from k-means++ seeds (one trial per centre) drawn
+    from the first ``KMEANS_INIT_ROWS_PER_CENTROID * n_clusters`` sampled rows;
+    then every row gets its nearest centroid. faiss's Kmeans runs the
+    iterations when installed, scikit-learn's KMeans otherwise, from the same
+    seeds.
+    """
+    n = F.shape[0]
+    rng = np.random.default_rng(seed)
+    m = min(n, (points_per_centroid or MAX_POINTS_PER_CENTROID) * n_clusters)
+    sample = np.sort(rng.choice(n, m, replace=False)) if m < n else np.arange(n)
+    S = np.ascontiguousarray(F[sample], dtype=np.float32)
+    faiss = faiss_or_none()
+    with progress(total=3, desc=f"k-means, k={n_clusters} on {m:,} rows", unit="step") as bar:
+        init_rows = rng.permutation(m)[: KMEANS_INIT_ROWS_PER_CENTROID * n_clusters]
+        init, _ = kmeans_plusplus(S[init_rows], n_clusters, random_state=seed, n_local_trials=1)
+        bar.update()
+        if faiss is not None:
+            km = faiss.Kmeans(S.shape[1], n_clusters, niter=SAMPLE_KMEANS_ITERS, seed=seed % 2**31)
+            km.train(S, init_centroids=np.ascontiguousarray(init, dtype=np.float32))
+            centroids = km.centroids
+        else:
+            km = KMeans(n_clusters, init=init, n_init=1, max_iter=SAMPLE_KMEANS_ITERS, tol=0.0)
+            centroids = km.fit(S).cluster_centers_
+        bar.update()
+        centroids = np.asarray(centroids, dtype=np.float32)
+        labels = nearest_centroid(F, centroids)
+        bar.update()
+    return labels, centroids
+
+
+def nearest_centroid(F: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Index of each row's nearest centroid (squared L2), in blocks of rows."""
+    C = np.ascontiguousarray(centroids, dtype=np.float32)
+    half_sq = 0.5 * np.einsum("ij,ij->i", C, C)
+    labels = np.empty(F.shape[0], dtype=np.int64)
+    for s in blocks(F.shape[0], _ASSIGN_BLOCK, "assigning rows to centroids"):
+        B = np.asarray(F[s : s + _ASSIGN_BLOCK], dtype=np.float32)
+        # argmin ||x - c||^2 = argmin (|c|^2 / 2 - x.c)
+        labels[s : s + B.shape[0]] = np.argmin(half_sq[None, :] - B @ C.T, axis=1)
+    return labels
 
 
 def faiss_or_none():
@@ -59,6 +133,59 @@ def nearest_sq_distances(F: np.ndarray, k: int) -> np.ndarray:
     return dist[:, 1:].astype(np.float64) ** 2
 
 
+def knn_sq_distances(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Squared distances from each query to its ``k`` nearest rows of ``base``, ascending.
+
+    Exact: faiss's IndexFlatL2 when installed, else scikit-learn's brute force.
+    """
+    faiss = faiss_or_none()
+    if faiss is not None:
+        index = faiss.IndexFlatL2(base.shape[1])
+        index.add(np.ascontiguousarray(base, dtype=np.float32))
+        dist, _ = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return np.maximum(dist.astype(np.float64), 0.0)
+    dist, _ = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(base).kneighbors(queries)
+    return dist.astype(np.float64) ** 2
+
+
+def most_typical_approx(G: np.ndarray, k: int, rng: np.random.Generator):
+    """``(position, typicality)`` of a most typical row of ``G``, approximately.
+
+    Every row is scored by its mean squared distance to its ``k'`` nearest of
+    ``TYPICALITY_REFS`` random rows (``k' = k * refs / n``, at least 1: the
+    same density scale on a sample); the ``TYPICALITY_CANDIDATES`` best then get
+    their exact typicality within all of ``G`` (as :func:`typicality`) and the
+    highest wins (ties to the lowest position). Work O(n (refs + candidates) d)
+    instead of O(n^2 d). The returned score is exact; the pick equals the exact
+    one whenever the exact argmax is among the candidates.
+    """
+    n = G.shape[0]
+    refs = np.sort(rng.choice(n, TYPICALITY_REFS, replace=False))
+    k_ref = max(1, int(round(k * TYPICALITY_REFS / n)))
+    D = knn_sq_distances(G[refs], G, k_ref + 1)
+    # a reference row finds itself at distance 0 first: drop that column for it
+    is_ref = np.zeros(n, dtype=bool)
+    is_ref[refs] = True
+    coarse = np.where(is_ref, D[:, 1:].mean(axis=1), D[:, :k_ref].mean(axis=1))
+    cand = np.sort(np.argpartition(coarse, TYPICALITY_CANDIDATES - 1)[:TYPICALITY_CANDIDATES])
+    typ = 1.0 / (knn_sq_distances(G, G[cand], k + 1)[:, 1:].mean(axis=1) + 1e-5)
+    best = int(np.argmax(typ))
+    return int(cand[best]), float(typ[best])
+
+
+def check_approximate(value) -> None:
+    """``approximate`` is "auto", True or False."""
+    if isinstance(value, str):
+        check_choice(value, "approximate", ("auto",))
+    else:
+        check_bool(value, "approximate")
+
+
+def use_approximate(value, n: int) -> bool:
+    """Whether a pool of ``n`` rows takes the approximate path ("auto": n > APPROX_MIN_ROWS)."""
+    return n > APPROX_MIN_ROWS if value == "auto" else bool(value)
+
+
 def typicality(F: np.ndarray, k: int) -> np.ndarray:
     """``1 / (mean squared distance to the k nearest neighbours + 1e-5)``.
 
@@ -86,6 +213,14 @@ class TypiClustQuery(QueryStrategy):
     max_clusters : int, default=500
     k_neighbors : int, default=20
     min_cluster_size : int, default=5
+    approximate : "auto", True or False, default="auto"
+        The approximate path for large pools: k-means trained on a sample of
+        256 rows per cluster (as faiss by default) then every row assigned, and
+        inside clusters of more than 640 members the typicality of all members
+        estimated against 512 random members, the 128 best re-scored exactly.
+        "auto" takes it above ``APPROX_MIN_ROWS`` (100,000) rows; smaller pools
+        get the authors' exact computation. faiss is used when installed
+        (``SUBSEL_FAISS=0`` turns it off), scikit-learn otherwise.
     random_state : None, int, numpy Generator or RandomState
     features : callable, transformer or torch module, optional
 
@@ -99,11 +234,18 @@ class TypiClustQuery(QueryStrategy):
     scale_invariant = True  # rows are L2-normalized
 
     def __init__(
-        self, max_clusters=500, k_neighbors=20, min_cluster_size=5, random_state=None, features=None
+        self,
+        max_clusters=500,
+        k_neighbors=20,
+        min_cluster_size=5,
+        random_state=None,
+        features=None,
+        approximate="auto",
     ):
         self.max_clusters = max_clusters
         self.k_neighbors = k_neighbors
         self.min_cluster_size = min_cluster_size
+        self.approximate = approximate
         self.random_state = random_state
         self.features = features
 
@@ -111,12 +253,15 @@ class TypiClustQuery(QueryStrategy):
         check_int(self.max_clusters, "max_clusters", 1)
         check_int(self.k_neighbors, "k_neighbors", 1)
         check_int(self.min_cluster_size, "min_cluster_size", 0)
+        check_approximate(self.approximate)
 
     def _select(self, X, budget, labeled, rng):
         F = unit_rows_float32(X)
         n = F.shape[0]
         n_clusters = min(labeled.size + budget, self.max_clusters, n)
-        clusters = kmeans_labels(F, n_clusters, sklearn_seed(rng))
+        self.approximate_ = use_approximate(self.approximate, n)
+        cluster_fn = sample_kmeans_labels if self.approximate_ else kmeans_labels
+        clusters = cluster_fn(F, n_clusters, sklearn_seed(rng))
         sizes = np.bincount(clusters, minlength=n_clusters)
         labeled_counts = np.bincount(clusters[labeled], minlength=n_clusters)
         ids = np.flatnonzero(sizes > self.min_cluster_size)
@@ -128,6 +273,7 @@ class TypiClustQuery(QueryStrategy):
         free[labeled] = -1
         chosen, scores = [], []
         step = 0
+        bar = progress(total=budget, desc="TypiClust picks", unit="pick")
         while len(chosen) < budget:
             cluster = order[step % order.size]
             step += 1
@@ -142,6 +288,8 @@ class TypiClustQuery(QueryStrategy):
             chosen.append(int(members[best]))
             scores.append(float(score))
             free[members[best]] = -1
+            bar.update()
+        bar.close()
         return np.asarray(chosen), np.asarray(scores)
 
     def _pick_in_cluster(self, X, F, members, rng):
@@ -152,7 +300,13 @@ class TypiClustQuery(QueryStrategy):
         visiting order but choose inside a cluster by another rule. ``X``: the
         features as given; ``F``: their L2-normalized float32 rows;
         ``members``: the cluster's unlabeled, unchosen rows (non-empty).
+        On the approximate path (``approximate_``), clusters of more than
+        ``TYPICALITY_REFS + TYPICALITY_CANDIDATES`` members use
+        :func:`most_typical_approx`.
         """
-        typ = typicality(F[members], min(self.k_neighbors, members.size // 2))
+        k = min(self.k_neighbors, members.size // 2)
+        if getattr(self, "approximate_", False) and members.size > TYPICALITY_REFS + TYPICALITY_CANDIDATES:
+            return most_typical_approx(F[members], k, rng)
+        typ = typicality(F[members], k)
         best = int(np.argmax(typ))
         return best, typ[best]
