@@ -36,8 +36,18 @@ import numpy as np
 
 from subsel_plugins import FeatureNormQuery, GramSchmidtQuery, ProbCoverQuery, TypiClustQuery
 
-FULL_GRID = {"n": [10_000, 100_000, 1_280_000], "d": [384, 512], "s": [60, 1000]}
-QUICK_GRID = {"n": [10_000, 100_000], "d": [384], "s": [60, 1000]}
+# Gram-Schmidt cases (d, budgets) per N. Budgets stay within the rank (s <= d):
+# past it Gram-Schmidt has no real picks left and fills with norm sampling, so a
+# speed-up there measures the fill, not Gram-Schmidt. The one s > d case is
+# kept, marked, as the earlier README measured it (d=384, s=1000).
+FULL_GRID = {
+    10_000: [(384, (60, 380, 1000)), (1024, (60, 1000))],
+    100_000: [(384, (60, 380, 1000)), (1024, (60, 1000))],
+    # 1.28M x 1024 would need a 10 GB float64 residual matrix for the plain path
+    300_000: [(1024, (60, 1000))],
+    1_280_000: [(384, (60, 380, 1000))],
+}
+QUICK_GRID = {10_000: [(384, (60, 380))], 100_000: [(384, (60, 380))]}
 KINDS = ("realistic", "isotropic")
 GEN_BLOCK = 65_536
 
@@ -65,6 +75,51 @@ def make_features(path: Path, kind: str, n: int, d: int, seed: int = 0) -> np.nd
         del out
         os.replace(tmp, path)
     return np.load(path, mmap_mode="r")
+
+
+#: The ImageNet stand-in: a mixture of this many clusters (classes), this many rows.
+MIXTURE_CLASSES = 1000
+MIXTURE_N = 1_280_000
+
+
+def make_mixture(data_dir: Path, n: int, d: int, n_classes: int = MIXTURE_CLASSES, seed: int = 0):
+    """Write (once) and memory-map an ImageNet stand-in: (features (n, d) float32, labels (n,)).
+
+    Unit rows from a mixture of ``n_classes`` clusters (there is no ImageNet
+    here): class sizes vary by up to 2x (ImageNet's 732-1300 per class); each
+    row is its class centre (a random unit vector) plus noise of a per-class
+    scale (0.6-1.2 times the centre's norm) drawn on a low-rank (64-direction,
+    power-law) subspace plus 20% isotropic noise, then normalised to unit
+    length. The first ``m`` rows of the ``n`` file are a uniform subset
+    (rows are in random order), so smaller pools slice it.
+    """
+    path = data_dir / f"mixture{n_classes}_{n}_{d}_s{seed}.npy"
+    lpath = path.with_name(path.stem + "_labels.npy")
+    if not path.exists():
+        rng = np.random.default_rng(seed)
+        weights = rng.uniform(0.5, 1.0, n_classes)
+        labels = rng.choice(n_classes, n, p=weights / weights.sum())
+        centres = rng.standard_normal((n_classes, d))
+        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+        scale = rng.uniform(0.6, 1.2, n_classes)
+        r = min(64, d)
+        W = np.linalg.qr(rng.normal(size=(d, r)))[0].T * (1.0 / np.arange(1, r + 1) ** 0.5)[:, None]
+        W /= np.sqrt((W**2).sum())
+        tmp = path.with_suffix(".partial.npy")
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, d))
+        for s in range(0, n, GEN_BLOCK):
+            lab = labels[s : s + GEN_BLOCK]
+            b = lab.size
+            noise = 0.8 * (rng.standard_normal((b, r), dtype=np.float32) @ W.astype(np.float32))
+            noise += (0.2 / np.sqrt(d)) * rng.standard_normal((b, d), dtype=np.float32)
+            block = centres[lab].astype(np.float32) + scale[lab, None].astype(np.float32) * noise
+            block /= np.linalg.norm(block, axis=1, keepdims=True)
+            out[s : s + b] = block
+        out.flush()
+        del out
+        np.save(lpath, labels)
+        os.replace(tmp, path)
+    return np.load(path, mmap_mode="r"), np.load(lpath)
 
 
 def measure(fn):
@@ -109,86 +164,151 @@ def plain_time(X, s: int, model):
     return t1 + per_pick * (min(s, X.shape[1]) - 1)
 
 
+def grid_cases(grid):
+    """(n, d, budgets) in grid order."""
+    for n, cases in grid.items():
+        for d, budgets in cases:
+            yield n, d, budgets
+
+
 def gs_cases(args, grid, rows):
     for kind in args.kinds:
-        for n in grid["n"]:
-            for d in grid["d"]:
-                X = make_features(Path(args.data_dir) / f"{kind}_{n}_{d}.npy", kind, n, d)
-                model = None
-                for s in grid["s"]:
-                    fast = GramSchmidtQuery(method="fast", random_state=0)
-                    page_in(X)
-                    tf, pf, _ = measure(lambda X=X, s=s, fast=fast: fast.select(X, s))
-                    row = dict(
-                        case="gram_schmidt",
-                        kind=kind,
-                        n=n,
-                        d=d,
-                        s=s,
-                        fast_s=round(tf, 3),
-                        fast_peak_mb=round(pf / 2**20, 1),
-                        features_mb=round(X.nbytes / 2**20, 1),
-                        fast_mem_pct=round(100 * pf / X.nbytes, 2),
-                    )
-                    if not args.no_plain:
-                        if n <= args.plain_full_max_n:
-                            tp, pp, _ = measure(
-                                lambda X=X, s=s: GramSchmidtQuery(method="plain", random_state=0).select(X, s)
-                            )
-                            how = "measured"
-                        else:
-                            model = model or plain_model(X, args.plain_picks)
-                            tp, pp = plain_time(X, s, model), model[2]
-                            how = (
-                                f"extrapolated: {model[0]:.1f} s for 1 pick + {model[1]:.2f} s "
-                                f"x (min(s, d) - 1) (from 1 and {1 + args.plain_picks} picks)"
-                            )
-                        row.update(
-                            plain_s=round(tp, 2),
-                            plain_how=how,
-                            plain_peak_mb=round(pp / 2**20, 1),
-                            speedup=round(tp / tf, 1),
+        for n, d, budgets in grid_cases(grid):
+            X = make_features(Path(args.data_dir) / f"{kind}_{n}_{d}.npy", kind, n, d)
+            model = None
+            for s in budgets:
+                fast = GramSchmidtQuery(method="fast", random_state=0)
+                page_in(X)
+                tf, pf, _ = measure(lambda X=X, s=s, fast=fast: fast.select(X, s))
+                row = dict(
+                    case="gram_schmidt",
+                    kind=kind,
+                    n=n,
+                    d=d,
+                    s=s,
+                    fast_s=round(tf, 3),
+                    fast_peak_mb=round(pf / 2**20, 1),
+                    features_mb=round(X.nbytes / 2**20, 1),
+                    fast_mem_pct=round(100 * pf / X.nbytes, 2),
+                    over_rank=f"yes: {s - d} norm-sampling fills" if s > min(n, d) else "",
+                )
+                if not args.no_plain:
+                    if n <= args.plain_full_max_n:
+                        tp, pp, _ = measure(
+                            lambda X=X, s=s: GramSchmidtQuery(method="plain", random_state=0).select(X, s)
                         )
-                    rows.append(row)
-                    print(_fmt(row), flush=True)
-                del X
+                        how = "measured"
+                    else:
+                        model = model or plain_model(X, args.plain_picks)
+                        tp, pp = plain_time(X, s, model), model[2]
+                        how = (
+                            f"extrapolated: {model[0]:.1f} s for 1 pick + {model[1]:.2f} s "
+                            f"x (min(s, d) - 1) (from 1 and {1 + args.plain_picks} picks)"
+                        )
+                    row.update(
+                        plain_s=round(tp, 2),
+                        plain_how=how,
+                        plain_peak_mb=round(pp / 2**20, 1),
+                        speedup=round(tp / tf, 1),
+                    )
+                rows.append(row)
+                print(_fmt(row), flush=True)
+            del X
 
 
 def baseline_cases(args, grid, rows):
-    """FeatureNorm at the grid's largest N; TypiClust and ProbCover at their own N.
+    """FeatureNorm, TypiClust and ProbCover on the ImageNet stand-in (:func:`make_mixture`).
 
-    ProbCover's exact ball graph and purity search are O(N^2 d) (as the
-    official code, which runs them on a GPU), so its default N is smaller.
+    Each at ``--baseline-n`` rows (default 1.28M) and every budget of
+    ``--baseline-s``; TypiClust and ProbCover take their approximate path
+    there (``approximate="auto"``, above 100k rows), ProbCover with
+    ``n_classes=1000`` (the stand-in's class count, as the paper sets k).
     """
-    sizes = {
-        "feature_norm": max(grid["n"]),
-        "typiclust": args.typiclust_n or (10_000 if args.quick else 100_000),
-        "probcover": args.probcover_n or (10_000 if args.quick else 20_000),
-    }
     makers = {
         "feature_norm": lambda: FeatureNormQuery(random_state=0),
         "typiclust": lambda: TypiClustQuery(random_state=0),
-        "probcover": lambda: ProbCoverQuery(random_state=0),
+        "probcover": lambda: ProbCoverQuery(n_classes=MIXTURE_CLASSES, random_state=0),
     }
-    d, s = 384, args.baseline_s
+    n, d = args.baseline_n, 384
+    X, _ = make_mixture(Path(args.data_dir), max(n, MIXTURE_N), d)
+    X = X[:n]
     for name in args.baselines:
-        n = sizes[name]
-        X = make_features(Path(args.data_dir) / f"realistic_{n}_{d}.npy", "realistic", n, d)
-        page_in(X)
-        t, peak, _ = measure(lambda name=name, X=X: makers[name]().select(X, s))
-        row = dict(
-            case=name,
-            kind="realistic",
-            n=n,
-            d=d,
-            s=s,
-            fast_s=round(t, 3),
-            fast_peak_mb=round(peak / 2**20, 1),
-            features_mb=round(X.nbytes / 2**20, 1),
-            fast_mem_pct=round(100 * peak / X.nbytes, 2),
-        )
-        rows.append(row)
-        print(_fmt(row), flush=True)
+        for s in args.baseline_s:
+            page_in(X)
+            strategy = makers[name]()
+            t, peak, _ = measure(lambda strategy=strategy, s=s: strategy.select(X, s))
+            row = dict(
+                case=name,
+                kind=f"mixture{MIXTURE_CLASSES}",
+                n=n,
+                d=d,
+                s=s,
+                fast_s=round(t, 3),
+                fast_peak_mb=round(peak / 2**20, 1),
+                features_mb=round(X.nbytes / 2**20, 1),
+                fast_mem_pct=round(100 * peak / X.nbytes, 2),
+                plain_how="approximate path" if getattr(strategy, "approximate_", False) else "",
+            )
+            rows.append(row)
+            print(_fmt(row), flush=True)
+
+
+def _skactiveml_query(name: str, path: str, n: int, s: int, queue) -> None:
+    """Child process: time scikit-activeml's strategy on the first n rows of the stand-in."""
+    from skactiveml.pool import ProbCover, TypiClust
+    from skactiveml.utils import MISSING_LABEL
+
+    X = np.asarray(np.load(path, mmap_mode="r")[:n])
+    y = np.full(n, MISSING_LABEL)
+    strategy = {"typiclust": TypiClust, "probcover": ProbCover}[name](random_state=0)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        strategy.query(X, y, batch_size=s)
+    queue.put(time.perf_counter() - t0)
+
+
+def skactiveml_cases(args, rows):
+    """scikit-activeml's TypiClust and ProbCover on growing N, each run time-boxed.
+
+    What a user would pick instead. A ladder of N per strategy stops at the first
+    run past ``--skactiveml-timeout`` seconds (killed; reported as '>'); ProbCover's
+    ladder also stops where its dense N x N float64 distance matrix would pass 6 GB.
+    """
+    import multiprocessing as mp
+
+    d = 384
+    X, _ = make_mixture(Path(args.data_dir), MIXTURE_N, d)
+    path = str(Path(X.filename))
+    ladders = {
+        "typiclust": [10_000, 20_000, 50_000, 100_000, 200_000, 400_000, 1_280_000],
+        "probcover": [5_000, 10_000, 20_000],  # 8 N^2 bytes: 3.2 GB at 20k, 20 GB at 50k
+    }
+    ctx = mp.get_context("spawn")
+    for name in args.skactiveml:
+        for n in ladders[name]:
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_skactiveml_query, args=(name, path, n, args.skactiveml_s, queue))
+            proc.start()
+            proc.join(args.skactiveml_timeout)
+            finished = proc.exitcode == 0 and not queue.empty()
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+            t = queue.get() if finished else None
+            row = dict(
+                case=f"scikit-activeml {name}",
+                kind=f"mixture{MIXTURE_CLASSES}",
+                n=n,
+                d=d,
+                s=args.skactiveml_s,
+                fast_s=round(t, 2) if finished else f"> {args.skactiveml_timeout} (stopped)",
+                plain_how="scikit-activeml 1.0.1, default parameters",
+            )
+            rows.append(row)
+            print(_fmt(row), flush=True)
+            if not finished:
+                break
 
 
 def _fmt(row):
@@ -207,7 +327,8 @@ COLUMNS = [
     ("plain_s", "plain time (s)"),
     ("speedup", "speed-up"),
     ("plain_peak_mb", "plain peak (MB)"),
-    ("plain_how", "plain timing"),
+    ("plain_how", "plain timing / notes"),
+    ("over_rank", "s > rank"),
 ]
 
 
@@ -229,28 +350,32 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="N in {10k, 100k}, d=384 only: a table in minutes")
     p.add_argument("--out", default="bench-results/speed")
-    p.add_argument("--data-dir", default="/tmp/subsel-bench")
-    p.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
-    p.add_argument("--n", nargs="+", type=int, help="override the grid's N")
-    p.add_argument("--d", nargs="+", type=int, help="override the grid's d")
-    p.add_argument("--s", nargs="+", type=int, help="override the grid's budgets")
+    p.add_argument("--data-dir", default="/work/bench-data", help="where generated features are cached")
+    p.add_argument("--kinds", nargs="*", default=["realistic"], choices=KINDS, help="Gram-Schmidt features")
+    p.add_argument("--n", nargs="+", type=int, help="only these N of the Gram-Schmidt grid")
     p.add_argument("--plain-picks", type=int, default=5, help="picks timed where plain is extrapolated")
     p.add_argument("--plain-full-max-n", type=int, default=10_000, help="largest N where plain runs in full")
     p.add_argument("--no-plain", action="store_true")
     p.add_argument("--baselines", nargs="*", default=["feature_norm", "typiclust", "probcover"])
-    p.add_argument("--typiclust-n", type=int, help="TypiClust's N (default 100k; 10k with --quick)")
-    p.add_argument("--probcover-n", type=int, help="ProbCover's N (default 20k; 10k with --quick)")
-    p.add_argument("--baseline-s", type=int, default=100)
+    p.add_argument("--baseline-n", type=int, default=MIXTURE_N, help="the baselines' N (default 1.28M)")
+    p.add_argument("--baseline-s", nargs="+", type=int, default=[100, 1000])
+    p.add_argument("--skactiveml", nargs="*", default=["typiclust", "probcover"], help="its ladders")
+    p.add_argument("--skactiveml-s", type=int, default=100)
+    p.add_argument("--skactiveml-timeout", type=float, default=300.0, help="seconds per scikit-activeml run")
     args = p.parse_args(argv)
     grid = dict(QUICK_GRID if args.quick else FULL_GRID)
-    for key in ("n", "d", "s"):
-        if getattr(args, key):
-            grid[key] = getattr(args, key)
+    if args.n:
+        grid = {n: cases for n, cases in grid.items() if n in args.n}
+    if args.quick:
+        args.baseline_n = min(args.baseline_n, 100_000)
+        args.skactiveml_timeout = min(args.skactiveml_timeout, 60.0)
     Path(args.data_dir).mkdir(parents=True, exist_ok=True)
     rows = []
     gs_cases(args, grid, rows)
     if args.baselines:
         baseline_cases(args, grid, rows)
+    if args.skactiveml:
+        skactiveml_cases(args, rows)
     from threadpoolctl import threadpool_info
 
     threads = ",".join(str(i["num_threads"]) for i in threadpool_info())
