@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 
+from .._progress import blocks
 from .._validation import check_bool, check_choice, check_norm, row_norms
 from ..errors import InvalidValueError, MissingDependencyError
 from ._base import QueryStrategy
@@ -525,7 +526,7 @@ class _ResidualBounds:
         """Fold the basis vectors added since the last refresh into every row's bound."""
         Qnew = self.Q[self.applied : self.k]  # all of the basis at the first refresh
         first = self.stats["refreshes"] == 0
-        for s in range(0, self.n, self.block):
+        for s in blocks(self.n, self.block, "Gram-Schmidt refresh"):
             sq, c2 = self.ops.block_products(self.X[s : s + self.block], Qnew)
             if first:  # float64 norms replace the initial float32 ones
                 self.sqn[s : s + len(sq)] = sq
