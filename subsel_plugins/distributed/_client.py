@@ -107,12 +107,14 @@ class Traffic:
     def __init__(self):
         self.phases: dict[str, dict[str, int]] = {}
 
-    def add(self, phase: str, to_client: int = 0, to_workers: int = 0, tasks: int = 0) -> None:
+    def add(
+        self, phase: str, to_client: int = 0, to_workers: int = 0, tasks: int = 0, rounds: int = 1
+    ) -> None:
         p = self.phases.setdefault(phase, {"to_client": 0, "to_workers": 0, "tasks": 0, "rounds": 0})
         p["to_client"] += int(to_client)
         p["to_workers"] += int(to_workers)
         p["tasks"] += int(tasks)
-        p["rounds"] += 1
+        p["rounds"] += rounds
 
     def as_dict(self) -> dict:
         return {k: dict(v) for k, v in self.phases.items()}

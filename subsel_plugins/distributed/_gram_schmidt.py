@@ -52,7 +52,7 @@ from ..strategies._gram_schmidt import (
 )
 from ._client import Traffic
 from ._passes import gather_rows, norm_select, raise_if_bad, split_by_chunk
-from ._sources import materialize
+from ._sources import BlockRef, block_len, iter_pieces, take_rows
 
 # -- cost model (the single machine's unit: about one float64 multiply-add) --
 # A batch of trials is two round trips client -> scheduler -> workers (draw the
@@ -81,12 +81,10 @@ def _task_init(block, excluded, rel, nf):
     float32, as on one machine: the bounds carry that error (``rel``) until
     the first refresh recomputes the norms in float64.
     """
-    B = materialize(block)
-    n = B.shape[0]
+    n = block_len(block)
     sqn = np.empty(n)
     hi, lo = -np.inf, np.inf
-    for s in range(0, n, _SCAN_ROWS):
-        b = B[s : s + _SCAN_ROWS]
+    for s, b in iter_pieces(block, _SCAN_ROWS):
         bh, bl = float(b.max()), float(b.min())
         if not (np.isfinite(bh) and np.isfinite(bl)):
             bad = s + int(np.argwhere(~np.isfinite(b))[0, 0])
@@ -105,13 +103,13 @@ def _task_refresh(state, block, Qnew, Q, gone, rel, nf, check_suspects, first):
     ``first``: ``Qnew`` is the whole basis and the squared norms are taken
     again in float64 (they were in the rows' precision).
     """
-    B = materialize(block)
-    sqn = np.empty(B.shape[0]) if first else state["sqn"]
+    n = block_len(block)
+    sqn = np.empty(n) if first else state["sqn"]
     live = state["live"].copy()
     live[gone] = False
-    res2 = np.empty(B.shape[0]) if first else state["res2"].copy()  # never in place: see the module doc
-    for s in range(0, B.shape[0], _WORKER_BLOCK):
-        b = np.asarray(B[s : s + _WORKER_BLOCK], dtype=np.float64)
+    res2 = np.empty(n) if first else state["res2"].copy()  # never in place: see the module doc
+    for s, piece in iter_pieces(block, _WORKER_BLOCK):
+        b = np.asarray(piece, dtype=np.float64)
         C = b @ Qnew.T
         c2 = np.einsum("ij,ij->i", C, C)
         if first:
@@ -123,7 +121,7 @@ def _task_refresh(state, block, Qnew, Q, gone, rel, nf, check_suspects, first):
         suspect = np.flatnonzero(live & (res2 <= 4.0 * rel * sqn))
         for s in range(0, suspect.size, _WORKER_BLOCK):
             rows = suspect[s : s + _WORKER_BLOCK]
-            R = np.array(B[rows], dtype=np.float64)
+            R = np.array(take_rows(block, rows), dtype=np.float64)
             R -= (R @ Q.T) @ Q
             l2 = np.sqrt(np.einsum("ij,ij->i", R, R))
             live[rows[l2 <= _RESIDUAL_RTOL * np.sqrt(sqn[rows])]] = False
@@ -135,13 +133,18 @@ def _task_summary(state):
     return state["bad"], state["max_abs"], float(state["cum"][-1])
 
 
-def _task_draw(state, v, rel, nf):
-    """Rows whose cumulative bound straddles each position ``v``; their bound, sqn, liveness."""
+def _task_draw(state, v, rel, nf, ref):
+    """Rows whose cumulative bound straddles each position ``v``; their bound, sqn, liveness.
+
+    ``ref`` (a :class:`BlockRef`, or None): also read those rows from the
+    source here, saving the client a second round trip.
+    """
     cum = state["cum"]
     j = np.minimum(np.searchsorted(cum, v, side="right"), cum.size - 1)
     live = state["live"][j]
     bound = np.where(live, _bounds(state["res2"][j], state["sqn"][j], rel, nf), 0.0)
-    return j, bound, state["sqn"][j], live
+    rows = ref.source.read_rows(ref.c, j) if ref is not None else None
+    return j, bound, state["sqn"][j], live, rows
 
 
 class DistributedGramSchmidt:
@@ -330,21 +333,33 @@ class DistributedGramSchmidt:
         c = np.minimum(np.searchsorted(self.chunk_cum, v, side="right"), self.masses.size - 1)
         local = np.maximum(v - self.chunk_lo[c], 0.0)
         chunks = np.unique(c)
-        tasks = [delayed(_task_draw)(self.states[i], local[c == i], self.rel, self.nf) for i in chunks]
+        refs = [self.source.block_task(int(i)) for i in chunks]
+        fused = all(isinstance(r, BlockRef) for r in refs)  # rows read in the same task
+        tasks = [
+            delayed(_task_draw)(self.states[i], local[c == i], self.rel, self.nf, r if fused else None)
+            for i, r in zip(chunks, refs)
+        ]
         parts = dask.compute(*tasks)
         rows = np.empty(m, dtype=np.int64)
         bound, sqn, live = np.empty(m), np.empty(m), np.empty(m, dtype=bool)
-        for i, (j, b, s, lv) in zip(chunks, parts):
+        X = np.empty((m, self.d), dtype=self.source.dtype) if fused else None
+        for i, (j, b, s, lv, xr) in zip(chunks, parts):
             sel = c == i
             rows[sel] = self.source.starts[i] + j
             bound[sel], sqn[sel], live[sel] = b, s, lv
+            if fused:
+                X[sel] = xr
+        if fused:
+            self.traffic.add("rows", to_client=X.nbytes, rounds=0)
+        else:
+            X = gather_rows(self.source, rows, self.traffic, "rows")
         self.traffic.add(
             "draw",
             to_client=rows.nbytes + bound.nbytes + sqn.nbytes + m,
             to_workers=local.nbytes,
             tasks=len(tasks),
         )
-        return rows, bound, sqn, live
+        return rows, bound, sqn, live, X
 
     def _weights(self, rows, R, sqn, live):
         """Exact weights of candidate ``rows`` with residuals ``R``; rows found in the span die."""
@@ -370,9 +385,8 @@ class DistributedGramSchmidt:
     def _batch_timed(self, budget, chosen, scores):
         acc = (self.accepted_since + 1.0) / (self.trials_since + 1.0)
         m = int(np.clip(np.ceil((budget - len(chosen)) / acc), _MIN_BATCH, _MAX_BATCH))
-        rows, bound, sqn, live = self._draw(m)
+        rows, bound, sqn, live, X = self._draw(m)
         u = self.rng.random(m)
-        X = gather_rows(self.source, rows, self.traffic, "rows")
         R = np.array(X, dtype=np.float64)
         Q = self.Q[: self.k]
         if Q.shape[0]:

@@ -13,7 +13,10 @@ import numpy as np
 from .._validation import row_norms
 from ..errors import InvalidValueError
 from ._client import nbytes
-from ._sources import materialize
+from ._sources import block_len, iter_pieces
+
+#: Rows per piece of a pass (checked and measured while in cache).
+_SCAN_ROWS = 2048
 
 #: Chunk results merged per reduction task (a tree: the client receives one top-k).
 MERGE_FANOUT = 8
@@ -64,28 +67,33 @@ def _task_scan(block, start, excluded, mode, k, norm, seed, c):
     tie-breaker ``z``). ``"top"``: key ``-w`` (the largest norms first, ties
     to the lowest index). Rows in ``excluded`` (local indices) take no part.
     """
-    B = materialize(block)
-    hi, lo = float(B.max()), float(B.min())
+    n = block_len(block)
     out = {"max_abs": 0.0, "bad": -1, "n_pos": 0, **_empty_keys()}
-    if not (np.isfinite(hi) and np.isfinite(lo)):
-        out["bad"] = int(start + np.argwhere(~np.isfinite(B))[0, 0])
-        return out
+    w = np.empty(n)
+    hi, lo = -np.inf, np.inf
+    for s, b in iter_pieces(block, _SCAN_ROWS):  # each piece checked and measured while in cache
+        bh, bl = float(b.max()), float(b.min())
+        if not (np.isfinite(bh) and np.isfinite(bl)):
+            out["bad"] = int(start + s + np.argwhere(~np.isfinite(b))[0, 0])
+            return out
+        hi, lo = max(hi, bh), min(lo, bl)
+        if mode is not None:
+            w[s : s + len(b)] = row_norms(b, norm)
     out["max_abs"] = max(hi, -lo, 0.0)
     if mode is None:
         return out
-    w = row_norms(B, norm)
-    avail = np.ones(B.shape[0], dtype=bool)
+    avail = np.ones(n, dtype=bool)
     avail[excluded] = False
     pos = np.flatnonzero(avail)
     if mode == "race":
         rng = np.random.default_rng([int(seed[0]), int(seed[1]), int(c)])
-        E = rng.standard_exponential(B.shape[0])
-        Z = rng.random(B.shape[0])
+        E = rng.standard_exponential(n)
+        Z = rng.random(n)
         with np.errstate(divide="ignore"):
             t = E / w
         z = np.where(w > 0, 0.0, Z)
     else:
-        t, z = -w, np.zeros(B.shape[0])
+        t, z = -w, np.zeros(n)
     t, z, w = t[pos], z[pos], w[pos]
     out["n_pos"] = int(np.count_nonzero(w > 0))
     keep = _best(t, z, pos, k)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .._validation import check_budget, check_labeled
-from ..errors import InvalidTypeError, InvalidValueError
+from ..errors import InvalidTypeError, InvalidValueError, SubselError
 from ._client import Traffic
 from ._passes import gather_rows, norm_select, raise_if_bad, scan
 from ._sources import as_source
@@ -65,11 +65,30 @@ def select_with_scores(strategy, X, budget, labeled=None, progress=None):
     source = as_source(X)
     lab = check_labeled(labeled, source.n)
     budget = check_budget(budget, source.n - lab.size)
-    idx, scores = run(strategy, source, budget, lab, strategy._next_rng(), progress)
+    try:
+        idx, scores = run(strategy, source, budget, lab, strategy._next_rng(), progress)
+    except _cluster_failures() as exc:
+        raise ClusterError(
+            f"the Dask cluster failed during the selection ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:300]}); no result was returned. Lost workers are "
+            "replaced and their chunks re-read from the source, but this failure did not recover: "
+            "check the workers (memory limits, restarts) and run again."
+        ) from exc
     idx = np.asarray(idx, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
     strategy._check_result(idx, scores, budget, lab, source.n)
     return idx, scores
+
+
+class ClusterError(SubselError, RuntimeError):
+    """The cluster failed (workers killed repeatedly, connection lost): one clear error, no partial result."""
+
+
+def _cluster_failures() -> tuple:
+    from distributed import KilledWorker
+    from distributed.comm.core import CommClosedError
+
+    return (KilledWorker, CommClosedError)
 
 
 def _nth_unlabeled(pos, labeled):
