@@ -291,18 +291,21 @@ def skactiveml_cases(args, rows):
             proc = ctx.Process(target=_skactiveml_query, args=(name, path, n, args.skactiveml_s, queue))
             proc.start()
             proc.join(args.skactiveml_timeout)
-            finished = proc.exitcode == 0 and not queue.empty()
-            if proc.is_alive():
+            timed_out = proc.is_alive()
+            if timed_out:
                 proc.terminate()
                 proc.join()
+            finished = not timed_out and proc.exitcode == 0 and not queue.empty()
             t = queue.get() if finished else None
+            failed = f"failed (exit code {proc.exitcode})"
+            stopped = f"> {args.skactiveml_timeout:g} (stopped)" if timed_out else failed
             row = dict(
                 case=f"scikit-activeml {name}",
                 kind=f"mixture{MIXTURE_CLASSES}",
                 n=n,
                 d=d,
                 s=args.skactiveml_s,
-                fast_s=round(t, 2) if finished else f"> {args.skactiveml_timeout} (stopped)",
+                fast_s=round(t, 2) if finished else stopped,
                 plain_how="scikit-activeml 1.0.1, default parameters",
             )
             rows.append(row)
