@@ -141,15 +141,15 @@ def test_gs_variant_centres_its_residuals():
 
 def test_gs_variant_restarts_its_basis_past_the_rank():
     """Four groups in a plane: after two picks every member is in the span, so the basis restarts."""
-    angles = np.deg2rad([0.0, 45.0, 90.0, 135.0])
-    dirs = np.zeros((4, 4))
+    angles = np.deg2rad([0.0, 30.0, 60.0, 90.0, 120.0, 150.0])
+    dirs = np.zeros((6, 4))
     dirs[:, 0], dirs[:, 1] = np.cos(angles), np.sin(angles)
-    P, groups = grouped_pool(seed=1, directions=dirs, sizes=(30, 24, 18, 12))
+    P, groups = grouped_pool(seed=1, directions=dirs, sizes=(40, 34, 28, 22, 16, 10))
     P[:, 2:] = 0.0
     q = TypiClustGSQuery(random_state=0)
-    picks = q.select(P, 4)
-    assert q.restarts_ == 1
-    expected = gs_expected(P, groups[:2], 1.0) + gs_expected(P, groups[2:], 1.0)
+    picks = q.select(P, 6)
+    assert q.restarts_ == 2
+    expected = [p for r in range(3) for p in gs_expected(P, groups[2 * r : 2 * r + 2], 1.0)]
     np.testing.assert_array_equal(picks, expected)
 
 
@@ -166,25 +166,69 @@ def test_a_cluster_of_zero_rows_still_gives_a_pick(cls):
     """Zero rows have no norm and no residual: their cluster still gives its first member, score 0."""
     P, groups = grouped_pool(directions=DIRECTIONS[:1], sizes=(20,))
     P = np.vstack([P, np.zeros((12, 4))])
-    picks, scores = cls(random_state=0).select_with_scores(P, 2)
+    q = cls(random_state=0)
+    picks, scores = q.select_with_scores(P, 2)
     assert picks[0] == best(groups[0], typ_of(P, groups[0]) * np.linalg.norm(P[groups[0]], axis=1))
     assert picks[1] == 20 and scores[1] == 0.0 and scores[0] > 0
+    assert getattr(q, "restarts_", 0) == 0  # zero rows are no reason to start the basis over
 
 
 @pytest.mark.parametrize(
     "make, word, error",
     [
         (lambda: TypiClustNormQuery(alpha=-1.0), "alpha", InvalidValueError),
-        (lambda: TypiClustNormQuery(alpha="1"), "alpha", InvalidTypeError),
+        (lambda: TypiClustGSQuery(alpha="1"), "alpha", InvalidTypeError),
         (lambda: TypiClustNormQuery(norm="l3"), "norm", InvalidValueError),
         (lambda: TypiClustGSQuery(center="yes"), "center", InvalidTypeError),
+        (lambda: TypiClustNormQuery(center=1), "center", InvalidTypeError),
         (lambda: TypiClustGSQuery(k_neighbors=0), "k_neighbors", InvalidValueError),
         (lambda: CenteredGramSchmidtQuery(exhausted="x"), "exhausted", InvalidValueError),
     ],
 )
 def test_bad_parameters_name_themselves(make, word, error):
-    with pytest.raises(error, match=word):
+    with pytest.raises(error, match=f"^{word} must"):
         make().select(X, 2)
+
+
+def test_documented_defaults():
+    import inspect
+
+    def defaults(cls):
+        return {k: p.default for k, p in inspect.signature(cls).parameters.items()}
+
+    typiclust = dict(max_clusters=500, k_neighbors=20, min_cluster_size=5, random_state=None, features=None)
+    for cls, own in [
+        (TypiClustNormQuery, dict(norm="l2", alpha=1.0, center=False)),
+        (TypiClustGSQuery, dict(alpha=1.0, center=False)),
+    ]:
+        assert defaults(cls) == dict(typiclust, **own)
+        assert cls().get_params(deep=False) == dict(typiclust, **own)  # and what the object stores
+    assert defaults(CenteredGramSchmidtQuery) == dict(
+        defaults(GramSchmidtQuery), center=True
+    )  # the rest follows GramSchmidtQuery's defaults
+
+
+@pytest.mark.parametrize(
+    "cls, params",
+    [
+        (TypiClustNormQuery, dict(norm="l1", alpha=0.5, center=True)),
+        (TypiClustGSQuery, dict(alpha=2.0, center=True)),
+        (CenteredGramSchmidtQuery, dict(norm="linf", randomized=False, method="plain", exhausted="restart")),
+    ],
+)
+def test_every_parameter_is_stored_as_given(cls, params):
+    f = np.sqrt
+    if cls is not CenteredGramSchmidtQuery:
+        params = dict(params, max_clusters=7, k_neighbors=3, min_cluster_size=2)
+    q = cls(random_state=11, features=f, **params)
+    assert q.get_params(deep=False) == dict(params, random_state=11, features=f, **_unset(cls, params))
+
+
+def _unset(cls, params):
+    import inspect
+
+    sig = inspect.signature(cls).parameters
+    return {k: p.default for k, p in sig.items() if k not in params and k not in ("random_state", "features")}
 
 
 def test_centered_gram_schmidt_is_gs_with_center_true():
