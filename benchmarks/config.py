@@ -150,7 +150,7 @@ class BenchConfig:
         "optional": bool, "only": {"strategies": [...], "budget_multipliers": [...],
         "seeds": [...]}}``. ``optional`` frameworks that cannot run here are
         skipped with a note in the manifest; ``only`` restricts an expensive
-        framework to part of the grid.
+        framework to part of the grid (its ``strategies`` are labels).
     budget_multipliers : list of int
         Budgets are ``m * num_classes`` for each ``m`` (the paper: 1..6).
     seeds : list of int

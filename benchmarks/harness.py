@@ -366,17 +366,21 @@ def _check_budget(mult: int, pds: PreparedDataset) -> None:
 def plan_grid(config: BenchConfig, strategies, frameworks, specs, datasets) -> list[Selection]:
     """Every selection of the grid, in run order, with one cell per framework label that applies to it.
 
-    ``frameworks`` are the labels of the available evaluators; ``specs`` is
-    :func:`framework_specs`; ``datasets`` a :class:`_Datasets`.
+    ``strategies`` are strategy entries (names, ``"name:key=value"`` strings,
+    mappings or :class:`StrategySpec`); a cell's ``strategy`` is the entry's
+    label and its ``strategy_hash`` covers the entry's parameters and those
+    the harness adds. ``frameworks`` are the labels of the available
+    evaluators; ``specs`` is :func:`framework_specs`; ``datasets`` a
+    :class:`_Datasets`.
     """
-    specs_ = [parse_strategy_entry(e, f"strategies[{i}]") for i, e in enumerate(strategies)]
-    params = functools.cache(lambda i, k: spec_params(specs_[i], k))
+    entries = [parse_strategy_entry(e, f"strategies[{i}]") for i, e in enumerate(strategies)]
+    params = functools.cache(lambda i, k: spec_params(entries[i], k))
     plan = []
     grid = itertools.product(
-        config.datasets, config.domains.items(), config.seeds, range(len(specs_)), config.budget_multipliers
+        config.datasets, config.domains.items(), config.seeds, range(len(entries)), config.budget_multipliers
     )
     for dname, (dlabel, dom), seed, i, mult in grid:
-        spec = specs_[i]
+        spec = entries[i]
         pds = datasets[dname]
         _check_budget(mult, pds)
         budget = mult * pds.num_classes
