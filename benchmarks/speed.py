@@ -356,7 +356,7 @@ def main(argv=None):
     p.add_argument("--data-dir", default="/work/bench-data", help="where generated features are cached")
     p.add_argument("--kinds", nargs="*", default=["realistic"], choices=KINDS, help="Gram-Schmidt features")
     p.add_argument("--n", nargs="+", type=int, help="only these N of the Gram-Schmidt grid")
-    p.add_argument("--plain-picks", type=int, default=5, help="picks timed where plain is extrapolated")
+    p.add_argument("--plain-picks", type=int, default=20, help="picks timed where plain is extrapolated")
     p.add_argument("--plain-full-max-n", type=int, default=10_000, help="largest N where plain runs in full")
     p.add_argument("--no-plain", action="store_true")
     p.add_argument("--baselines", nargs="*", default=["feature_norm", "typiclust", "probcover"])

@@ -158,7 +158,9 @@ def test_cells_partition_the_rows_and_probe_themselves_first():
     assert sum(1 for _ in cells) == sum(m.size > 0 for m in cells.members)
 
 
-def test_purity_distances_exact_when_every_cell_is_probed(backend):
+@pytest.mark.parametrize("row_block", [1024, 7])
+def test_purity_distances_exact_when_every_cell_is_probed(backend, monkeypatch, row_block):
+    monkeypatch.setattr(_probcover, "_ROW_BLOCK", row_block)  # blocks within a cell
     F, y = unit_blobs(1500, centers=6, seed=2, std=2.0)
     exact = _probcover.distance_to_other_cluster(F, y)
     cells = _probcover.Cells.build(F, 0, n_cells=12, n_probe=12)
@@ -176,7 +178,9 @@ def test_purity_distances_never_below_exact_and_finite_with_few_probes(backend):
     assert np.mean(np.isclose(approx, exact, atol=1e-3)) > 0.5
 
 
-def test_ball_graph_approx_exact_when_every_cell_is_probed(backend):
+@pytest.mark.parametrize("row_block", [1024, 7])
+def test_ball_graph_approx_exact_when_every_cell_is_probed(backend, monkeypatch, row_block):
+    monkeypatch.setattr(_probcover, "_ROW_BLOCK", row_block)
     F, _ = unit_blobs(1200, centers=5, seed=1, std=2.0)
     delta = 0.3
     exact = _probcover.ball_graph(F, delta)

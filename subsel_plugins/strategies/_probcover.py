@@ -149,10 +149,12 @@ def _pair_sq(Q: np.ndarray, B: np.ndarray) -> np.ndarray:
 def distance_to_other_cluster_approx(F: np.ndarray, labels: np.ndarray, cells: Cells) -> np.ndarray:
     """:func:`distance_to_other_cluster` searched in a few cells per row.
 
-    For the rows of cell c with label L: their nearest row of another label
-    among the ``n_probe`` cells nearest c that hold any row not labelled L.
-    Each found distance is a real distance to a row of another label, so it is
-    never below the exact one; inf only when every row has the same label.
+    The rows of a cell are compared with the rows of its ``n_probe`` nearest
+    cells (one distance block per cell); a row that finds no other label there
+    (all of a cell's rows, when it holds one label) searches the ``n_probe``
+    cells nearest its cell that hold a row of another label. Each found
+    distance is a real distance to a row of another label, so it is never below
+    the exact one; inf only when every row has the same label.
     """
     labels = np.asarray(labels)
     n_labels = int(labels.max()) + 1
@@ -163,14 +165,25 @@ def distance_to_other_cluster_approx(F: np.ndarray, labels: np.ndarray, cells: C
     best = np.full(F.shape[0], np.inf, dtype=np.float32)
     for c in progress(range(n_cells), desc="purity distances", unit="cell"):
         rows = cells.members[c]
-        for lab in np.unique(labels[rows]):
+        if rows.size == 0:
+            continue
+        own = labels[rows]
+        if np.any(own != own[0]):  # several labels: one block, same-label pairs masked
+            probed = cells.rows(cells.order[c, : cells.n_probe])
+            B, lb = F[probed], labels[probed]
+            for s in range(0, rows.size, _ROW_BLOCK):  # bounded blocks even for a huge cell
+                q = slice(s, s + _ROW_BLOCK)
+                D2 = _pair_sq(F[rows[q]], B)
+                D2[own[q, None] == lb[None, :]] = np.inf
+                best[rows[q]] = D2.min(axis=1)
+        for lab in np.unique(own[~np.isfinite(best[rows])]):
             near = cells.order[c]
             near = near[sizes[near] > counts[near, lab]][: cells.n_probe]
             if near.size == 0:
                 continue
             B = cells.rows(near)
             B = B[labels[B] != lab]
-            q = rows[labels[rows] == lab]
+            q = rows[(own == lab) & ~np.isfinite(best[rows])]
             best[q] = _nearest_sq(F[q], F[B])
     return np.sqrt(best.astype(np.float64))
 
@@ -195,7 +208,10 @@ def ball_graph_approx(F: np.ndarray, delta: float, cells: Cells) -> sp.csr_matri
             r = np.repeat(np.arange(rows.size), np.diff(lims.astype(np.int64)))[keep]
             c = ind[keep]
         else:
-            r, c = np.nonzero(_pair_sq(Q, B) < d2)
+            starts = range(0, rows.size, _ROW_BLOCK)
+            hits = [np.nonzero(_pair_sq(Q[s : s + _ROW_BLOCK], B) < d2) for s in starts]
+            r = np.concatenate([h[0] + i * _ROW_BLOCK for i, h in enumerate(hits)])
+            c = np.concatenate([h[1] for h in hits])
         rs.append(rows[r].astype(np.int32))
         cs.append(probed[c].astype(np.int32))
     r = np.concatenate(rs) if rs else np.empty(0, dtype=np.int32)
@@ -367,8 +383,9 @@ class ProbCoverQuery(QueryStrategy):
                 pseudo = np.zeros(n, dtype=int)
             elif not self.approximate_:
                 pseudo = kmeans_labels(F, k, sklearn_seed(rng))
-            elif k >= default_n_cells(n):
+            elif 2 * k >= default_n_cells(n):
                 # the pseudo-label clusters are fine enough to be the cells themselves
+                # (a cell then holds one label: one search per cell for purity)
                 pseudo, centroids = sample_kmeans(F, k, sklearn_seed(rng))
                 cells = Cells(pseudo, centroids)
             else:
