@@ -298,6 +298,25 @@ def test_a_worker_killed_mid_selection_changes_nothing():
             assert set(c.run(os.getpid).values()) != before  # a new worker process replaced it
 
 
+def test_a_failure_the_cluster_does_not_recover_from_is_one_error():
+    """A chunk whose computation kills its worker every time: ClusterError, no partial result."""
+    from subsel_plugins.distributed._select import ClusterError
+
+    def die_on_chunk_1(x, block_info=None):
+        if block_info[0]["chunk-location"][0] == 1:
+            os._exit(1)
+        return x
+
+    D = da.ones((400, 4), chunks=(100, 4)).map_blocks(die_on_chunk_1, dtype=float)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+        ) as cluster:
+            with distributed.Client(cluster):
+                with pytest.raises(ClusterError, match="no result was returned"):
+                    GramSchmidtQuery(random_state=0).select(D, 3)
+
+
 # -- the command line ----------------------------------------------------------------
 
 
