@@ -232,6 +232,7 @@ BAD_VALUES = {
     "exhausted": "sometimes",
     "center": "yes",
     "alpha": -1.0,
+    "approximate": "sometimes",
 }
 
 
