@@ -203,6 +203,7 @@ def test_documented_defaults():
     ]:
         assert defaults(cls) == dict(typiclust, **own)
         assert cls().get_params(deep=False) == dict(typiclust, **own)  # and what the object stores
+        assert cls().approximate is False  # TypiClust's exact path, whatever the pool size
     assert defaults(CenteredGramSchmidtQuery) == dict(
         defaults(GramSchmidtQuery), center=True
     )  # the rest follows GramSchmidtQuery's defaults

@@ -21,8 +21,9 @@ class _InClusterVariant(TypiClustQuery):
 
     score_degree = 1  # typicality (unchanged by scale) times a norm
     #: TypiClust's exact path always (k-means with restarts, exact typicality):
-    #: the variants are for pools of the harness's size, not ImageNet's.
-    approximate = False
+    #: the variants are for pools of the harness's size, not ImageNet's. A
+    #: read-only False (TypiClustQuery.__init__'s assignment is ignored).
+    approximate = property(lambda self: False, lambda self, value: None)
 
     def _check_params(self):
         super()._check_params()
