@@ -243,6 +243,23 @@ def exact_pair_probabilities(X, method: str = "gram_schmidt", norm: str = "l2", 
     return out
 
 
+def exact_restart_pair_probabilities(X, norm: str = "l2"):
+    """Exact law of the 3rd and 4th Gram-Schmidt picks of a rank-2 pool with ``exhausted="restart"``.
+
+    The first two picks exhaust the rank; the next two are the first two picks
+    of Alg. 1 from an empty basis over the rows left. Returns a dict mapping
+    (i, j) to its probability.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    law = {}
+    for (i, j), p in exact_pair_probabilities(X, "gram_schmidt", norm).items():
+        rest = [k for k in range(X.shape[0]) if k not in (i, j)]
+        for (a, b), q in exact_pair_probabilities(X[rest], "gram_schmidt", norm).items():
+            key = (rest[a], rest[b])
+            law[key] = law.get(key, 0.0) + p * q
+    return law
+
+
 #: Five rows in 3-D with distinct norms and angles: every ordered pair of first
 #: two picks has probability >= ~1% under norm and Gram-Schmidt sampling.
 PAIR_TEST_X = np.array(

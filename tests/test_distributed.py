@@ -34,6 +34,7 @@ from subsel_plugins.testing import (  # noqa: E402
     PAIR_TEST_X,
     chi_square_pvalue,
     exact_pair_probabilities,
+    exact_restart_pair_probabilities,
     first_two_pick_counts,
 )
 
@@ -150,9 +151,53 @@ def test_exhausted_residuals_fill_by_norm_with_a_warning(client):
     X = rng.normal(size=(300, 2)) @ rng.normal(size=(2, 5))  # rank 2
     D = da.from_array(X, chunks=(100, 5))
     with pytest.warns(RuntimeWarning, match="residuals vanished after 2 picks"):
-        idx, scores = GramSchmidtQuery(random_state=0).select_with_scores(D, 6)
+        idx, scores = GramSchmidtQuery(random_state=0, exhausted="norm").select_with_scores(D, 6)
     assert len(set(idx)) == 6
     assert np.all(scores[2:] == 0) and np.all(scores[:2] > 0)
+
+
+# Five rows of rank 2 in 3-D, in chunks of 2, 2 and 1 rows: picks 3 and 4 are round 2 of Alg. 1.
+RESTART_X = np.array([[3.0, 0.2], [2.5, 1.5], [0.1, 2.0], [1.2, -0.4], [1.0, 1.0]]) @ np.array(
+    [[1.0, 0.5, -0.3], [0.2, 1.0, 0.7]]
+)
+
+
+def test_restart_past_the_rank_follows_the_enumerated_law(sync):
+    D = da.from_array(RESTART_X, chunks=(2, 3))
+    counts = {}
+    for seed in range(N_DRAWS):
+        q = GramSchmidtQuery(exhausted="restart", random_state=seed)
+        idx = q.select(D, 4)
+        key = (int(idx[2]), int(idx[3]))
+        counts[key] = counts.get(key, 0) + 1
+    assert q.stats_["restarts"] == 1
+    law = exact_restart_pair_probabilities(RESTART_X)
+    assert chi_square_pvalue(counts, law, N_DRAWS) > ALPHA
+    # power: the norm fallback's picks 3 and 4 are rejected by the same test
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        counts = {}
+        for seed in range(N_DRAWS):
+            idx = GramSchmidtQuery(exhausted="norm", random_state=seed).select(D, 4)
+            counts[int(idx[2]), int(idx[3])] = counts.get((int(idx[2]), int(idx[3])), 0) + 1
+    assert chi_square_pvalue(counts, law, N_DRAWS) < ALPHA
+
+
+def test_restart_revives_rows_found_in_the_span_and_skips_zero_rows(client):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2)) @ rng.normal(size=(2, 5))  # rank 2
+    X[10:20] = 0.0
+    D = da.from_array(X, chunks=(100, 5))
+    q = GramSchmidtQuery(exhausted="restart", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no fallback warning: every pick is a real one
+        idx, scores = q.select_with_scores(D, 9, labeled=[0])
+    assert len(set(idx)) == 9 and 0 not in idx and not np.isin(idx, np.arange(10, 20)).any()
+    assert np.all(scores > 0) and q.stats_["restarts"] == 4
+    # only zero rows left: drawn uniformly, with a warning
+    with pytest.warns(RuntimeWarning, match="only zero rows were left after 289 picks"):
+        idx = GramSchmidtQuery(exhausted="restart", random_state=0).select(D, 299, labeled=[0])
+    assert np.isin(np.arange(10, 20), idx).sum() == 10
 
 
 def test_then_query_first_stage_distributed(client):

@@ -129,6 +129,18 @@ def _task_refresh(state, block, Qnew, Q, gone, rel, nf, check_suspects, first):
     return {"bad": -1, "max_abs": state["max_abs"], "sqn": sqn, "res2": res2, "live": live, "cum": cum}
 
 
+def _task_restart(state, dead, rel, nf):
+    """The state of a new round of Alg. 1 (empty basis): bounds = norms, every free non-zero row live.
+
+    ``dead``: the chunk's labeled and chosen rows (local positions).
+    """
+    sqn = state["sqn"]
+    live = sqn > 0
+    live[dead] = False
+    cum = np.cumsum(np.where(live, _bounds(sqn, sqn, rel, nf), 0.0))
+    return {"bad": -1, "max_abs": state["max_abs"], "sqn": sqn, "res2": sqn, "live": live, "cum": cum}
+
+
 def _task_summary(state):
     return state["bad"], state["max_abs"], float(state["cum"][-1])
 
@@ -187,7 +199,8 @@ class DistributedGramSchmidt:
         self.applied = 0
         # norms summed in the rows' precision until the first refresh (as on one machine)
         eps = _EPS32 if source.dtype == np.float32 else _EPS64
-        self.rel = 2.0 * self.d * eps + 64.0 * _EPS64 * self.d
+        self.sqn_rel = 2.0 * self.d * eps
+        self.rel = self.sqn_rel + 64.0 * _EPS64 * self.d
         excl = split_by_chunk(source, labeled)
         states = self._init_states(source, excl)
         e = rescale_exponent(self._max_abs)
@@ -256,7 +269,8 @@ class DistributedGramSchmidt:
         Qnew = np.ascontiguousarray(self.Q[self.applied : self.k])
         Q = np.ascontiguousarray(self.Q[: self.k])
         self.applied = self.k
-        self.rel = 2.0 * self.d * _EPS64 + 64.0 * _EPS64 * (self.d + self.applied)
+        self.sqn_rel = 2.0 * self.d * _EPS64  # the first refresh takes the norms in float64
+        self.rel = self.sqn_rel + 64.0 * _EPS64 * (self.d + self.applied)
         gone = split_by_chunk(self.source, np.asarray(self.pending, dtype=np.int64))
         self.pending = []
         dQ, dQnew = delayed(Q), delayed(Qnew)  # one copy per worker, not one per chunk
@@ -290,6 +304,37 @@ class DistributedGramSchmidt:
         self.seconds["passes"] += time.perf_counter() - t0
         if self.progress:
             self.progress("refresh", self)
+
+    def restart(self, chosen, remaining: int) -> bool:
+        """A new round of Alg. 1 from an empty basis over the free rows (``exhausted="restart"``).
+
+        ``chosen``: every pick so far. Rows found in the span of the last
+        round's basis are free again. One task per chunk resets its bounds to
+        the rows' norms (no read of the source). Returns False when no free
+        row is non-zero.
+        """
+        t0 = time.perf_counter()
+        dask, delayed = self._dask, self._delayed
+        self.k = self.applied = 0
+        self.Q = np.empty((min(self.d, remaining), self.d))
+        self.rel = self.sqn_rel + 64.0 * _EPS64 * self.d
+        self.gone = set(chosen)
+        dead = split_by_chunk(self.source, np.concatenate([self.labeled, np.asarray(chosen, dtype=np.int64)]))
+        self.pending = []
+        tasks = [
+            delayed(_task_restart)(self.states[c], dead[c], self.rel, self.nf)
+            for c in range(self.source.n_chunks)
+        ]
+        self.states = list(dask.persist(*tasks))
+        sums = dask.compute(*[delayed(_task_summary)(s) for s in self.states])
+        self.stats["restarts"] = self.stats.get("restarts", 0) + 1
+        self.traffic.add(
+            "restart", to_client=24 * len(sums), to_workers=sum(g.nbytes for g in dead), tasks=len(tasks)
+        )
+        self.spent = 0.0
+        self._set_masses(sums)
+        self.seconds["passes"] += time.perf_counter() - t0
+        return self.total > 0.0
 
     # -- cost model -----------------------------------------------------------
     def refresh_cost(self) -> float:
@@ -443,20 +488,43 @@ class DistributedGramSchmidt:
         self.pending.append(i)
 
 
-def gram_schmidt_select(source, budget, labeled, norm, rng, progress=None):
-    """Randomized GS picks (indices, scores, stats, e) over ``source``; fills by norm sampling when spent."""
+def gram_schmidt_select(source, budget, labeled, norm, rng, progress=None, exhausted="norm"):
+    """Randomized GS picks (indices, scores, stats, e) over ``source``.
+
+    Past the rank, as ``GramSchmidtQuery(exhausted=...)`` on one machine:
+    ``"restart"`` runs further rounds of Alg. 1 from an empty basis over the
+    free rows; ``"norm"`` fills the budget by norm sampling. Whatever is
+    still missing (only zero rows left) is drawn by the norm race, which
+    takes zero rows uniformly.
+    """
     gs = DistributedGramSchmidt(source, norm, labeled, budget, rng, progress)
     chosen, scores = gs.run(budget)
+    restarts = 0
+    while exhausted == "restart" and len(chosen) < budget:
+        if not gs.restart(chosen, budget - len(chosen)):
+            break  # only zero rows are left
+        restarts += 1
+        picked, picked_scores = gs.run(budget - len(chosen))
+        chosen += picked
+        scores += picked_scores
+        if not picked:
+            break
+    gs.stats["restarts"] = restarts
     if len(chosen) < budget:
         missing = budget - len(chosen)
-        warnings.warn(
-            f"GramSchmidtQuery: the residuals vanished after {len(chosen)} picks (the "
-            f"features span no more directions: duplicate, zero or low-rank rows); the "
-            f"other {missing} picks were drawn by {norm} feature-norm sampling "
-            "among the unchosen rows.",
-            RuntimeWarning,
-            stacklevel=4,
-        )
+        if exhausted == "norm":
+            message = (
+                f"GramSchmidtQuery: the residuals vanished after {len(chosen)} picks (the "
+                f"features span no more directions: duplicate, zero or low-rank rows); the "
+                f"other {missing} picks were drawn by {norm} feature-norm sampling "
+                "among the unchosen rows."
+            )
+        else:
+            message = (
+                f"GramSchmidtQuery: only zero rows were left after {len(chosen)} picks "
+                f"({restarts} restarts); the other {missing} picks were drawn uniformly among them."
+            )
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
         excl = np.concatenate([labeled, np.asarray(chosen, dtype=np.int64)])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)

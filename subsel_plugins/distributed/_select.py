@@ -135,8 +135,11 @@ def _gram_schmidt(strategy, source, budget, lab, rng, progress=None):
             f"GramSchmidtQuery(method={strategy.method!r}) does not run on distributed inputs; the "
             "distributed sampler is the fast path's (method='auto' or 'fast')."
         )
-    idx, scores, stats, e = gram_schmidt_select(source, budget, lab, strategy.norm, rng, progress)
+    idx, scores, stats, e = gram_schmidt_select(
+        source, budget, lab, strategy.norm, rng, progress, exhausted=strategy.exhausted
+    )
     strategy.stats_ = stats
+    strategy.restarts_ = stats["restarts"]
     return idx, np.ldexp(scores, e)
 
 
