@@ -92,7 +92,7 @@ def test_gram_schmidt_projects_out_the_chosen_span():
 def test_gram_schmidt_exhaustion_fills_by_norm_and_warns():
     F = np.vstack([np.eye(3), np.eye(3), np.zeros((2, 3))])  # rank 3, duplicates, zero rows
     with pytest.warns(RuntimeWarning, match="residuals vanished after 3 picks"):
-        idx = GramSchmidtQuery(random_state=0, method="plain").select(F, 7)
+        idx = GramSchmidtQuery(random_state=0, method="plain", exhausted="norm").select(F, 7)
     assert np.unique(idx).size == 7
     assert np.linalg.matrix_rank(F[idx[:3]]) == 3
     # the fill draws by norm: the zero rows come only after every positive-norm row

@@ -138,7 +138,9 @@ def test_auto_is_fast_and_seeded_runs_repeat():
 def test_exhaustion_falls_back_like_the_plain_path(randomized):
     F = np.vstack([np.eye(3), np.eye(3), np.zeros((2, 3))])  # rank 3, duplicates, zero rows
     with pytest.warns(RuntimeWarning, match="residuals vanished after 3 picks"):
-        idx = GramSchmidtQuery(random_state=0, method="fast", randomized=randomized).select(F, 7)
+        idx = GramSchmidtQuery(random_state=0, method="fast", randomized=randomized, exhausted="norm").select(
+            F, 7
+        )
     assert np.unique(idx).size == 7
     assert np.linalg.matrix_rank(F[idx[:3]]) == 3
     # the fill draws by norm: the zero rows come only after every positive-norm row
@@ -150,7 +152,7 @@ def test_exhaustion_of_a_low_rank_pool_below_d():
     rng = np.random.default_rng(0)
     F = rng.normal(size=(300, 4)) @ rng.normal(size=(4, 10))
     with pytest.warns(RuntimeWarning, match="vanished after 4 picks"):
-        idx = GramSchmidtQuery(random_state=0, method="fast").select(F, 6)
+        idx = GramSchmidtQuery(random_state=0, method="fast", exhausted="norm").select(F, 6)
     assert np.linalg.matrix_rank(F[idx[:4]]) == 4
 
 
@@ -165,7 +167,7 @@ def test_labeled_span_is_avoided():
 
 def test_bounds_hold_on_heavy_tailed_float32_up_to_full_rank(refresh_every_trial):
     F = heavy_tailed(3000, 16, 4, seed=1, dtype=np.float32)
-    q = GramSchmidtQuery(method="fast", random_state=0)
+    q = GramSchmidtQuery(method="fast", random_state=0, exhausted="norm")
     with pytest.warns(RuntimeWarning, match="vanished after 16 picks"):
         idx = q.select(F, 20)
     assert q.stats_["bound_violations"] == 0

@@ -15,7 +15,11 @@ from scipy import stats
 from subsel_plugins import GramSchmidtQuery
 from subsel_plugins.errors import InvalidTypeError, InvalidValueError
 from subsel_plugins.strategies import _gram_schmidt
-from subsel_plugins.testing import chi_square_pvalue, exact_pair_probabilities
+from subsel_plugins.testing import (
+    chi_square_pvalue,
+    exact_pair_probabilities,
+    exact_restart_pair_probabilities,
+)
 
 N_DRAWS = 4000
 ALPHA = 1e-3
@@ -26,15 +30,8 @@ X2 = np.array([[3.0, 0.2], [2.5, 1.5], [0.1, 2.0], [1.2, -0.4], [1.0, 1.0]])
 X3 = X2 @ np.array([[1.0, 0.5, -0.3], [0.2, 1.0, 0.7]])
 
 
-def restart_law(X, norm="l2"):
-    """Exact law of the (3rd, 4th) picks of a rank-2 pool: round 2 on the three rows left."""
-    law = {}
-    for (i, j), p in exact_pair_probabilities(X, "gram_schmidt", norm).items():
-        rest = [k for k in range(X.shape[0]) if k not in (i, j)]
-        for (a, b), q in exact_pair_probabilities(X[rest], "gram_schmidt", norm).items():
-            key = (rest[a], rest[b])
-            law[key] = law.get(key, 0.0) + p * q
-    return law
+#: Exact law of the (3rd, 4th) picks of a rank-2 pool: round 2 on the three rows left.
+restart_law = exact_restart_pair_probabilities
 
 
 def pick_counts(make, X, budget, positions, n_draws=N_DRAWS, labeled=None):
@@ -248,9 +245,22 @@ def test_bad_parameters_name_themselves():
         GramSchmidtQuery(center="yes").select(X, 2)
 
 
-@pytest.mark.parametrize("params", [{"exhausted": "restart"}, {"center": True}])
-def test_distributed_inputs_refuse_what_their_sampler_lacks(params):
+def test_distributed_inputs_refuse_centering():
     da = pytest.importorskip("dask.array")
     D = da.from_array(low_rank(100, 5, 3, seed=0), chunks=(50, 5))
-    with pytest.raises(InvalidValueError, match="distributed inputs"):
-        GramSchmidtQuery(random_state=0, **params).select(D, 3)
+    with pytest.raises(InvalidValueError, match="center=True.*distributed inputs"):
+        GramSchmidtQuery(random_state=0, center=True).select(D, 3)
+
+
+def test_restart_is_the_default():
+    """Past the rank the default restarts (no fallback warning); within it nothing changes."""
+    F = low_rank(100, 5, 3, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        q = GramSchmidtQuery(random_state=0)
+        q.select(F, 7)
+    assert q.restarts_ == 2
+    np.testing.assert_array_equal(
+        GramSchmidtQuery(random_state=3).select(F, 3),
+        GramSchmidtQuery(random_state=3, exhausted="norm").select(F, 3),
+    )

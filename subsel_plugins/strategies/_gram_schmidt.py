@@ -195,7 +195,7 @@ class GramSchmidtQuery(QueryStrategy):
         is fine) and needs O(N + budget d) extra memory. ``"torch"`` is the
         fast path with its dense kernels in torch (on CUDA when available).
         ``"auto"`` is ``"fast"``.
-    exhausted : {"norm", "restart"}, default="norm"
+    exhausted : {"restart", "norm"}, default="restart"
         What happens when every remaining residual vanishes (budget above the
         rank of the features, duplicate or zero rows). ``"restart"`` runs Alg. 1
         again on the unchosen, unlabeled rows with an empty basis: the next
@@ -203,7 +203,10 @@ class GramSchmidtQuery(QueryStrategy):
         together cover every row, so each round picks another set of large and
         diverse directions. ``"norm"`` draws the rest of the budget by
         feature-norm sampling among the unchosen rows, with a
-        ``RuntimeWarning`` (the behaviour before ``exhausted`` existed). See
+        ``RuntimeWarning`` (the only behaviour before ``exhausted`` existed).
+        The default is ``"restart"``: past the rank it was ahead of ``"norm"``
+        in every pool measured (README, "Gram-Schmidt past the rank of the
+        features"). Budgets within the rank pick the same either way. See
         Notes.
     center : bool, default=False
         Subtract the mean row of ``X`` (all rows, labeled included) before
@@ -282,7 +285,7 @@ class GramSchmidtQuery(QueryStrategy):
         norm="l2",
         randomized=True,
         method="auto",
-        exhausted="norm",
+        exhausted="restart",
         center=False,
         random_state=None,
         features=None,
@@ -308,12 +311,12 @@ class GramSchmidtQuery(QueryStrategy):
     def select_with_scores(self, X, budget, labeled=None):
         from ..distributed import is_distributed_input
 
-        if (self.exhausted == "restart" or self.center is True) and is_distributed_input(X):
-            # the distributed sampler implements Alg. 1 with the norm fallback only
+        if self.center is True and is_distributed_input(X):
+            # the distributed sampler reads rows as they are stored
             raise InvalidValueError(
-                f"GramSchmidtQuery(exhausted={self.exhausted!r}, center={self.center!r}) does not run "
-                "on distributed inputs yet; use exhausted='norm' and center=False there, or select on "
-                "one machine."
+                "GramSchmidtQuery(center=True) does not run on distributed inputs yet; center the "
+                "features first (e.g. X - X.mean(axis=0) on a dask array) and pass center=False, or "
+                "select on one machine."
             )
         return super().select_with_scores(X, budget, labeled)
 

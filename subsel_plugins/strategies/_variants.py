@@ -231,7 +231,7 @@ class CenteredGramSchmidtQuery(GramSchmidtQuery):
         norm="l2",
         randomized=True,
         method="auto",
-        exhausted="norm",
+        exhausted="restart",
         center=True,
         random_state=None,
         features=None,
