@@ -156,6 +156,16 @@ def checked_strategy(name, params: dict | None = None):
     return strategy
 
 
+def _add_dataset_param(p) -> None:
+    p.add_argument(
+        "--dataset-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dataset loader parameter, repeatable (e.g. --dataset-param root=/data/cifar)",
+    )
+
+
 def load_matrix(path: str, what: str = "FEATURES") -> np.ndarray:
     """Read an N x d matrix from .npy (memory-mapped), .npz (its only or 'X'/'features' array) or .csv."""
     p = Path(path)
@@ -541,13 +551,7 @@ def _add_feature_args(p, in_select: bool) -> None:
             metavar="KEY=VALUE",
             help="extractor parameter, repeatable (e.g. -p preset=cpu -p checkpoint=simclr.pth)",
         )
-    p.add_argument(
-        "--dataset-param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="dataset loader parameter, repeatable (e.g. --dataset-param root=/data/cifar)",
-    )
+    _add_dataset_param(p)
     p.add_argument("--split", choices=("train", "test"), default="train", help="which split (default: train)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N images of the split")
     p.add_argument(
@@ -632,13 +636,7 @@ def _add_show_parser(sub) -> None:
         "--columns", type=int, metavar="N", help="images per line (default: the longest row, at most 20)"
     )
     p.add_argument("--title", help="figure title (default: the dataset and split; '' for none)")
-    p.add_argument(
-        "--dataset-param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="dataset loader parameter, repeatable (e.g. --dataset-param root=/data/cifar)",
-    )
+    _add_dataset_param(p)
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     p.set_defaults(func=cmd_show)
 
