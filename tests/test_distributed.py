@@ -442,3 +442,12 @@ def test_without_dask_a_distributed_input_names_the_extra(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert "pip install 'subsel-plugins[dask]'" in out.stdout
+
+
+def test_empty_inputs_say_so(tmp_path, sync):
+    zarr = pytest.importorskip("zarr")
+    z = zarr.open(str(tmp_path / "e.zarr"), mode="w", shape=(0, 4), chunks=(8, 4), dtype="f4")
+    np.save(tmp_path / "e.npy", np.zeros((0, 4), dtype=np.float32))
+    for X in (da.zeros((0, 4), chunks=(1, 4)), z, str(tmp_path / "e.npy")):
+        with pytest.raises(InvalidValueError, match=r"X is empty \(shape \(0, 4\)\)"):
+            GramSchmidtQuery(random_state=0).select(X, 1)

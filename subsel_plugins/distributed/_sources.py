@@ -32,6 +32,11 @@ from ..errors import InvalidTypeError, InvalidValueError, MissingFileError
 CHUNK_BYTES = 64 << 20
 
 
+def _check_not_empty(n: int, d: int) -> None:
+    if n == 0 or d == 0:
+        raise InvalidValueError(f"X is empty (shape ({n}, {d})); expected at least one row and column.")
+
+
 def _float_dtype(dtype) -> np.dtype:
     """The float dtype rows are handed out in (the single-machine conversion rules)."""
     dtype = np.dtype(dtype)
@@ -225,10 +230,7 @@ class NpyShards(RowSource):
             chunk_rows = max(1, CHUNK_BYTES // (self.d * self.dtype.itemsize))
         file_starts = np.cumsum([0] + [s[0] for s in shapes])
         self.n = int(file_starts[-1])
-        if self.n == 0 or self.d == 0:
-            raise InvalidValueError(
-                f"X is empty (shape ({self.n}, {self.d})); expected at least one row and column."
-            )
+        _check_not_empty(self.n, self.d)
         starts, where = [], []
         for k, (rows, _) in enumerate(shapes):
             for s in range(0, rows, chunk_rows):
@@ -332,10 +334,7 @@ class ZarrRows(RowSource):
             )
         self.array = array
         self.n, self.d = (int(s) for s in array.shape)
-        if self.n == 0 or self.d == 0:
-            raise InvalidValueError(
-                f"X is empty (shape ({self.n}, {self.d})); expected at least one row and column."
-            )
+        _check_not_empty(self.n, self.d)
         self.dtype = _float_dtype(array.dtype)
         zrows = int(array.chunks[0])
         if chunk_rows is None:
@@ -371,10 +370,7 @@ class DaskRows(RowSource):
             array = array.rechunk({1: -1})
         self.array = array
         self.n, self.d = (int(s) for s in array.shape)
-        if self.n == 0 or self.d == 0:
-            raise InvalidValueError(
-                f"X is empty (shape ({self.n}, {self.d})); expected at least one row and column."
-            )
+        _check_not_empty(self.n, self.d)
         self.dtype = _float_dtype(array.dtype)
         self.starts = np.r_[0, np.cumsum(array.chunks[0])].astype(np.int64)
         self._blocks = array.to_delayed()[:, 0]
