@@ -228,3 +228,111 @@ def test_approximate_probcover_covers_as_much_as_exact(backend, monkeypatch):
         return np.unique(A[idx].indices).size / F.shape[0]
 
     assert coverage(idx_a) >= 0.99 * coverage(idx_e)
+
+
+# -- probes bounded by rows, the symmetric graph, the purity sample -------------------
+
+
+def lopsided_cells(F, n_cells=12, n_probe=3, seed=0):
+    """Cells of a k-means where one cell is merged into a giant (a few times the mean size)."""
+    cells = _probcover.Cells.build(F, seed, n_cells=n_cells)
+    cell = cells.cell.copy()
+    big = int(np.argmax(cells.sizes))
+    for other in cells.order[big, 1:4]:  # merge the big cell's three nearest into it
+        cell[cell == other] = big
+    centroids = np.stack([F[cell == c].mean(0) if np.any(cell == c) else F[0] for c in range(n_cells)])
+    return _probcover.Cells(cell, centroids, n_probe), big
+
+
+def test_probes_hold_the_row_budget_and_a_giant_cell_probes_few():
+    F, _ = unit_blobs(3000, centers=6, seed=11, std=2.0)
+    cells, big = lopsided_cells(F)
+    budget = 3 * 3000 / 12
+    assert cells.row_budget == pytest.approx(budget)
+    for c, probes in enumerate(cells.probes):
+        if cells.sizes[c] == 0:
+            continue
+        assert probes[0] == c  # itself first, then by centroid distance
+        np.testing.assert_array_equal(probes, cells.order[c][cells.sizes[cells.order[c]] > 0][: probes.size])
+        assert probes.size >= _probcover.MIN_PROBE_CELLS
+        held = cells.sizes[probes]
+        assert held.sum() >= budget  # enough rows...
+        if probes.size > _probcover.MIN_PROBE_CELLS:
+            assert held[:-1].sum() < budget  # ...and no cell more than needed
+    assert cells.sizes[big] > budget
+    assert cells.probes[big].size == _probcover.MIN_PROBE_CELLS
+    assert max(p.size for p in cells.probes) > _probcover.MIN_PROBE_CELLS
+
+
+def test_every_probed_pair_once_and_both_ways(backend):
+    F, _ = unit_blobs(3000, centers=6, seed=11, std=2.0)
+    cells, big = lopsided_cells(F)
+    seen = []
+    for a, partners in cells.pairs():
+        assert partners[0] == a and (partners >= a).all()
+        seen += [(a, b) for b in partners]
+    wanted = {(min(a, b), max(a, b)) for a, ps in enumerate(cells.probes) if cells.sizes[a] for b in ps}
+    assert len(seen) == len(set(seen)) and set(seen) == wanted
+    # a small cell that probes the giant while the giant does not probe it back
+    one_way = [a for a, ps in enumerate(cells.probes) if big in ps and a not in cells.probes[big]]
+    assert one_way
+    delta = 0.5
+    A, exact = _probcover.ball_graph_approx(F, delta, cells), _probcover.ball_graph(F, delta)
+    assert (A != A.T).nnz == 0  # symmetric
+    assert (A.astype(int) - A.multiply(exact).astype(int)).nnz == 0  # only true edges
+    giant = cells.members[big]
+    small = cells.members[max(one_way, key=lambda a: exact[giant][:, cells.members[a]].nnz)]
+    E = exact[giant][:, small]
+    assert E.nnz > 0
+    # the edges from the giant's rows into that cell are all found, though the giant does not probe it
+    assert (A[giant][:, small] != E).nnz == 0
+
+
+def test_purity_distances_of_a_row_sample_are_those_rows_distances(backend):
+    F, y = unit_blobs(2500, centers=6, seed=2, std=2.0)
+    cells = _probcover.Cells.build(F, 0, n_cells=15, n_probe=3)
+    full = _probcover.distance_to_other_cluster_approx(F, y, cells)
+    rows = np.sort(np.random.default_rng(0).choice(2500, 300, replace=False))
+    np.testing.assert_allclose(_probcover.distance_to_other_cluster_approx(F, y, cells, rows), full[rows])
+
+
+def test_purity_sample_keeps_the_purity_within_its_sampling_error(monkeypatch):
+    """With the radius set from 2,000 sampled rows of 20,000, the purity of every row's
+    exact ball, against the same pseudo-labels, is the target within a few binomial
+    standard errors (sqrt(p (1 - p) / m) = 0.0067), over several seeds; the full
+    search (every cell probed) hits it from above."""
+    F, _ = unit_blobs(20000, d=16, centers=10, seed=4, std=2.0)
+    fixed = _typiclust.sample_kmeans_labels(F, 10, 0)
+    monkeypatch.setattr(_probcover, "sample_kmeans_labels", lambda F, k, seed: fixed)
+    monkeypatch.setattr(_probcover, "PROBE_CELLS", 10**6)  # every cell: only the sample approximates
+    monkeypatch.setattr(_probcover, "PURITY_SAMPLE_ROWS", 2000)
+
+    def exact_purity(q):
+        return _probcover.ball_purity(_probcover.ball_graph(F, q.delta_), fixed)
+
+    deltas, purities = [], []
+    for seed in range(4):
+        q = ProbCoverQuery(n_classes=10, purity=0.9, random_state=seed, approximate=True)
+        q.select(F, 5)
+        deltas.append(q.delta_)
+        purities.append(exact_purity(q))
+    se = np.sqrt(0.9 * 0.1 / 2000)
+    assert all(abs(p - 0.9) < 4 * se for p in purities)
+    assert len(set(deltas)) == 4  # the sample is drawn per seed
+    monkeypatch.setattr(_probcover, "PURITY_SAMPLE_ROWS", 10**9)
+    q = ProbCoverQuery(n_classes=10, purity=0.9, random_state=0, approximate=True)
+    q.select(F, 5)
+    assert 0.9 <= exact_purity(q) < 0.9 + 0.001
+
+
+def test_greedy_cover_is_probcovers_greedy():
+    F, _ = unit_blobs(800, centers=5, seed=6, std=2.0)
+    q = ProbCoverQuery(delta=0.3, random_state=0, approximate=False)
+    idx = q.select(F, 25)
+    A = _probcover.ball_graph(F, 0.3)
+    chosen, scores = _probcover.greedy_cover(A, 25, np.empty(0, int), np.random.default_rng(0))
+    np.testing.assert_array_equal(chosen, idx)
+    # each score is the count of newly covered rows, and they add up to the coverage
+    assert scores.sum() == np.unique(A[chosen].indices).size
+    chosen_t, _ = _probcover.greedy_cover(A, 25, np.empty(0, int), np.random.default_rng(0), AT=A.T.tocsr())
+    np.testing.assert_array_equal(chosen_t, chosen)

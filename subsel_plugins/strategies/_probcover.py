@@ -67,14 +67,27 @@ DEFAULT_PSEUDO_CLASSES = 10
 _SQ_DIST_TOL = 16 * float(np.finfo(np.float32).eps)
 
 
-#: Approximate path: the pool is split into about sqrt(N) k-means cells, and
-#: the rows of a cell are compared with the rows of the PROBE_CELLS cells whose
-#: centroids are nearest its own (itself included): an inverted-file search
-#: whose queries are batched by cell, so each cell is one matrix product.
+#: Approximate path: the pool is split into k-means cells (about sqrt(N), or the
+#: pseudo-label clusters when there are enough of them), and the rows of a cell
+#: are compared with the rows of the cells whose centroids are nearest its own
+#: (itself first), taken until they hold PROBE_CELLS times the mean cell size
+#: (at least MIN_PROBE_CELLS cells): an inverted-file search whose queries are
+#: batched by cell, so each cell is one matrix product. Bounding the probed
+#: rows rather than the probed cells keeps the work near N * PROBE_CELLS * N /
+#: cells even when k-means leaves a few cells ten times the mean size (it does
+#: on ImageNet-like data: merged classes).
 PROBE_CELLS = 8
+MIN_PROBE_CELLS = 2
 #: The cells' k-means trains on this many sampled rows per cell (cells only
 #: route the search; the pseudo-labels get faiss's default 256).
 CELL_POINTS_PER_CENTROID = 64
+#: The approximate purity search measures the distance to another label for a
+#: uniform sample of at most this many rows (every row below it). The radius
+#: is an order statistic of those distances, the (1 - purity) quantile, so a
+#: sample of m rows puts it within about sqrt(p (1 - p) / m) of the target in
+#: purity (0.0005 at p = 0.05, m = 200k); ``purity_`` then reports the purity
+#: of every row's ball in the graph actually built.
+PURITY_SAMPLE_ROWS = 200_000
 
 
 def default_n_cells(n: int) -> int:
@@ -87,7 +100,11 @@ class Cells:
 
     ``cell[i]``: row i's cell; ``members[c]``: the rows of cell c (ascending);
     ``order[c]``: every cell by centroid distance from c, c first;
-    ``n_probe = min(PROBE_CELLS, n_cells)``.
+    ``probes[c]``: the cells c searches, ``order[c]``'s first ones until they
+    hold ``n_probe`` times the mean cell size (at least ``MIN_PROBE_CELLS``;
+    none for an empty cell);
+    ``n_probe = min(PROBE_CELLS, n_cells)``, so ``n_probe = n_cells`` probes
+    every cell (the exact search).
     """
 
     def __init__(self, cell: np.ndarray, centroids: np.ndarray, n_probe: int | None = None):
@@ -96,12 +113,16 @@ class Cells:
         order = np.argsort(self.cell, kind="stable")
         bounds = np.searchsorted(self.cell[order], np.arange(n_cells + 1))
         self.members = [order[bounds[c] : bounds[c + 1]] for c in range(n_cells)]
+        self.sizes = np.diff(bounds)
         C = np.asarray(centroids, dtype=np.float64)
         sq = np.einsum("ij,ij->i", C, C)
         D = sq[:, None] + sq[None, :] - 2.0 * (C @ C.T)
         np.fill_diagonal(D, -np.inf)  # a cell probes itself first
         self.order = np.argsort(D, axis=1, kind="stable")
         self.n_probe = min(n_probe or PROBE_CELLS, n_cells)
+        self.row_budget = self.n_probe * self.cell.size / n_cells
+        none = np.empty(0, dtype=self.order.dtype)
+        self.probes = [self.nearest(c, self.sizes) if self.sizes[c] else none for c in range(n_cells)]
 
     @classmethod
     def build(cls, F: np.ndarray, seed: int, n_cells: int | None = None, n_probe: int | None = None):
@@ -109,14 +130,36 @@ class Cells:
         n_cells = n_cells or default_n_cells(F.shape[0])
         return cls(*sample_kmeans(F, n_cells, seed, CELL_POINTS_PER_CENTROID), n_probe)
 
+    def nearest(self, c: int, weight: np.ndarray) -> np.ndarray:
+        """The cells nearest c with a positive ``weight``, until their weights reach the row budget."""
+        near = self.order[c][weight[self.order[c]] > 0]
+        if self.n_probe == len(self.members):
+            return near
+        reached = np.cumsum(weight[near]) >= self.row_budget - 1e-9
+        stop = int(np.argmax(reached)) + 1 if reached.any() else near.size
+        return near[: max(stop, MIN_PROBE_CELLS)]
+
     def rows(self, cells) -> np.ndarray:
         return np.concatenate([self.members[p] for p in cells])
 
     def __iter__(self):
-        """Yield (cell, its rows, the rows of its n_probe nearest cells) per non-empty cell."""
+        """Yield (cell, its rows, the rows of the cells it probes) per non-empty cell."""
         for c in progress(range(len(self.members)), desc="cells", unit="cell"):
             if self.members[c].size:
-                yield c, self.members[c], self.rows(self.order[c, : self.n_probe])
+                yield c, self.members[c], self.rows(self.probes[c])
+
+    def pairs(self):
+        """Yield (cell a, the cells b >= a with a in b's probes or b in a's): each unordered
+        pair of cells that either one probes, once, a itself first."""
+        n_cells = len(self.members)
+        a = np.repeat(np.arange(n_cells), [p.size for p in self.probes])
+        b = np.concatenate(self.probes)
+        codes = np.unique(np.minimum(a, b) * n_cells + np.maximum(a, b))
+        lo, hi = codes // n_cells, codes % n_cells
+        starts = np.searchsorted(lo, np.arange(n_cells + 1))
+        for c in progress(range(n_cells), desc="ball graph", unit="cell"):
+            if self.sizes[c]:
+                yield c, hi[starts[c] : starts[c + 1]]
 
 
 def _nearest_sq(Q: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -146,74 +189,93 @@ def _pair_sq(Q: np.ndarray, B: np.ndarray) -> np.ndarray:
     return D2
 
 
-def distance_to_other_cluster_approx(F: np.ndarray, labels: np.ndarray, cells: Cells) -> np.ndarray:
+def _close_pairs(Q: np.ndarray, B: np.ndarray, d2: np.float32):
+    """``(i, j)``: every pair of a row of Q and a row of B closer than sqrt(d2) (strict).
+
+    faiss's exact range search when installed, else numpy blocks of rows.
+    """
+    faiss = faiss_or_none()
+    if faiss is not None:
+        index = faiss.IndexFlatL2(B.shape[1])
+        index.add(np.ascontiguousarray(B, dtype=np.float32))
+        lims, dist, ind = index.range_search(np.ascontiguousarray(Q, dtype=np.float32), float(d2))
+        keep = dist < d2  # strict, as the exact graph
+        i = np.repeat(np.arange(Q.shape[0]), np.diff(lims.astype(np.int64)))[keep]
+        return i, ind[keep]
+    starts = range(0, Q.shape[0], _ROW_BLOCK)
+    hits = [np.nonzero(_pair_sq(Q[s : s + _ROW_BLOCK], B) < d2) for s in starts]
+    return np.concatenate([h[0] + s for s, h in zip(starts, hits)]), np.concatenate([h[1] for h in hits])
+
+
+def distance_to_other_cluster_approx(
+    F: np.ndarray, labels: np.ndarray, cells: Cells, rows: np.ndarray | None = None
+) -> np.ndarray:
     """:func:`distance_to_other_cluster` searched in a few cells per row.
 
-    The rows of a cell are compared with the rows of its ``n_probe`` nearest
-    cells (one distance block per cell); a row that finds no other label there
-    (all of a cell's rows, when it holds one label) searches the ``n_probe``
-    cells nearest its cell that hold a row of another label. Each found
-    distance is a real distance to a row of another label, so it is never below
-    the exact one; inf only when every row has the same label.
+    The rows of a cell are compared with the rows of the cells it probes (one
+    distance block per cell); a row that finds no other label there (all of a
+    cell's rows, when it holds one label) searches the cells nearest its cell
+    that hold rows of another label, until they hold the row budget of them.
+    Each found distance is a real distance to a row of another label, so it is
+    never below the exact one; inf only when every row has the same label.
+    ``rows`` (optional): only these rows' distances are searched and returned.
     """
     labels = np.asarray(labels)
     n_labels = int(labels.max()) + 1
     n_cells = len(cells.members)
     counts = np.bincount(cells.cell * n_labels + labels, minlength=n_cells * n_labels)
     counts = counts.reshape(n_cells, n_labels)
-    sizes = counts.sum(axis=1)
+    wanted = None
+    if rows is not None:
+        wanted = np.zeros(F.shape[0], dtype=bool)
+        wanted[rows] = True
     best = np.full(F.shape[0], np.inf, dtype=np.float32)
     for c in progress(range(n_cells), desc="purity distances", unit="cell"):
-        rows = cells.members[c]
-        if rows.size == 0:
+        members = cells.members[c]
+        if wanted is not None:
+            members = members[wanted[members]]
+        if members.size == 0:
             continue
-        own = labels[rows]
-        if np.any(own != own[0]):  # several labels: one block, same-label pairs masked
-            probed = cells.rows(cells.order[c, : cells.n_probe])
+        own = labels[members]
+        if np.count_nonzero(counts[c]) > 1:  # several labels in the cell: one block, same-label pairs masked
+            probed = cells.rows(cells.probes[c])
             B, lb = F[probed], labels[probed]
-            for s in range(0, rows.size, _ROW_BLOCK):  # bounded blocks even for a huge cell
+            for s in range(0, members.size, _ROW_BLOCK):  # bounded blocks even for a huge cell
                 q = slice(s, s + _ROW_BLOCK)
-                D2 = _pair_sq(F[rows[q]], B)
+                D2 = _pair_sq(F[members[q]], B)
                 D2[own[q, None] == lb[None, :]] = np.inf
-                best[rows[q]] = D2.min(axis=1)
-        for lab in np.unique(own[~np.isfinite(best[rows])]):
-            near = cells.order[c]
-            near = near[sizes[near] > counts[near, lab]][: cells.n_probe]
+                best[members[q]] = D2.min(axis=1)
+        for lab in np.unique(own[~np.isfinite(best[members])]):
+            near = cells.nearest(c, cells.sizes - counts[:, lab])
             if near.size == 0:
                 continue
             B = cells.rows(near)
             B = B[labels[B] != lab]
-            q = rows[(own == lab) & ~np.isfinite(best[rows])]
+            q = members[(own == lab) & ~np.isfinite(best[members])]
             best[q] = _nearest_sq(F[q], F[B])
+    best = best if rows is None else best[rows]
     return np.sqrt(best.astype(np.float64))
 
 
 def ball_graph_approx(F: np.ndarray, delta: float, cells: Cells) -> sp.csr_matrix:
-    """:func:`ball_graph` with each row's ball searched only in its probed cells.
+    """:func:`ball_graph` with each row's ball searched only in the cells probed.
 
-    Every edge is a true edge (the distance is computed exactly); edges to
-    rows outside the probed cells are missed.
+    One distance block per unordered pair of cells that either one probes
+    (:meth:`Cells.pairs`), and each edge found is stored both ways, so the
+    graph is symmetric and a pair that only one side probes is still found.
+    Every edge is a true edge (the distance is computed exactly); edges
+    between rows of cells that neither probes are missed.
     """
     n = F.shape[0]
     d2 = np.float32(float(delta) ** 2)
-    faiss = faiss_or_none()
     rs, cs = [], []
-    for _, rows, probed in cells:
-        Q, B = F[rows], F[probed]
-        if faiss is not None:
-            index = faiss.IndexFlatL2(B.shape[1])
-            index.add(np.ascontiguousarray(B, dtype=np.float32))
-            lims, dist, ind = index.range_search(np.ascontiguousarray(Q, dtype=np.float32), float(d2))
-            keep = dist < d2  # strict, as the exact graph
-            r = np.repeat(np.arange(rows.size), np.diff(lims.astype(np.int64)))[keep]
-            c = ind[keep]
-        else:
-            starts = range(0, rows.size, _ROW_BLOCK)
-            hits = [np.nonzero(_pair_sq(Q[s : s + _ROW_BLOCK], B) < d2) for s in starts]
-            r = np.concatenate([h[0] + i * _ROW_BLOCK for i, h in enumerate(hits)])
-            c = np.concatenate([h[1] for h in hits])
-        rs.append(rows[r].astype(np.int32))
-        cs.append(probed[c].astype(np.int32))
+    for a, partners in cells.pairs():
+        rows, other = cells.members[a], cells.rows(partners)
+        i, j = _close_pairs(F[rows], F[other], d2)
+        r, c = rows[i].astype(np.int32), other[j].astype(np.int32)
+        mirror = cells.cell[c] != a  # a's own block holds both directions already
+        rs += [r, c[mirror]]
+        cs += [c, r[mirror]]
     r = np.concatenate(rs) if rs else np.empty(0, dtype=np.int32)
     c = np.concatenate(cs) if cs else np.empty(0, dtype=np.int32)
     A = sp.csr_matrix((np.ones(r.size, dtype=np.bool_), (r, c)), shape=(n, n))
@@ -297,6 +359,50 @@ def ball_purity(A: sp.csr_matrix, labels: np.ndarray) -> float:
     impure = np.zeros(A.shape[0], dtype=bool)
     impure[rows[labels[A.indices] != labels[rows]]] = True
     return float(1.0 - impure.mean())
+
+
+def greedy_cover(A: sp.csr_matrix, budget: int, labeled: np.ndarray, rng, AT: sp.csr_matrix | None = None):
+    """ProbCover's greedy max coverage on the ball graph ``A``: ``(chosen, newly covered per pick)``.
+
+    Each pick is the eligible row whose ball covers the most rows not yet
+    covered (ties: the lowest index); the balls of ``labeled`` rows start
+    covered. Once everything is covered the remaining picks are uniform among
+    the rest (score 0). ``AT`` is ``A``'s transpose (computed when None).
+    """
+    n = A.shape[0]
+    AT = A.T.tocsr() if AT is None else AT  # AT[y] lists the x whose balls hold y
+    degree = np.diff(A.indptr).astype(np.int64)
+    covered = np.zeros(n, dtype=bool)
+
+    def cover(xs):
+        ys = np.unique(A[xs].indices)
+        new = ys[~covered[ys]]
+        covered[new] = True
+        if new.size:
+            degree[:] -= np.bincount(AT[new].indices, minlength=n)
+        return new.size
+
+    if labeled.size:
+        cover(labeled)
+    eligible = np.ones(n, dtype=bool)
+    eligible[labeled] = False
+    chosen, scores = [], []
+    bar = progress(total=budget, desc="ProbCover picks", unit="pick")
+    while len(chosen) < budget:
+        masked = np.where(eligible, degree, -1)
+        x = int(np.argmax(masked))
+        if masked[x] <= 0:
+            break
+        chosen.append(x)
+        scores.append(float(cover(np.array([x]))))
+        eligible[x] = False
+        bar.update()
+    bar.close()
+    if len(chosen) < budget:  # everything covered: the rest uniformly
+        rest = rng.permutation(np.flatnonzero(eligible))[: budget - len(chosen)]
+        chosen.extend(rest.tolist())
+        scores.extend([0.0] * rest.size)
+    return np.asarray(chosen), np.asarray(scores)
 
 
 class ProbCoverQuery(QueryStrategy):
@@ -395,7 +501,10 @@ class ProbCoverQuery(QueryStrategy):
             if cells is None:
                 delta = purity_delta(F, pseudo, self.purity)
             else:
-                d = distance_to_other_cluster_approx(F, pseudo, cells)
+                sample = None
+                if n > PURITY_SAMPLE_ROWS:
+                    sample = np.sort(rng.choice(n, PURITY_SAMPLE_ROWS, replace=False))
+                d = distance_to_other_cluster_approx(F, pseudo, cells, sample)
                 delta = delta_from_distances(d, self.purity, F)
             self.n_clusters_ = k
         else:
@@ -405,36 +514,5 @@ class ProbCoverQuery(QueryStrategy):
         self.delta_ = float(delta)
         A = ball_graph(F, delta) if cells is None else ball_graph_approx(F, delta, cells)
         self.purity_ = None if pseudo is None else ball_purity(A, pseudo)
-        AT = A.T.tocsr()  # AT[y] lists the x whose balls hold y
-        degree = np.diff(A.indptr).astype(np.int64)
-        covered = np.zeros(n, dtype=bool)
-
-        def cover(xs):
-            ys = np.unique(A[xs].indices)
-            new = ys[~covered[ys]]
-            covered[new] = True
-            if new.size:
-                degree[:] -= np.bincount(AT[new].indices, minlength=n)
-            return new.size
-
-        if labeled.size:
-            cover(labeled)
-        eligible = np.ones(n, dtype=bool)
-        eligible[labeled] = False
-        chosen, scores = [], []
-        bar = progress(total=budget, desc="ProbCover picks", unit="pick")
-        while len(chosen) < budget:
-            masked = np.where(eligible, degree, -1)
-            x = int(np.argmax(masked))
-            if masked[x] <= 0:
-                break
-            chosen.append(x)
-            scores.append(float(cover(np.array([x]))))
-            eligible[x] = False
-            bar.update()
-        bar.close()
-        if len(chosen) < budget:  # everything covered: the rest uniformly
-            rest = rng.permutation(np.flatnonzero(eligible))[: budget - len(chosen)]
-            chosen.extend(rest.tolist())
-            scores.extend([0.0] * rest.size)
-        return np.asarray(chosen), np.asarray(scores)
+        # the approximate graph is symmetric: its transpose is itself
+        return greedy_cover(A, budget, labeled, rng, AT=A if cells is not None else None)
