@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from subsel_plugins import FeatureNormQuery, GramSchmidtQuery, ProbCoverQuery, TypiClustQuery
+from subsel_plugins import GramSchmidtQuery, get_strategy
 
 # Gram-Schmidt cases (d, budgets) per N. Budgets stay within the rank (s <= d):
 # past it Gram-Schmidt has no real picks left and fills with norm sampling, so a
@@ -216,29 +216,44 @@ def gs_cases(args, grid, rows):
             del X
 
 
-def baseline_cases(args, grid, rows):
-    """FeatureNorm, TypiClust and ProbCover on the ImageNet stand-in (:func:`make_mixture`).
+#: Every other strategy at 1.28M: name -> budgets. ProbCover's time is its graph,
+#: whatever the budget, so it runs at 1000 only; a "then" strategy costs its first
+#: stage at 2b plus the second on 2b rows, so they run at b = 100 only.
+BASELINES = {
+    "random": (100, 1000),
+    "feature_norm": (100, 1000),
+    "typiclust": (100, 1000),
+    "probcover": (1000,),
+    "typiclust_then_norm": (100,),
+    "typiclust_then_gs": (100,),
+    "probcover_then_norm": (100,),
+    "probcover_then_gs": (100,),
+    "typiclust_norm": (100,),
+    "typiclust_gs": (100,),
+    "gram_schmidt_centered": (380,),
+}
 
-    Each at ``--baseline-n`` rows (default 1.28M) and every budget of
-    ``--baseline-s``; TypiClust and ProbCover take their approximate path
-    there (``approximate="auto"``, above 100k rows), ProbCover with
-    ``n_classes=1000`` (the stand-in's class count, as the paper sets k).
+
+def baseline_cases(args, grid, rows):
+    """Every strategy but Gram-Schmidt (timed in the grid) on the ImageNet stand-in
+    (:func:`make_mixture`), at ``--baseline-n`` rows (default 1.28M).
+
+    ``BASELINES`` names the budgets of each, or ``--baseline-s`` sets them for the
+    strategies named in ``--baselines``. TypiClust and ProbCover take their
+    approximate path there (``approximate="auto"``, above 100k rows), ProbCover
+    with ``n_classes=1000`` (the stand-in's class count, as the paper sets k).
     """
-    makers = {
-        "feature_norm": lambda: FeatureNormQuery(random_state=0),
-        "typiclust": lambda: TypiClustQuery(random_state=0),
-        "probcover": lambda: ProbCoverQuery(n_classes=MIXTURE_CLASSES, random_state=0),
-    }
     n, d = args.baseline_n, 384
     X, _ = make_mixture(Path(args.data_dir), max(n, MIXTURE_N), d)
     X = X[:n]
     for name in args.baselines:
-        for s in args.baseline_s:
+        params = {"n_classes": MIXTURE_CLASSES} if name.startswith("probcover") else {}
+        for s in args.baseline_s or BASELINES.get(name, (100, 1000)):
             page_in(X)
-            strategy = makers[name]()
+            strategy = get_strategy(name, random_state=0, **params)
             t, peak, _ = measure(lambda strategy=strategy, s=s: strategy.select(X, s))
             row = dict(
-                case=name,
+                case=name + ("" if not params else f" (n_classes={MIXTURE_CLASSES})"),
                 kind=f"mixture{MIXTURE_CLASSES}",
                 n=n,
                 d=d,
@@ -247,10 +262,19 @@ def baseline_cases(args, grid, rows):
                 fast_peak_mb=round(peak / 2**20, 1),
                 features_mb=round(X.nbytes / 2**20, 1),
                 fast_mem_pct=round(100 * peak / X.nbytes, 2),
-                plain_how="approximate path" if getattr(strategy, "approximate_", False) else "",
+                plain_how=_baseline_notes(strategy),
             )
             rows.append(row)
             print(_fmt(row), flush=True)
+
+
+def _baseline_notes(strategy) -> str:
+    """Which path ran, and ProbCover's radius and the purity of its graph."""
+    strategy = getattr(strategy, "first_", strategy)  # a "then" strategy: its first stage
+    notes = ["approximate path" if getattr(strategy, "approximate_", False) else "exact"]
+    if getattr(strategy, "delta_", None) is not None:
+        notes.append(f"delta {strategy.delta_:.4f}, purity {strategy.purity_:.3f}")
+    return "; ".join(notes)
 
 
 def _skactiveml_query(name: str, path: str, n: int, s: int, queue) -> None:
@@ -351,7 +375,7 @@ def write_tables(rows, out: Path, header: str):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="N in {10k, 100k}, d=384 only: a table in minutes")
+    p.add_argument("--quick", action="store_true", help="Gram-Schmidt at N in {10k, 100k}, d=384 only, the other strategies at 20k: minutes")
     p.add_argument("--out", default="bench-results/speed")
     p.add_argument("--data-dir", default="/work/bench-data", help="where generated features are cached")
     p.add_argument("--kinds", nargs="*", default=["realistic"], choices=KINDS, help="Gram-Schmidt features")
@@ -359,18 +383,18 @@ def main(argv=None):
     p.add_argument("--plain-picks", type=int, default=20, help="picks timed where plain is extrapolated")
     p.add_argument("--plain-full-max-n", type=int, default=10_000, help="largest N where plain runs in full")
     p.add_argument("--no-plain", action="store_true")
-    p.add_argument("--baselines", nargs="*", default=["feature_norm", "typiclust", "probcover"])
+    p.add_argument("--baselines", nargs="*", default=list(BASELINES), help="strategies timed at --baseline-n")
     p.add_argument("--baseline-n", type=int, default=MIXTURE_N, help="the baselines' N (default 1.28M)")
-    p.add_argument("--baseline-s", nargs="+", type=int, default=[100, 1000])
+    p.add_argument("--baseline-s", nargs="+", type=int, help="their budgets (default: BASELINES's)")
     p.add_argument("--skactiveml", nargs="*", default=["typiclust", "probcover"], help="its ladders")
     p.add_argument("--skactiveml-s", type=int, default=100)
-    p.add_argument("--skactiveml-timeout", type=float, default=300.0, help="seconds per scikit-activeml run")
+    p.add_argument("--skactiveml-timeout", type=float, default=120.0, help="seconds per scikit-activeml run")
     args = p.parse_args(argv)
     grid = dict(QUICK_GRID if args.quick else FULL_GRID)
     if args.n:
         grid = {n: cases for n, cases in grid.items() if n in args.n}
     if args.quick:
-        args.baseline_n = min(args.baseline_n, 100_000)
+        args.baseline_n = min(args.baseline_n, 20_000)
         args.skactiveml_timeout = min(args.skactiveml_timeout, 60.0)
     Path(args.data_dir).mkdir(parents=True, exist_ok=True)
     rows = []

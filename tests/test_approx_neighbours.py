@@ -211,11 +211,26 @@ def test_ball_graph_approx_faiss_and_numpy_agree(monkeypatch):
     assert (graphs[0] != graphs[1]).nnz == 0
 
 
-def test_approximate_probcover_covers_as_much_as_exact(backend, monkeypatch):
-    """Same pseudo-labels for both (the k-means is tested above): the inverted-file
-    purity search and ball graph lose almost nothing of exact's coverage."""
-    F, y = unit_blobs(6000, d=16, centers=10, seed=4, std=2.0)
-    monkeypatch.setattr(_probcover, "sample_kmeans_labels", _probcover.kmeans_labels)
+def test_approximate_probcover_pseudo_labels_are_the_exact_paths_kmeans(monkeypatch):
+    """Below MAX_POINTS_PER_CENTROID rows per cluster the sample is the pool: the same
+    estimator and seed as the exact path, so the same clusters; above, it is fitted
+    on a sample and assigns every row to its nearest centroid."""
+    F, _ = unit_blobs(3000, d=16, centers=10, seed=4, std=2.0)
+    labels, C = _typiclust.official_kmeans_on_sample(F, 10, 7)
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(_typiclust.kmeans_labels(F, 10, 7), labels) > 0.999
+    monkeypatch.setattr(_typiclust, "MAX_POINTS_PER_CENTROID", 50)  # 500 of 3000 rows
+    labels, C = _typiclust.official_kmeans_on_sample(F, 10, 7)
+    np.testing.assert_array_equal(labels, _typiclust.nearest_centroid(F, C))
+    assert adjusted_rand_score(_typiclust.kmeans_labels(F, 10, 7), labels) > 0.9
+
+
+def test_approximate_probcover_covers_as_much_as_exact(backend):
+    """The pool fits the pseudo-labels' sample (256 rows per cluster), so both paths
+    cluster alike: the inverted-file purity search and ball graph lose almost
+    nothing of exact's radius and coverage."""
+    F, y = unit_blobs(2500, d=16, centers=10, seed=4, std=2.0)
     exact = ProbCoverQuery(n_classes=10, random_state=0, approximate=False)
     approx = ProbCoverQuery(n_classes=10, random_state=0, approximate=True)
     idx_e, idx_a = exact.select(F, 30), approx.select(F, 30)
@@ -302,8 +317,9 @@ def test_purity_sample_keeps_the_purity_within_its_sampling_error(monkeypatch):
     standard errors (sqrt(p (1 - p) / m) = 0.0067), over several seeds; the full
     search (every cell probed) hits it from above."""
     F, _ = unit_blobs(20000, d=16, centers=10, seed=4, std=2.0)
-    fixed = _typiclust.sample_kmeans_labels(F, 10, 0)
-    monkeypatch.setattr(_probcover, "sample_kmeans_labels", lambda F, k, seed: fixed)
+    clusters = _typiclust.official_kmeans_on_sample(F, 10, 0)
+    monkeypatch.setattr(_probcover, "official_kmeans_on_sample", lambda F, k, seed: clusters)
+    fixed = clusters[0]
     monkeypatch.setattr(_probcover, "PROBE_CELLS", 10**6)  # every cell: only the sample approximates
     monkeypatch.setattr(_probcover, "PURITY_SAMPLE_ROWS", 2000)
 

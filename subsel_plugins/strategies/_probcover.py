@@ -12,8 +12,8 @@ from ._typiclust import (
     check_approximate,
     faiss_or_none,
     kmeans_labels,
+    official_kmeans_on_sample,
     sample_kmeans,
-    sample_kmeans_labels,
     use_approximate,
 )
 
@@ -489,13 +489,12 @@ class ProbCoverQuery(QueryStrategy):
                 pseudo = np.zeros(n, dtype=int)
             elif not self.approximate_:
                 pseudo = kmeans_labels(F, k, sklearn_seed(rng))
-            elif 2 * k >= default_n_cells(n):
-                # the pseudo-label clusters are fine enough to be the cells themselves
-                # (a cell then holds one label: one search per cell for purity)
-                pseudo, centroids = sample_kmeans(F, k, sklearn_seed(rng))
-                cells = Cells(pseudo, centroids)
             else:
-                pseudo = sample_kmeans_labels(F, k, sklearn_seed(rng))
+                pseudo, centroids = official_kmeans_on_sample(F, k, sklearn_seed(rng))
+                if 2 * k >= default_n_cells(n):
+                    # the pseudo-label clusters are fine enough to be the cells themselves
+                    # (a cell then holds one label: one search per cell for purity)
+                    cells = Cells(pseudo, centroids)
             if self.approximate_ and cells is None:
                 cells = Cells.build(F, sklearn_seed(rng))
             if cells is None:

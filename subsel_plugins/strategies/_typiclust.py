@@ -44,11 +44,37 @@ def kmeans_labels(F: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
     restarts) above, and for every pool of more than ``KMEANS_FULL_MAX_ROWS``
     rows.
     """
-    if n_clusters <= 50 and F.shape[0] <= KMEANS_FULL_MAX_ROWS:
-        km = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed)
-    else:
-        km = MiniBatchKMeans(n_clusters=n_clusters, batch_size=5000, n_init=3, random_state=seed)
-    return km.fit_predict(F)
+    return official_kmeans(n_clusters, F.shape[0], seed).fit_predict(F)
+
+
+def official_kmeans(n_clusters: int, n_rows: int, seed: int):
+    """The scikit-learn estimator :func:`kmeans_labels` fits on ``n_rows`` rows."""
+    if n_clusters <= 50 and n_rows <= KMEANS_FULL_MAX_ROWS:
+        return KMeans(n_clusters=n_clusters, n_init=10, random_state=seed)
+    return MiniBatchKMeans(n_clusters=n_clusters, batch_size=5000, n_init=3, random_state=seed)
+
+
+def official_kmeans_on_sample(F: np.ndarray, n_clusters: int, seed: int):
+    """:func:`kmeans_labels`'s k-means trained on a uniform sample: ``(labels, centroids)``.
+
+    The same estimator (and seed) as the exact path, fitted on at most
+    ``MAX_POINTS_PER_CENTROID * n_clusters`` rows (all of them when the pool is
+    smaller: then the clusters are the exact path's), then every row gets its
+    nearest centroid. ProbCover's approximate path sets its radius from these
+    pseudo-labels, so that it approximates the exact path's radius rather than
+    that of another clustering (a better k-means finds purer clusters and a
+    larger radius).
+    """
+    n = F.shape[0]
+    m = min(n, MAX_POINTS_PER_CENTROID * n_clusters)
+    sample = np.sort(np.random.default_rng(seed).choice(n, m, replace=False)) if m < n else np.arange(n)
+    with progress(total=2, desc=f"k-means, k={n_clusters} on {m:,} rows", unit="step") as bar:
+        km = official_kmeans(n_clusters, m, seed).fit(np.asarray(F[sample], dtype=np.float32))
+        bar.update()
+        centroids = np.asarray(km.cluster_centers_, dtype=np.float32)
+        labels = nearest_centroid(F, centroids)
+        bar.update()
+    return labels, centroids
 
 
 def sample_kmeans_labels(F: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
