@@ -375,7 +375,11 @@ def write_tables(rows, out: Path, header: str):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="Gram-Schmidt at N in {10k, 100k}, d=384 only, the other strategies at 20k: minutes")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="Gram-Schmidt at N in {10k, 100k}, d=384 only, the other strategies at 20k: minutes",
+    )
     p.add_argument("--out", default="bench-results/speed")
     p.add_argument("--data-dir", default="/work/bench-data", help="where generated features are cached")
     p.add_argument("--kinds", nargs="*", default=["realistic"], choices=KINDS, help="Gram-Schmidt features")
