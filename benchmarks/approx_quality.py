@@ -86,7 +86,7 @@ def probcover_rows(F, budgets, seeds):
         run["A"] = _probcover.ball_graph(F, run["exact_delta"])
         # the approximate graph alone: the approximate path's cells (its pseudo-label
         # k-means), exact's radius, the same greedy
-        cells = _probcover.Cells(*_typiclust.sample_kmeans(F, MIXTURE_CLASSES, seed))
+        cells = _probcover.Cells(*_typiclust.official_kmeans_on_sample(F, MIXTURE_CLASSES, seed))
         A_s = _probcover.ball_graph_approx(F, run["exact_delta"], cells)
         run["true_edges"], run["found_edges"] = A_s.multiply(run["A"]).nnz, A_s.nnz
         run["recall"] = A_s.nnz / run["A"].nnz
@@ -145,7 +145,7 @@ def probcover_full_recall(F, seeds, m=1000):
     ]
     for seed in seeds:
         t0 = time.perf_counter()
-        pseudo, centroids = _typiclust.sample_kmeans(F, MIXTURE_CLASSES, seed)
+        pseudo, centroids = _typiclust.official_kmeans_on_sample(F, MIXTURE_CLASSES, seed)
         cells = _probcover.Cells(pseudo, centroids)
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(n, min(n, _probcover.PURITY_SAMPLE_ROWS), replace=False))
