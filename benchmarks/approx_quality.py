@@ -149,7 +149,7 @@ def probcover_full_recall(F, seeds, m=1000):
         cells = _probcover.Cells(pseudo, centroids)
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(n, min(n, _probcover.PURITY_SAMPLE_ROWS), replace=False))
-        d = _probcover.distance_to_other_cluster_approx(F, pseudo, cells, sample)
+        d = _probcover.distance_to_other_cluster(F, pseudo, sample)
         delta = _probcover.delta_from_distances(d, 0.95, F)
         paired = np.zeros((len(cells.members),) * 2, dtype=bool)
         for a, probes in enumerate(cells.probes):

@@ -155,27 +155,6 @@ def test_cells_partition_the_rows_and_probe_themselves_first():
     for c, m in enumerate(cells.members):
         assert (cells.cell[m] == c).all()
     np.testing.assert_array_equal(cells.order[:, 0], np.arange(20))
-    assert sum(1 for _ in cells) == sum(m.size > 0 for m in cells.members)
-
-
-@pytest.mark.parametrize("row_block", [1024, 7])
-def test_purity_distances_exact_when_every_cell_is_probed(backend, monkeypatch, row_block):
-    monkeypatch.setattr(_probcover, "_ROW_BLOCK", row_block)  # blocks within a cell
-    F, y = unit_blobs(1500, centers=6, seed=2, std=2.0)
-    exact = _probcover.distance_to_other_cluster(F, y)
-    cells = _probcover.Cells.build(F, 0, n_cells=12, n_probe=12)
-    np.testing.assert_allclose(_probcover.distance_to_other_cluster_approx(F, y, cells), exact, atol=1e-3)
-
-
-def test_purity_distances_never_below_exact_and_finite_with_few_probes(backend):
-    F, y = unit_blobs(3000, centers=4, seed=5, std=0.3)  # separated: most cells hold one label
-    exact = _probcover.distance_to_other_cluster(F, y)
-    cells = _probcover.Cells.build(F, 0, n_cells=40, n_probe=2)
-    approx = _probcover.distance_to_other_cluster_approx(F, y, cells)
-    assert np.isfinite(approx).all()  # the probe skips cells without another label
-    assert (approx >= exact - 1e-3).all()
-    # the nearest cells holding another label hold the boundary rows
-    assert np.mean(np.isclose(approx, exact, atol=1e-3)) > 0.5
 
 
 @pytest.mark.parametrize("row_block", [1024, 7])
@@ -303,24 +282,15 @@ def test_every_probed_pair_once_and_both_ways(backend):
     assert (A[giant][:, small] != E).nnz == 0
 
 
-def test_purity_distances_of_a_row_sample_are_those_rows_distances(backend):
-    F, y = unit_blobs(2500, centers=6, seed=2, std=2.0)
-    cells = _probcover.Cells.build(F, 0, n_cells=15, n_probe=3)
-    full = _probcover.distance_to_other_cluster_approx(F, y, cells)
-    rows = np.sort(np.random.default_rng(0).choice(2500, 300, replace=False))
-    np.testing.assert_allclose(_probcover.distance_to_other_cluster_approx(F, y, cells, rows), full[rows])
-
-
 def test_purity_sample_keeps_the_purity_within_its_sampling_error(monkeypatch):
-    """With the radius set from 2,000 sampled rows of 20,000, the purity of every row's
-    exact ball, against the same pseudo-labels, is the target within a few binomial
-    standard errors (sqrt(p (1 - p) / m) = 0.0067), over several seeds; the full
-    search (every cell probed) hits it from above."""
+    """With the radius set from the exact distances of 2,000 sampled rows of 20,000, the
+    purity of every row's exact ball, against the same pseudo-labels, is the target
+    within a few binomial standard errors (sqrt(p (1 - p) / m) = 0.0067), over several
+    seeds; every row's distance hits it from above."""
     F, _ = unit_blobs(20000, d=16, centers=10, seed=4, std=2.0)
     clusters = _typiclust.official_kmeans_on_sample(F, 10, 0)
     monkeypatch.setattr(_probcover, "official_kmeans_on_sample", lambda F, k, seed: clusters)
     fixed = clusters[0]
-    monkeypatch.setattr(_probcover, "PROBE_CELLS", 10**6)  # every cell: only the sample approximates
     monkeypatch.setattr(_probcover, "PURITY_SAMPLE_ROWS", 2000)
 
     def exact_purity(q):
@@ -339,6 +309,20 @@ def test_purity_sample_keeps_the_purity_within_its_sampling_error(monkeypatch):
     q = ProbCoverQuery(n_classes=10, purity=0.9, random_state=0, approximate=True)
     q.select(F, 5)
     assert 0.9 <= exact_purity(q) < 0.9 + 0.001
+
+
+@pytest.mark.parametrize("row_block", [1024, 7])
+def test_purity_distances_of_a_row_sample_are_those_rows_distances(monkeypatch, row_block):
+    monkeypatch.setattr(_probcover, "_ROW_BLOCK", row_block)
+    monkeypatch.setattr(_probcover, "_COL_BLOCK", 500)
+    F, y = unit_blobs(2500, centers=6, seed=2, std=2.0)
+    full = _probcover.distance_to_other_cluster(F, y)
+    rows = np.sort(np.random.default_rng(0).choice(2500, 300, replace=False))
+    np.testing.assert_allclose(_probcover.distance_to_other_cluster(F, y, rows), full[rows], rtol=1e-6)
+    # against a dense reference
+    D = np.sqrt(((F[rows, None, :] - F[None, :, :]) ** 2).sum(-1))
+    D[y[rows, None] == y[None, :]] = np.inf
+    np.testing.assert_allclose(_probcover.distance_to_other_cluster(F, y, rows), D.min(1), atol=1e-3)
 
 
 def test_greedy_cover_is_probcovers_greedy():
