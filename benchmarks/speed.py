@@ -11,8 +11,8 @@ read-only, as cached real features would be. Two kinds:
 Every Gram-Schmidt case times the fast path in full. The plain path (Alg. 1 on
 an N x d float64 residual matrix) is timed in full where it is cheap; elsewhere
 it is timed with 1 and 1 + ``--plain-picks`` picks and its time for the
-full budget is extrapolated linearly (its cost per pick is constant; picks past
-the rank d are the cheap norm-sampling fill), which the table says. The memory
+full budget is extrapolated linearly (its cost per pick is constant; past the
+rank d each restart round starts as the first pick did), which the table says. The memory
 map is paged in before each timing, so no timing pays for the disk. Peak memory is the
 peak of numpy/Python allocations (tracemalloc) during the call: the extra
 memory on top of the memory-mapped features.
@@ -159,9 +159,11 @@ def plain_model(X, plain_picks: int):
 
 def plain_time(X, s: int, model):
     """Plain path's time for budget s, extrapolated: its work per pick is constant, and
-    picks past the rank (at most d) are the norm-sampling fill, one cheap pass."""
+    past the rank d the default ``exhausted="restart"`` runs Alg. 1 again from the
+    rows (a round of at most d picks, each starting as the first pick did)."""
     t1, per_pick, _ = model
-    return t1 + per_pick * (min(s, X.shape[1]) - 1)
+    rounds = -(-s // X.shape[1])
+    return rounds * t1 + per_pick * (s - rounds)
 
 
 def grid_cases(grid):
@@ -190,7 +192,7 @@ def gs_cases(args, grid, rows):
                     fast_peak_mb=round(pf / 2**20, 1),
                     features_mb=round(X.nbytes / 2**20, 1),
                     fast_mem_pct=round(100 * pf / X.nbytes, 2),
-                    over_rank=f"yes: {s - d} norm-sampling fills" if s > min(n, d) else "",
+                    over_rank=f"yes: {s - d} picks in restart rounds" if s > min(n, d) else "",
                 )
                 if not args.no_plain:
                     if n <= args.plain_full_max_n:
@@ -203,7 +205,7 @@ def gs_cases(args, grid, rows):
                         tp, pp = plain_time(X, s, model), model[2]
                         how = (
                             f"extrapolated: {model[0]:.1f} s for 1 pick + {model[1]:.2f} s "
-                            f"x (min(s, d) - 1) (from 1 and {1 + args.plain_picks} picks)"
+                            f"x each further pick, per round of d (from 1 and {1 + args.plain_picks} picks)"
                         )
                     row.update(
                         plain_s=round(tp, 2),
