@@ -155,6 +155,14 @@ def test_cells_partition_the_rows_and_probe_themselves_first():
     for c, m in enumerate(cells.members):
         assert (cells.cell[m] == c).all()
     np.testing.assert_array_equal(cells.order[:, 0], np.arange(20))
+    assert cells.n_probe == 4 and cells.row_budget == pytest.approx(4 * 2000 / 20)
+
+
+def test_default_cells_are_about_sqrt_n():
+    assert [_probcover.default_n_cells(n) for n in (1, 2, 10, 2500, 1_280_000)] == [1, 1, 3, 50, 1131]
+    F, _ = unit_blobs(2500, d=8, centers=5)
+    cells = _probcover.Cells.build(F, 0)
+    assert len(cells.members) == 50 and cells.n_probe == _probcover.PROBE_CELLS
 
 
 @pytest.mark.parametrize("row_block", [1024, 7])
