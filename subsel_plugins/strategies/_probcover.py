@@ -132,7 +132,7 @@ class Cells:
         self.n_probe = min(n_probe or PROBE_CELLS, n_cells)
         self.row_budget = self.n_probe * self.cell.size / n_cells
         none = np.empty(0, dtype=self.order.dtype)
-        self.probes = [self.nearest(c, self.sizes) if self.sizes[c] else none for c in range(n_cells)]
+        self.probes = [self._probes(c) if self.sizes[c] else none for c in range(n_cells)]
 
     @classmethod
     def build(cls, F: np.ndarray, seed: int, n_cells: int | None = None, n_probe: int | None = None):
@@ -140,12 +140,12 @@ class Cells:
         n_cells = n_cells or default_n_cells(F.shape[0])
         return cls(*sample_kmeans(F, n_cells, seed, CELL_POINTS_PER_CENTROID), n_probe)
 
-    def nearest(self, c: int, weight: np.ndarray) -> np.ndarray:
-        """The cells nearest c with a positive ``weight``, until their weights reach the row budget."""
-        near = self.order[c][weight[self.order[c]] > 0]
+    def _probes(self, c: int) -> np.ndarray:
+        """The non-empty cells nearest c, until they hold the row budget."""
+        near = self.order[c][self.sizes[self.order[c]] > 0]
         if self.n_probe == len(self.members):
             return near
-        reached = np.cumsum(weight[near]) >= self.row_budget - 1e-9
+        reached = np.cumsum(self.sizes[near]) >= self.row_budget - 1e-9
         stop = int(np.argmax(reached)) + 1 if reached.any() else near.size
         return near[: max(stop, MIN_PROBE_CELLS)]
 
@@ -367,15 +367,18 @@ class ProbCoverQuery(QueryStrategy):
         (a k that grows with the budget shrinks delta and the balls, and
         ProbCover then covers little). Pass the class count when you know it.
     approximate : "auto", True or False, default="auto"
-        The approximate path for large pools: the pseudo-labels' k-means is
-        trained on a sample (as TypiClust's approximate path), and the purity
-        search and the ball graph compare each row only with the rows of the
-        ``PROBE_CELLS`` (8) k-means cells nearest its own (about sqrt(N)
-        cells, or the pseudo-labels' clusters when there are more of them):
-        an inverted-file search, O(N^1.5 d) instead of O(N^2 d). Found
-        distances and edges are exact; edges to rows in unprobed cells are
-        missed. "auto" takes it above ``APPROX_MIN_ROWS`` (100,000) rows. faiss
-        runs the per-cell searches when installed, numpy otherwise.
+        The approximate path for large pools. The pseudo-labels are the exact
+        path's own k-means fitted on a sample of 256 rows per cluster (every
+        row then assigned); the radius is set from the exact distances to
+        another label of ``PURITY_SAMPLE_ROWS`` (20,000) sampled rows; the
+        ball graph compares each row only with the rows of the k-means cells
+        nearest its own (about sqrt(N) cells, or the pseudo-label clusters
+        when there are enough), taken until they hold ``PROBE_CELLS`` (8)
+        times the mean cell size, one block per pair of cells, each edge
+        stored both ways: about O(N^1.5 d) instead of O(N^2 d). Found edges
+        are exact; edges between cells that neither probes are missed. "auto"
+        takes it above ``APPROX_MIN_ROWS`` (100,000) rows. faiss runs the
+        per-cell searches when installed, numpy otherwise.
     random_state : None, int, numpy Generator or RandomState
     features : callable, transformer or torch module, optional
 
