@@ -396,6 +396,11 @@ def main(argv=None):
     p.add_argument("--skactiveml-s", type=int, default=100)
     p.add_argument("--skactiveml-timeout", type=float, default=120.0, help="seconds per scikit-activeml run")
     args = p.parse_args(argv)
+    for name in args.baselines:
+        try:
+            get_strategy(name)
+        except Exception as exc:  # an unknown name: one line, exit 2
+            p.error(f"--baselines: {exc}")
     grid = dict(QUICK_GRID if args.quick else FULL_GRID)
     if args.n:
         grid = {n: cases for n, cases in grid.items() if n in args.n}
