@@ -10,8 +10,8 @@ import warnings
 
 import numpy as np
 
-from .._validation import row_norms
 from ..errors import InvalidValueError
+from ..kernels import row_norms
 from ._client import nbytes
 from ._sources import block_len, iter_pieces
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_bool, check_norm, row_norms
+from .._validation import check_bool, check_norm
+from ..kernels import row_norms, successive_sample, top_k
 from ._base import QueryStrategy
-from ._sampling import successive_sample, top_k
 
 
 class FeatureNormQuery(QueryStrategy):

@@ -6,48 +6,19 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._progress import progress
-from .._validation import check_int, check_real, sklearn_seed, unit_rows_float32
-from ._base import QueryStrategy
-from ._typiclust import (
-    check_approximate,
+from .._validation import check_int, check_real, sklearn_seed
+from ..kernels import (
+    DISTANCE_ROW_BLOCK,
     faiss_or_none,
     kmeans_labels,
     official_kmeans_on_sample,
+    pair_sq_distances,
     sample_kmeans,
-    use_approximate,
+    sq_distance_blocks,
+    unit_rows_float32,
 )
-
-# Rows x columns of one block of the squared-distance matrix: bounds the
-# temporaries to about 1024 x 32768 x 4 B = 128 MB whatever N is.
-_ROW_BLOCK = 1024
-_COL_BLOCK = 32768
-
-
-def _sq_distance_blocks(F: np.ndarray, queries: np.ndarray | None = None, desc: str | None = None):
-    """Yield (query positions, column slice, squared distances) over the Q x N matrix in blocks.
-
-    ``queries``: row indices of F (default every row; the positions are then
-    slices). ``||x||^2 + ||y||^2 - 2 x.y`` with a float32 matrix product
-    (BLAS-3); for the unit vectors used here the rounding is about 1e-7 in
-    squared distance.
-    """
-    F = np.asarray(F, dtype=np.float32)
-    sq = np.einsum("ij,ij->i", F, F)
-    n = F.shape[0]
-    n_q = n if queries is None else queries.size
-    starts = range(0, n_q, _ROW_BLOCK)
-    for r in progress(starts, desc=desc, unit="block") if desc else starts:
-        pos = slice(r, min(r + _ROW_BLOCK, n_q))
-        rows = pos if queries is None else queries[pos]
-        Q, q_sq = F[rows], sq[rows]
-        for c in range(0, n, _COL_BLOCK):
-            cols = slice(c, min(c + _COL_BLOCK, n))
-            D2 = Q @ F[cols].T
-            D2 *= -2.0
-            D2 += q_sq[:, None]
-            D2 += sq[None, cols]
-            np.maximum(D2, 0.0, out=D2)
-            yield pos, cols, D2
+from ._base import QueryStrategy
+from ._typiclust import check_approximate, use_approximate
 
 
 def distance_to_other_cluster(F: np.ndarray, labels: np.ndarray, rows: np.ndarray | None = None):
@@ -60,7 +31,7 @@ def distance_to_other_cluster(F: np.ndarray, labels: np.ndarray, rows: np.ndarra
     q_labels = labels if rows is None else labels[rows]
     best = np.full(q_labels.size, np.inf, dtype=np.float32)
     desc = None if rows is None else "purity distances"
-    for pos, cols, D2 in _sq_distance_blocks(F, rows, desc):
+    for pos, cols, D2 in sq_distance_blocks(F, rows, desc):
         D2[q_labels[pos, None] == labels[None, cols]] = np.inf
         np.minimum(best[pos], D2.min(axis=1), out=best[pos])
     return np.sqrt(best.astype(np.float64))
@@ -166,16 +137,6 @@ class Cells:
                 yield c, hi[starts[c] : starts[c + 1]]
 
 
-def _pair_sq(Q: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Squared distances (float32) between the rows of Q and of B, as :func:`_sq_distance_blocks`."""
-    D2 = Q @ B.T
-    D2 *= -2.0
-    D2 += np.einsum("ij,ij->i", Q, Q)[:, None]
-    D2 += np.einsum("ij,ij->i", B, B)[None, :]
-    np.maximum(D2, 0.0, out=D2)
-    return D2
-
-
 def _close_pairs(Q: np.ndarray, B: np.ndarray, d2: np.float32):
     """``(i, j)``: every pair of a row of Q and a row of B closer than sqrt(d2) (strict).
 
@@ -189,8 +150,8 @@ def _close_pairs(Q: np.ndarray, B: np.ndarray, d2: np.float32):
         keep = dist < d2  # strict, as the exact graph
         i = np.repeat(np.arange(Q.shape[0]), np.diff(lims.astype(np.int64)))[keep]
         return i, ind[keep]
-    starts = range(0, Q.shape[0], _ROW_BLOCK)
-    hits = [np.nonzero(_pair_sq(Q[s : s + _ROW_BLOCK], B) < d2) for s in starts]
+    starts = range(0, Q.shape[0], DISTANCE_ROW_BLOCK)
+    hits = [np.nonzero(pair_sq_distances(Q[s : s + DISTANCE_ROW_BLOCK], B) < d2) for s in starts]
     return np.concatenate([h[0] + s for s, h in zip(starts, hits)]), np.concatenate([h[1] for h in hits])
 
 
@@ -275,7 +236,7 @@ def ball_graph(F: np.ndarray, delta: float) -> sp.csr_matrix:
         return A
     counts = np.zeros(n, dtype=np.int64)
     indices, pending = [], []
-    for rows, cols, D2 in _sq_distance_blocks(F):
+    for rows, cols, D2 in sq_distance_blocks(F):
         r, c = np.nonzero(D2 < np.float32(d2))  # strict, as the official code's `dist < delta`
         pending.append((r.astype(np.int32), (c + cols.start).astype(np.int32)))
         if cols.stop == n:  # this row block is complete: order its edges by row, then column

@@ -2,179 +2,29 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-from sklearn.cluster import KMeans, MiniBatchKMeans, kmeans_plusplus
-from sklearn.neighbors import NearestNeighbors
 
-from .._progress import blocks, progress
-from .._validation import check_bool, check_choice, check_int, sklearn_seed, unit_rows_float32
+from .._progress import progress
+from .._validation import check_bool, check_choice, check_int, sklearn_seed
+from ..kernels import (
+    kmeans_labels,
+    knn_sq_distances,
+    nearest_sq_distances,
+    sample_kmeans_labels,
+    unit_rows_float32,
+)
 from ._base import QueryStrategy
-
-# Above this many rows even few clusters use MiniBatchKMeans: KMeans with 10
-# restarts costs minutes at 100k x 384 and most of an hour at ImageNet's 1.28M.
-KMEANS_FULL_MAX_ROWS = 100_000
 
 #: ``approximate="auto"`` takes the approximate path for pools of more rows than
 #: this (TypiClust and ProbCover); smaller pools get the official, exact path.
 APPROX_MIN_ROWS = 100_000
 
-#: The approximate k-means trains on a uniform sample of at most this many rows
-#: per centroid (faiss's own default cap), then assigns every row.
-MAX_POINTS_PER_CENTROID = 256
-#: Lloyd iterations of the approximate k-means (faiss's default).
-SAMPLE_KMEANS_ITERS = 20
-#: Its k-means++ seeds come from this many sampled rows per centroid.
-KMEANS_INIT_ROWS_PER_CENTROID = 32
 
 #: Approximate typicality inside a cluster larger than REFS + CANDIDATES: every
 #: member is scored against REFS random members (k scaled by REFS / size), and
 #: the CANDIDATES best get their exact typicality within the whole cluster.
 TYPICALITY_REFS = 512
 TYPICALITY_CANDIDATES = 128
-
-_ASSIGN_BLOCK = 65_536
-
-
-def kmeans_labels(F: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
-    """Cluster labels as the official TypiClust code computes them.
-
-    KMeans (10 restarts) up to 50 clusters, MiniBatchKMeans (batch 5000, 3
-    restarts) above, and for every pool of more than ``KMEANS_FULL_MAX_ROWS``
-    rows.
-    """
-    return official_kmeans(n_clusters, F.shape[0], seed).fit_predict(F)
-
-
-def official_kmeans(n_clusters: int, n_rows: int, seed: int):
-    """The scikit-learn estimator :func:`kmeans_labels` fits on ``n_rows`` rows."""
-    if n_clusters <= 50 and n_rows <= KMEANS_FULL_MAX_ROWS:
-        return KMeans(n_clusters=n_clusters, n_init=10, random_state=seed)
-    return MiniBatchKMeans(n_clusters=n_clusters, batch_size=5000, n_init=3, random_state=seed)
-
-
-def official_kmeans_on_sample(F: np.ndarray, n_clusters: int, seed: int):
-    """:func:`kmeans_labels`'s k-means trained on a uniform sample: ``(labels, centroids)``.
-
-    The same estimator (and seed) as the exact path, fitted on at most
-    ``MAX_POINTS_PER_CENTROID * n_clusters`` rows (all of them when the pool is
-    smaller: then the clusters are the exact path's), then every row gets its
-    nearest centroid. ProbCover's approximate path sets its radius from these
-    pseudo-labels, so that it approximates the exact path's radius rather than
-    that of another clustering (a better k-means finds purer clusters and a
-    larger radius).
-    """
-    n = F.shape[0]
-    m = min(n, MAX_POINTS_PER_CENTROID * n_clusters)
-    sample = np.sort(np.random.default_rng(seed).choice(n, m, replace=False)) if m < n else np.arange(n)
-    with progress(total=2, desc=f"k-means, k={n_clusters} on {m:,} rows", unit="step") as bar:
-        km = official_kmeans(n_clusters, m, seed).fit(np.asarray(F[sample], dtype=np.float32))
-        bar.update()
-        centroids = np.asarray(km.cluster_centers_, dtype=np.float32)
-        labels = nearest_centroid(F, centroids)
-        bar.update()
-    return labels, centroids
-
-
-def sample_kmeans_labels(F: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
-    """Approximate k-means labels for large pools (:func:`sample_kmeans`'s labels)."""
-    return sample_kmeans(F, n_clusters, seed)[0]
-
-
-def sample_kmeans(F: np.ndarray, n_clusters: int, seed: int, points_per_centroid: int | None = None):
-    """Approximate k-means for large pools: ``(labels, centroids)``, trained on a sample.
-
-    Lloyd's algorithm (``SAMPLE_KMEANS_ITERS`` iterations, one start) on a
-    uniform sample of ``MAX_POINTS_PER_CENTROID * n_clusters`` rows (or
-    ``points_per_centroid * n_clusters``), as faiss
-    does by default, started from greedy k-means++ seeds (scikit-learn's
-    2 + ln k trials per centre: on the 1000-class ImageNet stand-in one trial
-    left Lloyd at an adjusted mutual information of 0.89 with the classes,
-    greedy seeding reaches 0.97, above MiniBatchKMeans's 0.96) drawn
-    from the first ``KMEANS_INIT_ROWS_PER_CENTROID * n_clusters`` sampled rows;
-    then every row gets its nearest centroid. faiss's Kmeans runs the
-    iterations when installed, scikit-learn's KMeans otherwise, from the same
-    seeds.
-    """
-    n = F.shape[0]
-    rng = np.random.default_rng(seed)
-    m = min(n, (points_per_centroid or MAX_POINTS_PER_CENTROID) * n_clusters)
-    sample = np.sort(rng.choice(n, m, replace=False)) if m < n else np.arange(n)
-    S = np.ascontiguousarray(F[sample], dtype=np.float32)
-    faiss = faiss_or_none()
-    with progress(total=3, desc=f"k-means, k={n_clusters} on {m:,} rows", unit="step") as bar:
-        init_rows = rng.permutation(m)[: KMEANS_INIT_ROWS_PER_CENTROID * n_clusters]
-        init, _ = kmeans_plusplus(S[init_rows], n_clusters, random_state=seed)
-        bar.update()
-        if faiss is not None:
-            km = faiss.Kmeans(S.shape[1], n_clusters, niter=SAMPLE_KMEANS_ITERS, seed=seed % 2**31)
-            km.train(S, init_centroids=np.ascontiguousarray(init, dtype=np.float32))
-            centroids = km.centroids
-        else:
-            km = KMeans(n_clusters, init=init, n_init=1, max_iter=SAMPLE_KMEANS_ITERS, tol=0.0)
-            centroids = km.fit(S).cluster_centers_
-        bar.update()
-        centroids = np.asarray(centroids, dtype=np.float32)
-        labels = nearest_centroid(F, centroids)
-        bar.update()
-    return labels, centroids
-
-
-def nearest_centroid(F: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """Index of each row's nearest centroid (squared L2), in blocks of rows."""
-    C = np.ascontiguousarray(centroids, dtype=np.float32)
-    half_sq = 0.5 * np.einsum("ij,ij->i", C, C)
-    labels = np.empty(F.shape[0], dtype=np.int64)
-    for s in blocks(F.shape[0], _ASSIGN_BLOCK, "assigning rows to centroids"):
-        B = np.asarray(F[s : s + _ASSIGN_BLOCK], dtype=np.float32)
-        # argmin ||x - c||^2 = argmin (|c|^2 / 2 - x.c)
-        labels[s : s + B.shape[0]] = np.argmin(half_sq[None, :] - B @ C.T, axis=1)
-    return labels
-
-
-def faiss_or_none():
-    """The faiss module when installed (and not disabled by SUBSEL_FAISS=0), else None."""
-    if os.environ.get("SUBSEL_FAISS", "1") == "0":
-        return None
-    try:
-        import faiss
-    except ImportError:
-        return None
-    return faiss
-
-
-def nearest_sq_distances(F: np.ndarray, k: int) -> np.ndarray:
-    """Squared distances from each row to its ``k`` nearest other rows, (n, k), ascending.
-
-    Exact (brute force): faiss's IndexFlatL2 when faiss is installed, as the
-    official code, else scikit-learn's chunked brute-force search. Both bound
-    memory by blocks, never an n x n matrix; they agree within float32 rounding.
-    """
-    faiss = faiss_or_none()
-    if faiss is not None:
-        F32 = np.ascontiguousarray(F, dtype=np.float32)
-        index = faiss.IndexFlatL2(F32.shape[1])
-        index.add(F32)
-        dist, _ = index.search(F32, k + 1)
-        return np.maximum(dist[:, 1:].astype(np.float64), 0.0)
-    dist, _ = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(F).kneighbors(F)
-    return dist[:, 1:].astype(np.float64) ** 2
-
-
-def knn_sq_distances(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    """Squared distances from each query to its ``k`` nearest rows of ``base``, ascending.
-
-    Exact: faiss's IndexFlatL2 when installed, else scikit-learn's brute force.
-    """
-    faiss = faiss_or_none()
-    if faiss is not None:
-        index = faiss.IndexFlatL2(base.shape[1])
-        index.add(np.ascontiguousarray(base, dtype=np.float32))
-        dist, _ = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return np.maximum(dist.astype(np.float64), 0.0)
-    dist, _ = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(base).kneighbors(queries)
-    return dist.astype(np.float64) ** 2
 
 
 def most_typical_approx(G: np.ndarray, k: int, rng: np.random.Generator):

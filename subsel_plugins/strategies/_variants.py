@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_bool, check_norm, check_real, row_norms
-from ._gram_schmidt import _RESIDUAL_RTOL, GramSchmidtQuery, _Centered, orthonormal_basis
+from .._validation import check_bool, check_norm, check_real
+from ..backends import Centered
+from ..kernels import RESIDUAL_RTOL, orthonormal_basis, row_norms
+from ._gram_schmidt import GramSchmidtQuery
 from ._typiclust import TypiClustQuery, typicality
 
 
@@ -31,7 +33,7 @@ class _InClusterVariant(TypiClustQuery):
         check_bool(self.center, "center")
 
     def _select(self, X, budget, labeled, rng):
-        self._mean = _Centered(X).mean if self.center else None
+        self._mean = Centered(X).mean if self.center else None
         try:
             return self._select_rounds(X, budget, labeled, rng)
         finally:
@@ -179,7 +181,7 @@ class TypiClustGSQuery(_InClusterVariant):
 
     def _pick_in_cluster(self, X, F, members, rng):
         rows = self._rows(X, members)
-        floor = _RESIDUAL_RTOL * np.linalg.norm(rows, axis=1)
+        floor = RESIDUAL_RTOL * np.linalg.norm(rows, axis=1)
         R = self._residuals(rows)
         live = np.linalg.norm(R, axis=1) > floor
         if not live.any() and self._Q.shape[0] and (floor > 0).any():

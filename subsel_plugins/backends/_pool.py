@@ -1,0 +1,116 @@
+"""The pool protocol: what a multi-pass sampler asks of the rows, wherever they live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..kernels import RESIDUAL_RTOL, residual_norms
+
+
+@dataclass
+class Batch:
+    """Candidate rows proposed together, and what the backend knows of them.
+
+    ``rows`` (m,) int64 global indices; ``bound`` (m,) the weight bound each was
+    proposed with; ``sqn`` (m,) squared norms; ``live`` (m,) whether the row was
+    live when the bounds were last refreshed (None: ask the pool); ``X`` (m, d)
+    the rows themselves when the backend read them with the proposal (else None).
+    """
+
+    rows: np.ndarray
+    bound: np.ndarray
+    sqn: np.ndarray | None = None
+    live: np.ndarray | None = None
+    X: np.ndarray | None = None
+
+
+class RowPool:
+    """Rows of a feature matrix and the residual-bound state of a Gram-Schmidt selection over them.
+
+    The sampler (``subsel_plugins.strategies``) owns the basis ``Q`` and the
+    cost model; a pool owns, per row, the squared norm ``sqn``, the squared
+    residual bound ``res2`` (at the last refresh), whether the row is still
+    live, and the proposal built from those bounds. Attributes every pool sets:
+
+    - ``n``, ``d``, ``dtype``: the shape and precision of the rows;
+    - ``norm`` and ``nf`` (:func:`~subsel_plugins.kernels.weight_bound_factor`);
+    - ``sqn_rel``, ``rel``: relative error of the initial squared norms and the
+      current bound slack (:func:`~subsel_plugins.kernels.bound_slack`);
+    - ``stats``: counters reported as ``GramSchmidtQuery.stats_``;
+    - ``row_overhead``, ``batch_overhead``: cost-model units per candidate row
+      and per batch of trials (a pool that reads rows over a network pays more).
+
+    Methods a sampler calls, in the order of a selection: :meth:`rows`,
+    :meth:`total`, :meth:`propose`, :meth:`residuals`, :meth:`weights`,
+    :meth:`take`, :meth:`pass_cost`, :meth:`refresh`, :meth:`restart`,
+    :meth:`norm_fill`, :meth:`after_batch`.
+    """
+
+    row_overhead: float
+    batch_overhead: float
+
+    def rows(self, idx) -> np.ndarray:
+        """The rows ``idx`` (global indices), (len(idx), d) in the pool's precision."""
+        raise NotImplementedError
+
+    def total(self) -> float:
+        """Sum of the weight bounds of the live rows (the proposal's mass)."""
+        raise NotImplementedError
+
+    def propose(self, m: int, rng: np.random.Generator) -> Batch:
+        """``m`` rows drawn with probability proportional to their bound (draws ``rng.random(m)``)."""
+        raise NotImplementedError
+
+    def residuals(self, batch: Batch, Q: np.ndarray) -> np.ndarray:
+        """Exact float64 residuals (m, d) of the batch's rows against the basis ``Q`` (k, d)."""
+        raise NotImplementedError
+
+    def weights(self, batch: Batch, R: np.ndarray, start: int = 0) -> np.ndarray:
+        """Weights of ``batch`` rows ``start:`` with residuals ``R``; rows in the span die (weight 0)."""
+        raise NotImplementedError
+
+    def take(self, i: int) -> None:
+        """Row ``i`` was chosen: it is no longer free."""
+        raise NotImplementedError
+
+    def pass_cost(self, n_new: int) -> float:
+        """Cost of a refresh folding ``n_new`` basis vectors into every bound."""
+        raise NotImplementedError
+
+    def refresh(self, Qnew, Q, rel: float, check_suspects: bool, first: bool) -> None:
+        """One pass: fold ``Qnew`` into every bound, slack ``rel``; rebuild the proposal.
+
+        ``check_suspects``: rows whose bound is mostly slack get their exact
+        residual against ``Q`` (rows in the span die). ``first``: the squared
+        norms are taken again in float64.
+        """
+        raise NotImplementedError
+
+    def restart(self, chosen, rel: float) -> bool:
+        """A new round of Alg. 1 from an empty basis: bounds = norms, every free non-zero row live.
+
+        Returns False when no free row is non-zero.
+        """
+        raise NotImplementedError
+
+    def norm_fill(self, k: int, chosen, rng: np.random.Generator) -> np.ndarray:
+        """``k`` free rows by feature-norm sampling of the rows as stored (the fill past the rank)."""
+        raise NotImplementedError
+
+    def after_batch(self) -> None:
+        """Called after each batch of trials (progress reports)."""
+
+
+def residual_weights(R: np.ndarray, norm: str, sqn: np.ndarray, alive: np.ndarray):
+    """Weights of residual rows ``R`` (m, d) and which of the ``alive`` rows are found in the span.
+
+    A residual below ``RESIDUAL_RTOL`` of its row's norm (``sqrt(sqn)``) is
+    rounding noise: that row is dead. Returns ``(weights, dead)``: the weights
+    (0 for rows not alive or dead) and the dead mask, both (m,).
+    """
+    l2 = np.sqrt(np.einsum("ij,ij->i", R, R))
+    dead = alive & (l2 <= RESIDUAL_RTOL * np.sqrt(sqn))
+    w = l2 if norm == "l2" else residual_norms(R, norm)
+    return np.where(alive & ~dead, w, 0.0), dead

@@ -1,0 +1,463 @@
+"""Shared numerics: norms, projections against a basis, distance blocks, nearest neighbours, k-means.
+
+Every strategy, backend and benchmark computes these here and nowhere else. The
+module imports numpy, scipy and scikit-learn only; faiss is used when installed
+(:func:`faiss_or_none`), never required. Array shapes are in each docstring.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+from sklearn.cluster import KMeans, MiniBatchKMeans, kmeans_plusplus
+from sklearn.neighbors import NearestNeighbors
+
+from ._progress import blocks, progress
+from .errors import InvalidValueError
+
+__all__ = [
+    "NORMS",
+    "successive_sample",
+    "top_k",
+    "norm_sample_among",
+    "row_norms",
+    "residual_norms",
+    "sq_norm_rel_error",
+    "unit_rows_float32",
+    "orthonormal_basis",
+    "project_out",
+    "RESIDUAL_RTOL",
+    "bound_slack",
+    "residual_bounds",
+    "weight_bound_factor",
+    "sq_distance_blocks",
+    "pair_sq_distances",
+    "nearest_sq_distances",
+    "knn_sq_distances",
+    "faiss_or_none",
+    "kmeans_labels",
+    "official_kmeans",
+    "official_kmeans_on_sample",
+    "sample_kmeans",
+    "sample_kmeans_labels",
+    "nearest_centroid",
+]
+
+#: The norms a selection can weigh rows by.
+NORMS = ("l2", "l1", "linf")
+
+
+def _check_norm_name(norm: str) -> None:
+    if norm not in NORMS:
+        raise InvalidValueError(f"norm={norm!r} is not one of {', '.join(NORMS)}.")
+
+
+# -- norms ----------------------------------------------------------------------------
+
+
+def row_norms(X: np.ndarray, norm: str = "l2", block_rows: int = 65536) -> np.ndarray:
+    """Per-row l1, l2 or linf norms as float64, computed in row blocks.
+
+    Blocks keep temporaries small on memory-mapped inputs. Rows are summed in
+    their own precision with numpy's vectorized kernels: for float32 the
+    relative error is about 1e-7 (at most d * 6e-8), far below anything that
+    matters for sampling weights, and no float64 copy of each block is made,
+    which halves the time of a pass over 1.28M memory-mapped rows.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,), float64
+    """
+    _check_norm_name(norm)
+    out = np.empty(X.shape[0], dtype=np.float64)
+    for start in range(0, X.shape[0], block_rows):
+        block = X[start : start + block_rows]
+        if norm == "l2":
+            out[start : start + len(block)] = np.sqrt(np.einsum("ij,ij->i", block, block))
+        elif norm == "l1":
+            out[start : start + len(block)] = np.abs(block).sum(axis=1)
+        else:
+            out[start : start + len(block)] = np.abs(block).max(axis=1)
+    return out
+
+
+def unit_rows_float32(X: np.ndarray, block_rows: int = 65536) -> np.ndarray:
+    """Rows of ``X`` scaled to unit l2 norm, as a new float32 array (zero rows stay zero).
+
+    Each row is first divided by its largest magnitude in float64, so rows of
+    any finite scale (1e-300 or 1e300) normalize exactly instead of underflowing
+    or overflowing in float32; the work runs in row blocks, so the only full-size
+    allocation is the float32 result.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features), float32
+    """
+    out = np.empty(X.shape, dtype=np.float32)
+    for start in range(0, X.shape[0], block_rows):
+        B = np.array(X[start : start + block_rows], dtype=np.float64)
+        peak = np.abs(B).max(axis=1, keepdims=True)
+        peak[peak == 0] = 1.0
+        B /= peak
+        norms = np.sqrt(np.einsum("ij,ij->i", B, B))[:, None]
+        norms[norms == 0] = 1.0
+        B /= norms
+        out[start : start + len(B)] = B
+    return out
+
+
+def residual_norms(R: np.ndarray, norm: str) -> np.ndarray:
+    """Per-row ``norm`` ("l2", "l1" or "linf") of the rows of ``R`` (m, d): float64 (m,)."""
+    _check_norm_name(norm)
+    if norm == "l2":
+        return np.sqrt(np.einsum("ij,ij->i", R, R))
+    if norm == "l1":
+        return np.abs(R).sum(axis=1)
+    return np.abs(R).max(axis=1)
+
+
+# -- weighted sampling without replacement (the norm race) -------------------------
+
+
+def successive_sample(weights: np.ndarray, k: int, rng: np.random.Generator, *, what: str = "weights"):
+    """Draw ``k`` distinct indices, each draw proportional to ``weights`` among the rest.
+
+    Uses exponential races (Efraimidis & Spirakis 2006): index ``i`` arrives at
+    time ``E_i / w_i`` with ``E_i ~ Exp(1)``; the first ``k`` arrivals, in
+    arrival order, have exactly the distribution of ``k`` successive
+    proportional draws without replacement. O(n) time, one pass, no Python loop.
+
+    Zero-weight indices can only be drawn once every positive weight is used;
+    they are then taken uniformly at random, with a warning.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n,), non-negative
+    k : int, ``k <= n``
+
+    Returns
+    -------
+    ndarray of shape (k,), int64, in draw order
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    n_pos = int(np.count_nonzero(w > 0))
+    with np.errstate(divide="ignore"):
+        t = rng.standard_exponential(w.shape[0]) / w
+    if k < w.shape[0]:
+        part = np.argpartition(t, k - 1)[:k]
+    else:
+        part = np.arange(w.shape[0])
+    order = part[np.argsort(t[part], kind="stable")]
+    if k > n_pos:
+        warnings.warn(
+            f"only {n_pos} rows have positive {what}; the other {k - n_pos} picks were "
+            "drawn uniformly among zero-weight rows.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        zero = np.flatnonzero(~(w > 0))
+        order = np.concatenate([order[:n_pos], rng.permutation(zero)[: k - n_pos]])
+    return order.astype(np.int64)
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest scores, largest first, ties broken by index.
+
+    Ties that straddle the k-th place go to the lowest indices too: every score
+    above the k-th largest value is taken, then the lowest-indexed rows equal to
+    it (argpartition alone would take arbitrary members of such a tie).
+    """
+    s = np.asarray(scores)
+    if k < s.shape[0]:
+        kth = s[np.argpartition(-s, k - 1)[k - 1]]
+        above = np.flatnonzero(s > kth)
+        tied = np.flatnonzero(s == kth)[: k - above.size]
+        part = np.concatenate([above, tied])
+    else:
+        part = np.arange(s.shape[0])
+    return part[np.lexsort((part, -s[part]))].astype(np.int64)
+
+
+def norm_sample_among(X, norm: str, mask: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` rows among ``mask`` (n,) bool, by successive sampling proportional to their ``norm``: (k,) int64.
+
+    Norms are taken of every row of ``X`` (n, d), then indexed: ``X[mask]`` would
+    copy nearly all of X. ``X.block_rows`` (when present) sets the pass's block.
+    """
+    pos = np.flatnonzero(mask)
+    norms = row_norms(X, norm, getattr(X, "block_rows", 65536))[pos]
+    return pos[successive_sample(norms, k, rng)]
+
+
+# -- projections against a basis (Gram-Schmidt) ----------------------------------------
+
+#: A residual below this fraction of its row's original l2 norm is rounding noise:
+#: the row lies in the span of the basis.
+RESIDUAL_RTOL = 1e-9
+
+_EPS64 = float(np.finfo(np.float64).eps)
+
+
+def orthonormal_basis(A: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
+    """Orthonormal basis (rows) of the row span of ``A`` (m, d): shape (rank, d), float64."""
+    if A.shape[0] == 0:
+        return np.empty((0, A.shape[1]))
+    _, s, vt = np.linalg.svd(np.asarray(A, dtype=np.float64), full_matrices=False)
+    rank = int(np.count_nonzero(s > rtol * max(s[0], np.finfo(float).tiny)))
+    return vt[:rank]
+
+
+def project_out(rows: np.ndarray, Q: np.ndarray, passes: int = 1) -> np.ndarray:
+    """``rows`` (m, d) minus their projection on span(Q) (Q: (k, d), orthonormal rows): float64 (m, d).
+
+    A new float64 array (``rows`` is never written). One pass leaves an error of
+    about ``k eps ||row||`` (1e-13 relative); a residual that becomes a basis
+    vector gets a second pass (twice is enough, Giraud et al. 2005).
+    """
+    R = np.array(rows, dtype=np.float64)
+    if Q.shape[0]:
+        for _ in range(passes):
+            R -= (R @ Q.T) @ Q
+    return R
+
+
+def sq_norm_rel_error(dtype, d: int) -> float:
+    """Bound on the relative rounding error of a squared norm of ``d`` terms summed in ``dtype``.
+
+    float32 rows are summed in float32 (no float64 copy of X); float64 otherwise.
+    """
+    eps = float(np.finfo(np.float32).eps) if np.dtype(dtype) == np.float32 else _EPS64
+    return 2.0 * d * eps
+
+
+def bound_slack(sqn_rel: float, d: int, applied: int) -> float:
+    """Relative slack added to every squared residual bound (see :func:`residual_bounds`).
+
+    ``sqn_rel``: relative error of the squared norms; ``applied``: basis vectors
+    folded into the bounds. The error of ``||F||^2 - ||Q F||^2`` in float64 is a
+    generous multiple of the worst-case analysis; it is added in quadrature so the
+    bound always exceeds the residual computed at a trial.
+    """
+    return sqn_rel + 64.0 * _EPS64 * (d + applied)
+
+
+def weight_bound_factor(norm: str, d: int) -> float:
+    """``c`` with ``||r||_norm <= c ||r||_2`` for every r in R^d (sqrt(d) for l1, else 1)."""
+    _check_norm_name(norm)
+    return float(np.sqrt(d)) if norm == "l1" else 1.0
+
+
+def residual_bounds(res2: np.ndarray, sqn: np.ndarray, rel: float, nf: float) -> np.ndarray:
+    """Upper bounds on the residual weights: ``nf sqrt(max(res2, 0) + rel sqn)``, float64.
+
+    ``res2``: squared l2 residuals at the last refresh (they only shrink); ``sqn``:
+    squared row norms; ``rel``: :func:`bound_slack`; ``nf``: :func:`weight_bound_factor`.
+    """
+    return nf * np.sqrt(np.maximum(res2, 0.0) + rel * sqn)
+
+
+# -- squared distances and nearest neighbours --------------------------------------------
+
+# Rows x columns of one block of the squared-distance matrix: bounds the
+# temporaries to about 1024 x 32768 x 4 B = 128 MB whatever N is.
+DISTANCE_ROW_BLOCK = 1024
+
+DISTANCE_COL_BLOCK = 32768
+
+
+def sq_distance_blocks(F: np.ndarray, queries: np.ndarray | None = None, desc: str | None = None):
+    """Yield (query positions, column slice, squared distances) over the Q x N matrix in blocks.
+
+    ``queries``: row indices of F (default every row; the positions are then
+    slices). ``||x||^2 + ||y||^2 - 2 x.y`` with a float32 matrix product
+    (BLAS-3); for the unit vectors used here the rounding is about 1e-7 in
+    squared distance.
+    """
+    F = np.asarray(F, dtype=np.float32)
+    sq = np.einsum("ij,ij->i", F, F)
+    n = F.shape[0]
+    n_q = n if queries is None else queries.size
+    starts = range(0, n_q, DISTANCE_ROW_BLOCK)
+    for r in progress(starts, desc=desc, unit="block") if desc else starts:
+        pos = slice(r, min(r + DISTANCE_ROW_BLOCK, n_q))
+        rows = pos if queries is None else queries[pos]
+        Q, q_sq = F[rows], sq[rows]
+        for c in range(0, n, DISTANCE_COL_BLOCK):
+            cols = slice(c, min(c + DISTANCE_COL_BLOCK, n))
+            D2 = Q @ F[cols].T
+            D2 *= -2.0
+            D2 += q_sq[:, None]
+            D2 += sq[None, cols]
+            np.maximum(D2, 0.0, out=D2)
+            yield pos, cols, D2
+
+
+def pair_sq_distances(Q: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Squared distances (float32) between the rows of Q and of B, as :func:`sq_distance_blocks`."""
+    D2 = Q @ B.T
+    D2 *= -2.0
+    D2 += np.einsum("ij,ij->i", Q, Q)[:, None]
+    D2 += np.einsum("ij,ij->i", B, B)[None, :]
+    np.maximum(D2, 0.0, out=D2)
+    return D2
+
+
+def faiss_or_none():
+    """The faiss module when installed (and not disabled by SUBSEL_FAISS=0), else None."""
+    if os.environ.get("SUBSEL_FAISS", "1") == "0":
+        return None
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+def nearest_sq_distances(F: np.ndarray, k: int) -> np.ndarray:
+    """Squared distances from each row to its ``k`` nearest other rows, (n, k), ascending.
+
+    Exact (brute force): faiss's IndexFlatL2 when faiss is installed, as the
+    official code, else scikit-learn's chunked brute-force search. Both bound
+    memory by blocks, never an n x n matrix; they agree within float32 rounding.
+    """
+    faiss = faiss_or_none()
+    if faiss is not None:
+        F32 = np.ascontiguousarray(F, dtype=np.float32)
+        index = faiss.IndexFlatL2(F32.shape[1])
+        index.add(F32)
+        dist, _ = index.search(F32, k + 1)
+        return np.maximum(dist[:, 1:].astype(np.float64), 0.0)
+    dist, _ = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(F).kneighbors(F)
+    return dist[:, 1:].astype(np.float64) ** 2
+
+
+def knn_sq_distances(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Squared distances from each query to its ``k`` nearest rows of ``base``, ascending.
+
+    Exact: faiss's IndexFlatL2 when installed, else scikit-learn's brute force.
+    """
+    faiss = faiss_or_none()
+    if faiss is not None:
+        index = faiss.IndexFlatL2(base.shape[1])
+        index.add(np.ascontiguousarray(base, dtype=np.float32))
+        dist, _ = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return np.maximum(dist.astype(np.float64), 0.0)
+    dist, _ = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(base).kneighbors(queries)
+    return dist.astype(np.float64) ** 2
+
+
+# -- k-means -----------------------------------------------------------------------------
+
+# Above this many rows even few clusters use MiniBatchKMeans: KMeans with 10
+# restarts costs minutes at 100k x 384 and most of an hour at ImageNet's 1.28M.
+KMEANS_FULL_MAX_ROWS = 100_000
+
+#: The approximate k-means trains on a uniform sample of at most this many rows
+#: per centroid (faiss's own default cap), then assigns every row.
+MAX_POINTS_PER_CENTROID = 256
+
+#: Lloyd iterations of the approximate k-means (faiss's default).
+SAMPLE_KMEANS_ITERS = 20
+
+#: Its k-means++ seeds come from this many sampled rows per centroid.
+KMEANS_INIT_ROWS_PER_CENTROID = 32
+
+ASSIGN_BLOCK = 65_536
+
+
+def kmeans_labels(F: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+    """Cluster labels as the official TypiClust code computes them.
+
+    KMeans (10 restarts) up to 50 clusters, MiniBatchKMeans (batch 5000, 3
+    restarts) above, and for every pool of more than ``KMEANS_FULL_MAX_ROWS``
+    rows.
+    """
+    return official_kmeans(n_clusters, F.shape[0], seed).fit_predict(F)
+
+
+def official_kmeans(n_clusters: int, n_rows: int, seed: int):
+    """The scikit-learn estimator :func:`kmeans_labels` fits on ``n_rows`` rows."""
+    if n_clusters <= 50 and n_rows <= KMEANS_FULL_MAX_ROWS:
+        return KMeans(n_clusters=n_clusters, n_init=10, random_state=seed)
+    return MiniBatchKMeans(n_clusters=n_clusters, batch_size=5000, n_init=3, random_state=seed)
+
+
+def official_kmeans_on_sample(F: np.ndarray, n_clusters: int, seed: int):
+    """:func:`kmeans_labels`'s k-means trained on a uniform sample: ``(labels, centroids)``.
+
+    The same estimator (and seed) as the exact path, fitted on at most
+    ``MAX_POINTS_PER_CENTROID * n_clusters`` rows (all of them when the pool is
+    smaller: then the clusters are the exact path's), then every row gets its
+    nearest centroid. ProbCover's approximate path sets its radius from these
+    pseudo-labels, so that it approximates the exact path's radius rather than
+    that of another clustering (a better k-means finds purer clusters and a
+    larger radius).
+    """
+    n = F.shape[0]
+    m = min(n, MAX_POINTS_PER_CENTROID * n_clusters)
+    sample = np.sort(np.random.default_rng(seed).choice(n, m, replace=False)) if m < n else np.arange(n)
+    with progress(total=2, desc=f"k-means, k={n_clusters} on {m:,} rows", unit="step") as bar:
+        km = official_kmeans(n_clusters, m, seed).fit(np.asarray(F[sample], dtype=np.float32))
+        bar.update()
+        centroids = np.asarray(km.cluster_centers_, dtype=np.float32)
+        labels = nearest_centroid(F, centroids)
+        bar.update()
+    return labels, centroids
+
+
+def sample_kmeans_labels(F: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+    """Approximate k-means labels for large pools (:func:`sample_kmeans`'s labels)."""
+    return sample_kmeans(F, n_clusters, seed)[0]
+
+
+def sample_kmeans(F: np.ndarray, n_clusters: int, seed: int, points_per_centroid: int | None = None):
+    """Approximate k-means for large pools: ``(labels, centroids)``, trained on a sample.
+
+    Lloyd's algorithm (``SAMPLE_KMEANS_ITERS`` iterations, one start) on a
+    uniform sample of ``MAX_POINTS_PER_CENTROID * n_clusters`` rows (or
+    ``points_per_centroid * n_clusters``), as faiss
+    does by default, started from greedy k-means++ seeds (scikit-learn's
+    2 + ln k trials per centre: on the 1000-class ImageNet stand-in one trial
+    left Lloyd at an adjusted mutual information of 0.89 with the classes,
+    greedy seeding reaches 0.97, above MiniBatchKMeans's 0.96) drawn
+    from the first ``KMEANS_INIT_ROWS_PER_CENTROID * n_clusters`` sampled rows;
+    then every row gets its nearest centroid. faiss's Kmeans runs the
+    iterations when installed, scikit-learn's KMeans otherwise, from the same
+    seeds.
+    """
+    n = F.shape[0]
+    rng = np.random.default_rng(seed)
+    m = min(n, (points_per_centroid or MAX_POINTS_PER_CENTROID) * n_clusters)
+    sample = np.sort(rng.choice(n, m, replace=False)) if m < n else np.arange(n)
+    S = np.ascontiguousarray(F[sample], dtype=np.float32)
+    faiss = faiss_or_none()
+    with progress(total=3, desc=f"k-means, k={n_clusters} on {m:,} rows", unit="step") as bar:
+        init_rows = rng.permutation(m)[: KMEANS_INIT_ROWS_PER_CENTROID * n_clusters]
+        init, _ = kmeans_plusplus(S[init_rows], n_clusters, random_state=seed)
+        bar.update()
+        if faiss is not None:
+            km = faiss.Kmeans(S.shape[1], n_clusters, niter=SAMPLE_KMEANS_ITERS, seed=seed % 2**31)
+            km.train(S, init_centroids=np.ascontiguousarray(init, dtype=np.float32))
+            centroids = km.centroids
+        else:
+            km = KMeans(n_clusters, init=init, n_init=1, max_iter=SAMPLE_KMEANS_ITERS, tol=0.0)
+            centroids = km.fit(S).cluster_centers_
+        bar.update()
+        centroids = np.asarray(centroids, dtype=np.float32)
+        labels = nearest_centroid(F, centroids)
+        bar.update()
+    return labels, centroids
+
+
+def nearest_centroid(F: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Index of each row's nearest centroid (squared L2), in blocks of rows."""
+    C = np.ascontiguousarray(centroids, dtype=np.float32)
+    half_sq = 0.5 * np.einsum("ij,ij->i", C, C)
+    labels = np.empty(F.shape[0], dtype=np.int64)
+    for s in blocks(F.shape[0], ASSIGN_BLOCK, "assigning rows to centroids"):
+        B = np.asarray(F[s : s + ASSIGN_BLOCK], dtype=np.float32)
+        # argmin ||x - c||^2 = argmin (|c|^2 / 2 - x.c)
+        labels[s : s + B.shape[0]] = np.argmin(half_sq[None, :] - B @ C.T, axis=1)
+    return labels
