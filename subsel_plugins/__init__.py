@@ -12,6 +12,7 @@ functions and ``hookimpl`` for plugins.
 import sys as _sys
 from importlib.metadata import PackageNotFoundError, version
 
+from . import dispatch as _dispatch  # noqa: F401  (registers the distributed inputs' handler)
 from .hookspecs import hookimpl
 from .registry import (
     available_datasets,
@@ -35,11 +36,27 @@ from .strategies import (
     TypiClustGSQuery,
     TypiClustNormQuery,
     TypiClustQuery,
+    register_modal_query_hook,
 )
-from .strategies import _base as _strategies
 
-if "modAL.models.learners" in _sys.modules:  # modAL already in use: make its teach() work now
-    _strategies._patch_modal_if_loaded()
+
+def _patch_modal_if_loaded() -> None:
+    """Apply the modAL teach() fix once modAL is in use (no adapter import needed by the user).
+
+    ``ActiveLearner(query_strategy=GramSchmidtQuery())`` queries through the
+    strategy's ``__call__``; modAL 0.4.2.1's ``teach()`` then needs the
+    scikit-learn >= 1.8 fix in :mod:`subsel_plugins.adapters.modal`. The
+    strategies call this hook before each modAL query; the package, which sits
+    above the adapters, imports the adapter.
+    """
+    if "modAL.models.learners" in _sys.modules:
+        import importlib
+
+        importlib.import_module("subsel_plugins.adapters.modal")
+
+
+register_modal_query_hook(_patch_modal_if_loaded)
+_patch_modal_if_loaded()  # modAL already in use: make its teach() work now
 
 try:
     __version__ = version("subsel-plugins")

@@ -34,8 +34,18 @@ class MissingFileError(SubselError, FileNotFoundError):
     """A data set, checkpoint or input file is missing; the message says how to get it."""
 
 
+class PluginError(SubselError, RuntimeError):
+    """A plugin failed to load or registered something invalid (or a strategy broke its contract)."""
+
+
+class ClusterError(SubselError, RuntimeError):
+    """The cluster failed (workers killed repeatedly, connection lost): one clear error, no partial result."""
+
+
 __all__ = [
     "SubselError",
+    "PluginError",
+    "ClusterError",
     "InvalidValueError",
     "InvalidTypeError",
     "MissingDependencyError",

@@ -28,7 +28,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import InvalidTypeError, InvalidValueError, SubselError
+from .errors import InvalidTypeError, InvalidValueError, PluginError
 
 ENTRY_POINT_GROUP = "subsel_plugins"
 DISTRIBUTION = "subsel-plugins"
@@ -37,10 +37,6 @@ KINDS = ("strategies", "feature_extractors", "datasets", "evaluations")
 #: ``<first>_then_<second>`` short names of the second strategy.
 THEN_ALIASES = {"norm": "feature_norm", "gs": "gram_schmidt", "random": "random"}
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-class PluginError(SubselError, RuntimeError):
-    """A plugin failed to load or registered something invalid."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Selection over features no single machine holds: Dask arrays, .npy shards, zarr.
 
-``strategy.select(X, budget, labeled)`` dispatches here when ``X`` is a
+``strategy.select(X, budget, labeled)`` runs here (``subsel_plugins.dispatch``) when ``X`` is a
 ``dask.array.Array``, a glob or list of ``.npy`` shard files, a zarr array
 (or a ``.zarr`` path), or a :class:`RowSource`; indices in and out are global
 row indices. The distributed strategies are ``random``, ``feature_norm``,
@@ -22,8 +22,8 @@ from ..errors import MissingDependencyError
 
 __all__ = [
     "is_distributed_input",
-    "select_with_scores",
     "connect",
+    "ChunkedPool",
     "RowSource",
     "NpyShards",
     "ZarrRows",
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    "select_with_scores": "._select",
+    "ChunkedPool": "._pool",
     "connect": "._client",
     "RowSource": "._sources",
     "NpyShards": "._sources",

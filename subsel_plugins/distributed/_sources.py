@@ -77,6 +77,23 @@ class RowSource:
     def n_chunks(self) -> int:
         return len(self.starts) - 1
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n, self.d)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        """Rows ``rows`` (global indices, an int array or list) gathered on the client, in that order.
+
+        What a strategy written for arrays reads of a pool it only subsets
+        (``ThenQuery`` hands ``X[candidates]`` to its second stage).
+        """
+        from ._passes import gather_rows
+
+        rows = np.asarray(rows)
+        if rows.dtype.kind not in "iu" or rows.ndim != 1:
+            raise TypeError(f"{type(self).__name__} rows are read by a 1-d integer array of row indices")
+        return gather_rows(self, rows)
+
     def chunk_of(self, rows: np.ndarray) -> np.ndarray:
         """Chunk index of each global row."""
         return np.searchsorted(self.starts, rows, side="right") - 1

@@ -9,7 +9,7 @@ modAL adapter re-exports this ``__all__``; the scikit-activeml adapter generates
 its classes from the registration.
 """
 
-from ._base import QueryStrategy, apply_features
+from ._base import QueryStrategy, apply_features, register_input_handler, register_modal_query_hook
 from ._feature_norm import FeatureNormQuery
 from ._gram_schmidt import GramSchmidtQuery
 from ._probcover import ProbCoverQuery
@@ -21,6 +21,8 @@ from ._variants import CenteredGramSchmidtQuery, TypiClustGSQuery, TypiClustNorm
 __all__ = [
     "QueryStrategy",
     "apply_features",
+    "register_input_handler",
+    "register_modal_query_hook",
     "FeatureNormQuery",
     "GramSchmidtQuery",
     "ProbCoverQuery",

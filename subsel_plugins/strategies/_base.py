@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import numpy as np
 from sklearn.base import BaseEstimator
 
 from .._validation import RandomStream, check_budget, check_features, check_labeled, rescale_exponent
-from ..distributed import is_distributed_input
-from ..errors import InvalidTypeError, InvalidValueError
+from ..errors import InvalidTypeError, InvalidValueError, PluginError
+
+# Handlers for inputs that are not arrays, registered by the layer above (subsel_plugins.dispatch):
+# handler(strategy, X, budget, labeled, rng_of) -> None (not mine) or (idx, scores, budget, labeled, n).
+_INPUT_HANDLERS: list = []
+# Called before a modAL query (registered by subsel_plugins: the fix modAL's teach() needs).
+_MODAL_QUERY_HOOKS: list = []
+
+
+def register_input_handler(handler) -> None:
+    """Let ``handler`` take the inputs it recognises before a strategy treats X as an array.
+
+    ``handler(strategy, X, budget, labeled, rng_of)`` returns None for an input
+    it does not handle, else ``(indices, scores, budget, labeled, n_samples)``
+    with ``budget`` and ``labeled`` as it validated them; ``rng_of()`` gives the
+    strategy's random stream for this call. The base class checks the result as
+    for arrays. ``subsel_plugins.dispatch`` registers the distributed inputs'.
+    """
+    if handler not in _INPUT_HANDLERS:
+        _INPUT_HANDLERS.append(handler)
+
+
+def register_modal_query_hook(hook) -> None:
+    """Call ``hook()`` before each modAL query made through a strategy's ``__call__``."""
+    if hook not in _MODAL_QUERY_HOOKS:
+        _MODAL_QUERY_HOOKS.append(hook)
 
 
 def apply_features(features, X):
@@ -118,14 +139,15 @@ class QueryStrategy(BaseEstimator):
             The strategy's score of each pick at the time it was made (e.g. the
             feature norm, the residual norm, the typicality, the ball's new coverage).
         """
-        if is_distributed_input(X):
-            from ..distributed import _require
-
-            _require()
-            from ..distributed._select import select_with_scores
-
-            return select_with_scores(self, X, budget, labeled)
         self._check_params()
+        for handler in _INPUT_HANDLERS:
+            handled = handler(self, X, budget, labeled, self._next_rng)
+            if handled is not None:
+                idx, scores, budget, lab, n = handled
+                idx = np.asarray(idx, dtype=np.int64)
+                scores = np.asarray(scores, dtype=np.float64)
+                self._check_result(idx, scores, budget, lab, n)
+                return idx, scores
         F = self._features(X)
         F, max_abs = check_features(F, "X" if self.features is None else "features(X)", return_max_abs=True)
         lab = check_labeled(labeled, F.shape[0])
@@ -195,8 +217,6 @@ class QueryStrategy(BaseEstimator):
         """Validate constructor parameters; called at the start of every selection."""
 
     def _check_result(self, idx, scores, budget, labeled, n_samples) -> None:
-        from ..registry import PluginError  # a strategy that breaks the contract is a broken plugin
-
         name = f"{type(self).__module__}.{type(self).__name__}"
         if idx.shape != (budget,) or scores.shape != (budget,):
             raise PluginError(
@@ -226,7 +246,8 @@ class QueryStrategy(BaseEstimator):
             Distinct positions in ``X_pool``.
         scores : ndarray of shape (n_instances,)
         """
-        _patch_modal_if_loaded()
+        for hook in _MODAL_QUERY_HOOKS:
+            hook()
         if kwargs:
             raise InvalidTypeError(
                 f"{type(self).__name__} as a modAL query strategy takes n_instances only; "
@@ -263,14 +284,3 @@ def _n_rows(A):
         return len(A)
     except TypeError:
         return None
-
-
-def _patch_modal_if_loaded() -> None:
-    """Apply the modAL teach() fix once modAL is in use (no adapter import needed).
-
-    ``ActiveLearner(query_strategy=GramSchmidtQuery())`` queries through
-    ``__call__``; modAL 0.4.2.1's ``teach()`` then needs the scikit-learn >= 1.8
-    fix in :mod:`subsel_plugins.adapters.modal`, applied here on the first query.
-    """
-    if "modAL.models.learners" in sys.modules:
-        importlib.import_module("subsel_plugins.adapters.modal")

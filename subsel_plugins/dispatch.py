@@ -1,0 +1,177 @@
+"""Dispatch at the door: which backend an input gets, and which strategies run there.
+
+``strategy.select(X, ...)`` asks the handlers registered with
+:func:`subsel_plugins.strategies.register_input_handler` before it treats ``X``
+as an array; this module registers the one for distributed inputs (a
+``dask.array.Array``, a glob or list of ``.npy`` shards, a zarr array or a
+``.zarr`` path, a :class:`~subsel_plugins.distributed.RowSource`). It runs
+``random``, ``feature_norm``, ``gram_schmidt`` (randomized) and ``ThenQuery``
+whose first stage is one of them, each through the same algorithm as on one
+machine over a :class:`~subsel_plugins.distributed.ChunkedPool`; any other
+strategy is refused in one error before any work. Importing
+:mod:`subsel_plugins` registers it.
+
+The tasks run on the active ``distributed.Client`` (:func:`subsel_plugins.distributed.connect`),
+or on dask's local scheduler when there is none.
+"""
+
+from __future__ import annotations
+
+import contextvars
+
+import numpy as np
+
+from ._validation import check_budget, check_labeled
+from .distributed import is_distributed_input
+from .errors import ClusterError, InvalidTypeError, InvalidValueError
+from .strategies import FeatureNormQuery, GramSchmidtQuery, RandomQuery, ThenQuery, register_input_handler
+
+__all__ = ["SUPPORTED", "ClusterError", "runner_for", "select_with_scores"]
+
+SUPPORTED = "random, feature_norm, gram_schmidt and <random|feature_norm|gram_schmidt>_then_<any>"
+
+# progress(event, pool) callbacks for the selection in flight (tests and reports)
+_PROGRESS: contextvars.ContextVar = contextvars.ContextVar("subsel_progress", default=None)
+
+
+def select_with_scores(strategy, X, budget, labeled=None, progress=None):
+    """``strategy.select_with_scores(X, budget, labeled)`` with a ``progress(event, pool)`` callback.
+
+    ``progress`` is called by the distributed Gram-Schmidt pool after its first
+    pass (``"init"``), each refresh (``"refresh"``) and each batch of trials
+    (``"batch"``), also inside a ``ThenQuery``'s first stage.
+    """
+    token = _PROGRESS.set(progress)
+    try:
+        return strategy.select_with_scores(X, budget, labeled)
+    finally:
+        _PROGRESS.reset(token)
+
+
+def runner_for(strategy, role: str = ""):
+    """The distributed implementation of ``strategy``, or one clear error.
+
+    A subclass runs distributed when it keeps its base's ``_select`` (so it
+    picks by the same rule); one that overrides ``_select`` does not.
+    """
+    for cls, run in _RUNNERS:
+        if isinstance(strategy, cls) and type(strategy)._select is cls._select:
+            return run
+    raise InvalidTypeError(
+        f"{role}{type(strategy).__name__} does not run on distributed inputs (dask arrays, .npy shard "
+        f"globs, zarr arrays); the distributed strategies are {SUPPORTED}. Select on one machine "
+        "instead: pass a numpy array or a memory map (numpy.load(path, mmap_mode='r'))."
+    )
+
+
+def _distributed_handler(strategy, X, budget, labeled, rng_of):
+    """The handler registered with the strategies: None for inputs that are not distributed."""
+    if not is_distributed_input(X):
+        return None
+    from .distributed import _require
+
+    _require()
+    from .distributed import as_source
+
+    run = runner_for(strategy)
+    if getattr(strategy, "features", None) is not None:
+        raise InvalidValueError(
+            f"{type(strategy).__name__}(features=...) is not applied to distributed inputs; compute the "
+            "features first (e.g. X.map_blocks(model) on a dask array) and pass them with features=None."
+        )
+    source = as_source(X)
+    lab = check_labeled(labeled, source.n)
+    budget = check_budget(budget, source.n - lab.size)
+    try:
+        idx, scores = run(strategy, source, budget, lab, rng_of())
+    except _cluster_failures() as exc:
+        raise ClusterError(
+            f"the Dask cluster failed during the selection ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:300]}); no result was returned. Lost workers are "
+            "replaced and their chunks re-read from the source, but this failure did not recover: "
+            "check the workers (memory limits, restarts) and run again."
+        ) from exc
+    return idx, scores, budget, lab, source.n
+
+
+def _cluster_failures() -> tuple:
+    from distributed import KilledWorker
+    from distributed.comm.core import CommClosedError
+
+    return (KilledWorker, CommClosedError)
+
+
+def _nth_unlabeled(pos, labeled):
+    """Global row of the ``pos``-th unlabeled row (0-based), for sorted distinct ``labeled``."""
+    ls = np.sort(labeled)
+    return pos + np.searchsorted(ls - np.arange(ls.size), pos, side="right")
+
+
+def _random(strategy, source, budget, lab, rng):
+    from .distributed._passes import raise_if_bad, scan
+
+    # the same draw as RandomQuery on one machine: positions among the unlabeled rows
+    raise_if_bad(scan(source))
+    n_avail = source.n - lab.size
+    pos = rng.choice(n_avail, size=budget, replace=False)
+    return _nth_unlabeled(np.asarray(pos, dtype=np.int64), lab), np.full(budget, 1.0 / n_avail)
+
+
+def _feature_norm(strategy, source, budget, lab, rng):
+    from .distributed._client import Traffic
+    from .distributed._passes import norm_select
+
+    traffic = Traffic()
+    what = f"{strategy.norm} feature norm"
+    idx, norms, e = norm_select(source, budget, lab, strategy.norm, strategy.randomized, rng, traffic, what)
+    # one pass (two for features of extreme magnitude, rescaled and scanned again)
+    strategy.stats_ = {"passes": 2 if e else 1, "chunks": source.n_chunks, "traffic": traffic.as_dict()}
+    return idx, norms
+
+
+def _gram_schmidt(strategy, source, budget, lab, rng):
+    from .distributed import ChunkedPool
+    from .strategies._gs_sampler import select_rounds
+
+    if strategy.center:
+        # the distributed pool reads rows as they are stored
+        raise InvalidValueError(
+            "GramSchmidtQuery(center=True) does not run on distributed inputs yet; center the "
+            "features first (e.g. X - X.mean(axis=0) on a dask array) and pass center=False, or "
+            "select on one machine."
+        )
+    if not strategy.randomized:
+        raise InvalidValueError(
+            "GramSchmidtQuery(randomized=False) does not run on distributed inputs (its exact argmax would "
+            "need a pass per pick); use randomized=True, or select on one machine."
+        )
+    if strategy.method not in ("auto", "fast"):
+        raise InvalidValueError(
+            f"GramSchmidtQuery(method={strategy.method!r}) does not run on distributed inputs; the "
+            "distributed sampler is the fast path's (method='auto' or 'fast')."
+        )
+    pool = ChunkedPool(source, strategy.norm, lab, _PROGRESS.get())
+    chosen, scores, restarts = select_rounds(
+        pool, budget, lab, rng, exhausted=strategy.exhausted, stacklevel=6
+    )
+    strategy.stats_ = pool.finish_stats(restarts)
+    strategy.restarts_ = restarts
+    return np.asarray(chosen, dtype=np.int64), np.ldexp(np.asarray(scores, dtype=np.float64), pool.e)
+
+
+def _then(strategy, source, budget, lab, rng):
+    # ThenQuery's own selection: its first stage runs distributed (through this
+    # handler again), its second on the candidate and labeled rows gathered on
+    # the client (O((factor budget + labeled) d)).
+    runner_for(strategy.first, role="ThenQuery's first stage ")
+    return strategy._select(source, budget, lab, rng)
+
+
+_RUNNERS = (
+    (RandomQuery, _random),
+    (FeatureNormQuery, _feature_norm),
+    (GramSchmidtQuery, _gram_schmidt),
+    (ThenQuery, _then),
+)
+
+register_input_handler(_distributed_handler)
