@@ -33,13 +33,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.speed import MIXTURE_CLASSES, MIXTURE_N, make_mixture  # noqa: E402
-from subsel_plugins import ProbCoverQuery, TypiClustQuery  # noqa: E402
-from subsel_plugins.strategies import _probcover, _typiclust  # noqa: E402
+from subsel_plugins import (  # noqa: E402
+    ProbCoverQuery,
+    TypiClustQuery,
+    kernels,  # noqa: E402
+)
+from subsel_plugins.strategies import _probcover  # noqa: E402
 
 
 def pool_typicality(F, idx, k=20):
     """1 / (mean squared distance to the k nearest other rows of the whole pool + 1e-5)."""
-    D = _typiclust.knn_sq_distances(F, F[idx], k + 1)[:, 1:]
+    D = kernels.knn_sq_distances(F, F[idx], k + 1)[:, 1:]
     return 1.0 / (D.mean(axis=1) + 1e-5)
 
 
@@ -86,7 +90,7 @@ def probcover_rows(F, budgets, seeds):
         run["A"] = _probcover.ball_graph(F, run["exact_delta"])
         # the approximate graph alone: the approximate path's cells (its pseudo-label
         # k-means), exact's radius, the same greedy
-        cells = _probcover.Cells(*_typiclust.official_kmeans_on_sample(F, MIXTURE_CLASSES, seed))
+        cells = _probcover.Cells(*kernels.official_kmeans_on_sample(F, MIXTURE_CLASSES, seed))
         A_s = _probcover.ball_graph_approx(F, run["exact_delta"], cells)
         run["true_edges"], run["found_edges"] = A_s.multiply(run["A"]).nnz, A_s.nnz
         run["recall"] = A_s.nnz / run["A"].nnz
@@ -145,7 +149,7 @@ def probcover_full_recall(F, seeds, m=1000):
     ]
     for seed in seeds:
         t0 = time.perf_counter()
-        pseudo, centroids = _typiclust.official_kmeans_on_sample(F, MIXTURE_CLASSES, seed)
+        pseudo, centroids = kernels.official_kmeans_on_sample(F, MIXTURE_CLASSES, seed)
         cells = _probcover.Cells(pseudo, centroids)
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(n, min(n, _probcover.PURITY_SAMPLE_ROWS), replace=False))
@@ -158,7 +162,7 @@ def probcover_full_recall(F, seeds, m=1000):
         rows = rng.choice(n, m, replace=False)
         hits, block, d2 = [], _probcover._COL_BLOCK, np.float32(delta**2)
         for s in range(0, n, block):
-            i, j = np.nonzero(_probcover._pair_sq(F[rows], F[s : s + block]) < d2)
+            i, j = np.nonzero(kernels.pair_sq_distances(F[rows], F[s : s + block]) < d2)
             hits.append((i, j + s))
         i, j = np.concatenate([h[0] for h in hits]), np.concatenate([h[1] for h in hits])
         found = paired[cells.cell[rows[i]], cells.cell[j]]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from subsel_plugins import ProbCoverQuery, TypiClustQuery
+from subsel_plugins import ProbCoverQuery, TypiClustQuery, kernels
 from subsel_plugins.errors import InvalidTypeError, InvalidValueError
 from subsel_plugins.strategies import _probcover, _typiclust
 
@@ -69,7 +69,7 @@ def test_nearest_centroid_is_the_argmin():
     F = rng.standard_normal((700, 8)).astype(np.float32)
     C = rng.standard_normal((9, 8)).astype(np.float32)
     D = ((F[:, None, :] - C[None, :, :]) ** 2).sum(-1)
-    np.testing.assert_array_equal(_typiclust.nearest_centroid(F, C), D.argmin(1))
+    np.testing.assert_array_equal(kernels.nearest_centroid(F, C), D.argmin(1))
 
 
 def test_sample_kmeans_faiss_and_sklearn_agree():
@@ -80,7 +80,7 @@ def test_sample_kmeans_faiss_and_sklearn_agree():
     for flag in ("1", "0"):
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("SUBSEL_FAISS", flag)
-            out[flag] = _typiclust.sample_kmeans(F, 8, 5)
+            out[flag] = kernels.sample_kmeans(F, 8, 5)
     np.testing.assert_array_equal(out["1"][0], out["0"][0])
     np.testing.assert_allclose(out["1"][1], out["0"][1], atol=1e-4)
 
@@ -88,9 +88,9 @@ def test_sample_kmeans_faiss_and_sklearn_agree():
 def test_sample_kmeans_labels_every_row_with_its_nearest_centroid(backend, monkeypatch):
     monkeypatch.setattr(_typiclust, "MAX_POINTS_PER_CENTROID", 40)  # a real sample: 400 of 5000
     F, y = unit_blobs(5000, centers=10, seed=2, std=0.5)
-    labels, C = _typiclust.sample_kmeans(F, 10, 0)
+    labels, C = kernels.sample_kmeans(F, 10, 0)
     assert C.shape == (10, 16) and labels.shape == (5000,)
-    np.testing.assert_array_equal(labels, _typiclust.nearest_centroid(F, C))
+    np.testing.assert_array_equal(labels, kernels.nearest_centroid(F, C))
     # well-separated blobs: each cluster is one blob
     from sklearn.metrics import adjusted_rand_score
 
@@ -125,7 +125,7 @@ def test_approximate_typiclust_small_clusters_are_exact(monkeypatch):
     X, _ = unit_blobs(900, centers=6, seed=1)
     exact = TypiClustQuery(random_state=0, approximate=False)
     approx = TypiClustQuery(random_state=0, approximate=True)
-    labels = _typiclust.sample_kmeans_labels(X, 6, 0)
+    labels = kernels.sample_kmeans_labels(X, 6, 0)
     monkeypatch.setattr(_typiclust, "kmeans_labels", lambda F, k, seed: labels)
     monkeypatch.setattr(_typiclust, "sample_kmeans_labels", lambda F, k, seed: labels)
     np.testing.assert_array_equal(exact.select(X, 12), approx.select(X, 12))
@@ -203,14 +203,14 @@ def test_approximate_probcover_pseudo_labels_are_the_exact_paths_kmeans(monkeypa
     estimator and seed as the exact path, so the same clusters; above, it is fitted
     on a sample and assigns every row to its nearest centroid."""
     F, _ = unit_blobs(3000, d=16, centers=10, seed=4, std=2.0)
-    labels, C = _typiclust.official_kmeans_on_sample(F, 10, 7)
+    labels, C = kernels.official_kmeans_on_sample(F, 10, 7)
     from sklearn.metrics import adjusted_rand_score
 
-    assert adjusted_rand_score(_typiclust.kmeans_labels(F, 10, 7), labels) > 0.999
+    assert adjusted_rand_score(kernels.kmeans_labels(F, 10, 7), labels) > 0.999
     monkeypatch.setattr(_typiclust, "MAX_POINTS_PER_CENTROID", 50)  # 500 of 3000 rows
-    labels, C = _typiclust.official_kmeans_on_sample(F, 10, 7)
-    np.testing.assert_array_equal(labels, _typiclust.nearest_centroid(F, C))
-    assert adjusted_rand_score(_typiclust.kmeans_labels(F, 10, 7), labels) > 0.9
+    labels, C = kernels.official_kmeans_on_sample(F, 10, 7)
+    np.testing.assert_array_equal(labels, kernels.nearest_centroid(F, C))
+    assert adjusted_rand_score(kernels.kmeans_labels(F, 10, 7), labels) > 0.9
 
 
 def test_approximate_probcover_covers_as_much_as_exact(backend):
@@ -296,7 +296,7 @@ def test_purity_sample_keeps_the_purity_within_its_sampling_error(monkeypatch):
     within a few binomial standard errors (sqrt(p (1 - p) / m) = 0.0067), over several
     seeds; every row's distance hits it from above."""
     F, _ = unit_blobs(20000, d=16, centers=10, seed=4, std=2.0)
-    clusters = _typiclust.official_kmeans_on_sample(F, 10, 0)
+    clusters = kernels.official_kmeans_on_sample(F, 10, 0)
     monkeypatch.setattr(_probcover, "official_kmeans_on_sample", lambda F, k, seed: clusters)
     fixed = clusters[0]
     monkeypatch.setattr(_probcover, "PURITY_SAMPLE_ROWS", 2000)

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from subsel_plugins import FeatureNormQuery
-from subsel_plugins.strategies._sampling import successive_sample, top_k
+from subsel_plugins.kernels import successive_sample, top_k
 
 # rows ranked differently by l1, l2 and linf
 X_NORMS = np.array(

@@ -16,8 +16,8 @@ from subsel_plugins import (
     TypiClustNormQuery,
     get_strategy,
 )
-from subsel_plugins._validation import unit_rows_float32
 from subsel_plugins.errors import InvalidTypeError, InvalidValueError
+from subsel_plugins.kernels import unit_rows_float32
 from subsel_plugins.strategies._typiclust import typicality
 
 #: Group directions about 25 degrees apart: separable clusters, far from orthogonal residuals.

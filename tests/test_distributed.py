@@ -23,8 +23,8 @@ from subsel_plugins import (  # noqa: E402
     TypiClustQuery,
     get_strategy,
 )
+from subsel_plugins.dispatch import select_with_scores  # noqa: E402
 from subsel_plugins.distributed import NpyShards, SeededRows, is_distributed_input  # noqa: E402
-from subsel_plugins.distributed._select import select_with_scores  # noqa: E402
 from subsel_plugins.errors import (  # noqa: E402
     InvalidTypeError,
     InvalidValueError,
@@ -345,7 +345,7 @@ def test_a_worker_killed_mid_selection_changes_nothing():
 
 def test_a_failure_the_cluster_does_not_recover_from_is_one_error():
     """A chunk whose computation kills its worker every time: ClusterError, no partial result."""
-    from subsel_plugins.distributed._select import ClusterError
+    from subsel_plugins.errors import ClusterError
 
     def die_on_chunk_1(x, block_info=None):
         if block_info[0]["chunk-location"][0] == 1:

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from subsel_plugins import FeatureNormQuery, GramSchmidtQuery
-from subsel_plugins.strategies._sampling import successive_sample
+from subsel_plugins.kernels import successive_sample
 from subsel_plugins.testing import (
     PAIR_TEST_X,
     chi_square_pvalue,

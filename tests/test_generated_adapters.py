@@ -17,10 +17,10 @@ from skactiveml.utils import MISSING_LABEL, is_labeled, is_unlabeled
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
-from subsel_plugins.adapters import skactiveml as adapters
-from subsel_plugins.adapters.skactiveml import STRATEGY_CLASSES, adapter_for
 
 from subsel_plugins import QueryStrategy, ThenQuery, get_strategy, hookimpl, registry, strategy_info
+from subsel_plugins.adapters import skactiveml as adapters
+from subsel_plugins.adapters.skactiveml import STRATEGY_CLASSES, adapter_for
 
 pytestmark = pytest.mark.filterwarnings("ignore:GramSchmidtQuery:RuntimeWarning")
 

@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 
 from subsel_plugins import GramSchmidtQuery
-from subsel_plugins.strategies import _gram_schmidt
+from subsel_plugins.backends import ArrayPool
+from subsel_plugins.strategies import _gs_sampler
 from subsel_plugins.testing import (
     PAIR_TEST_X,
     chi_square_pvalue,
@@ -32,9 +33,9 @@ def chi_square_p(counts, exact):
 @pytest.fixture
 def refresh_every_trial(monkeypatch):
     """One candidate per batch and a refresh before each batch: the refresh path's law."""
-    monkeypatch.setattr(_gram_schmidt, "_MIN_BATCH", 1)
-    monkeypatch.setattr(_gram_schmidt, "_MAX_BATCH", 1)
-    monkeypatch.setattr(_gram_schmidt, "_BATCH_OVERHEAD", 1e12)
+    monkeypatch.setattr(_gs_sampler, "MIN_BATCH", 1)
+    monkeypatch.setattr(_gs_sampler, "MAX_BATCH", 1)
+    monkeypatch.setattr(ArrayPool, "batch_overhead", 1e12)
 
 
 @pytest.mark.parametrize("norm", ["l2", "l1", "linf"])

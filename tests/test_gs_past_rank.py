@@ -13,8 +13,9 @@ import pytest
 from scipy import stats
 
 from subsel_plugins import GramSchmidtQuery
+from subsel_plugins.backends import ArrayPool, Centered
 from subsel_plugins.errors import InvalidTypeError, InvalidValueError
-from subsel_plugins.strategies import _gram_schmidt
+from subsel_plugins.strategies import _gs_sampler
 from subsel_plugins.testing import (
     chi_square_pvalue,
     exact_pair_probabilities,
@@ -46,9 +47,9 @@ def pick_counts(make, X, budget, positions, n_draws=N_DRAWS, labeled=None):
 @pytest.fixture
 def refresh_every_trial(monkeypatch):
     """One candidate per batch and a refresh before each batch: the refresh path's law."""
-    monkeypatch.setattr(_gram_schmidt, "_MIN_BATCH", 1)
-    monkeypatch.setattr(_gram_schmidt, "_MAX_BATCH", 1)
-    monkeypatch.setattr(_gram_schmidt, "_BATCH_OVERHEAD", 1e12)
+    monkeypatch.setattr(_gs_sampler, "MIN_BATCH", 1)
+    monkeypatch.setattr(_gs_sampler, "MAX_BATCH", 1)
+    monkeypatch.setattr(ArrayPool, "batch_overhead", 1e12)
 
 
 @pytest.mark.parametrize("method", ["plain", "fast"])
@@ -210,7 +211,7 @@ def test_centered_first_two_picks_follow_the_law_of_the_centered_rows(method):
 @pytest.mark.parametrize("randomized", [True, False])
 def test_centered_is_gs_on_the_centred_rows_and_ignores_a_shift(method, randomized):
     F = low_rank(200, 8, 5, seed=2)
-    mean = _gram_schmidt._Centered(F).mean
+    mean = Centered(F).mean
     kw = dict(method=method, randomized=randomized, exhausted="restart")
     a = GramSchmidtQuery(center=True, random_state=1, **kw).select(F, 12, [4])
     np.testing.assert_array_equal(a, GramSchmidtQuery(random_state=1, **kw).select(F - mean, 12, [4]))

@@ -10,7 +10,6 @@ from modAL.models import learners as modal_learners
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
-from subsel_plugins.adapters import modal
 from threadpoolctl import threadpool_limits
 
 from subsel_plugins import (
@@ -18,6 +17,7 @@ from subsel_plugins import (
     available_strategies,
     get_strategy,
 )
+from subsel_plugins.adapters import modal
 
 BASE_NAMES = available_strategies(combinations=False)
 

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from subsel_plugins import _progress
-from subsel_plugins.strategies import _typiclust
+from subsel_plugins import _progress, kernels
 
 
 def test_off_when_stderr_is_not_a_terminal(monkeypatch, capsys):
@@ -45,6 +44,6 @@ def test_bars_do_not_change_the_picks(monkeypatch):
     out = []
     for flag in ("0", "1"):
         monkeypatch.setenv("SUBSEL_PROGRESS", flag)
-        monkeypatch.setattr(_typiclust, "_ASSIGN_BLOCK", 500)
-        out.append(_typiclust.sample_kmeans_labels(F, 6, 3))
+        monkeypatch.setattr(kernels, "ASSIGN_BLOCK", 500)
+        out.append(kernels.sample_kmeans_labels(F, 6, 3))
     np.testing.assert_array_equal(out[0], out[1])

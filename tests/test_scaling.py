@@ -8,8 +8,9 @@ from sklearn.cluster import MiniBatchKMeans
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
-from subsel_plugins import FeatureNormQuery, ProbCoverQuery, TypiClustQuery
-from subsel_plugins._validation import check_features, row_norms
+from subsel_plugins import FeatureNormQuery, ProbCoverQuery, TypiClustQuery, kernels
+from subsel_plugins._validation import check_features
+from subsel_plugins.kernels import row_norms
 from subsel_plugins.strategies import _probcover, _typiclust
 
 
@@ -101,14 +102,14 @@ def test_typicality_neighbours_match_sklearn(monkeypatch, use_faiss):
         monkeypatch.setenv("SUBSEL_FAISS", "0")
     F = unit_rows(500, 10, seed=4)
     ref = NearestNeighbors(n_neighbors=8).fit(F).kneighbors(F)[0][:, 1:] ** 2
-    np.testing.assert_allclose(_typiclust.nearest_sq_distances(F, 7), ref, atol=1e-5)
+    np.testing.assert_allclose(kernels.nearest_sq_distances(F, 7), ref, atol=1e-5)
 
 
 def test_large_pools_cluster_with_minibatch_kmeans(monkeypatch):
     monkeypatch.setattr(_typiclust, "KMEANS_FULL_MAX_ROWS", 100)
     F = unit_rows(400, 5, seed=5)
     expected = MiniBatchKMeans(n_clusters=10, batch_size=5000, n_init=3, random_state=7).fit_predict(F)
-    np.testing.assert_array_equal(_typiclust.kmeans_labels(F, 10, 7), expected)
+    np.testing.assert_array_equal(kernels.kmeans_labels(F, 10, 7), expected)
 
 
 def test_probcover_selection_does_not_depend_on_block_size(monkeypatch, no_faiss):

@@ -22,15 +22,6 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
-from subsel_plugins.adapters import skactiveml as adapters
-from subsel_plugins.adapters.skactiveml import (
-    STRATEGY_CLASSES,
-    GramSchmidt,
-    RandomSubsel,
-    SkactivemlQuery,
-    SubselQueryStrategy,
-    adapter_for,
-)
 from threadpoolctl import threadpool_limits
 
 from subsel_plugins import (
@@ -40,6 +31,15 @@ from subsel_plugins import (
     available_strategies,
     get_strategy,
     hookimpl,
+)
+from subsel_plugins.adapters import skactiveml as adapters
+from subsel_plugins.adapters.skactiveml import (
+    STRATEGY_CLASSES,
+    GramSchmidt,
+    RandomSubsel,
+    SkactivemlQuery,
+    SubselQueryStrategy,
+    adapter_for,
 )
 from subsel_plugins.registry import register_plugin, unregister_plugin
 

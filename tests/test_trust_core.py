@@ -24,9 +24,10 @@ from subsel_plugins import (
     TypiClustQuery,
     get_strategy,
 )
+from subsel_plugins.backends import ArrayPool
 from subsel_plugins.errors import InvalidTypeError, InvalidValueError, SubselError
 from subsel_plugins.registry import PluginError
-from subsel_plugins.strategies import _gram_schmidt
+from subsel_plugins.strategies._gs_sampler import SamplerInvariantError
 from subsel_plugins.testing import PAIR_TEST_X, chi_square_pvalue, exact_pair_probabilities
 
 ALPHA = 1e-3
@@ -120,8 +121,7 @@ def test_first_call_draws_exactly_as_before():
     # Single-selection results (README tables, the harness) are unchanged by the
     # per-call streams: call 0 of an int seed is default_rng(seed).
     X = np.random.default_rng(2).uniform(0.1, 1, size=(30, 3))
-    from subsel_plugins._validation import row_norms
-    from subsel_plugins.strategies._sampling import successive_sample
+    from subsel_plugins.kernels import row_norms, successive_sample
 
     expected = successive_sample(row_norms(X), 6, np.random.default_rng(11))
     np.testing.assert_array_equal(FeatureNormQuery(random_state=11).select(X, 6), expected)
@@ -242,11 +242,11 @@ def test_fast_sampler_raises_on_a_violated_bound(monkeypatch):
     # A bound below the residual would bias the law silently; it must fail loudly.
     X = np.random.default_rng(8).normal(size=(300, 6))
     monkeypatch.setattr(
-        _gram_schmidt._FastSampler,
-        "_bounds",
+        ArrayPool,
+        "bounds",
         lambda self, idx=None: np.full(self.n if idx is None else len(idx), 1e-3),
     )
-    with pytest.raises(_gram_schmidt.SamplerInvariantError, match="exceeds its bound"):
+    with pytest.raises(SamplerInvariantError, match="exceeds its bound"):
         GramSchmidtQuery(random_state=0).select(X, 5)
 
 
@@ -254,19 +254,19 @@ def test_fast_sampler_raises_instead_of_hanging(monkeypatch):
     X = np.random.default_rng(9).normal(size=(300, 6))
     # bounds that never let a trial accept and never certify exhaustion
     monkeypatch.setattr(
-        _gram_schmidt._FastSampler,
-        "_weights",
-        lambda self, rows, R=None: (np.zeros((len(rows), self.d)), np.zeros(len(rows))),
+        ArrayPool,
+        "exact_weights",
+        lambda self, rows, R: np.zeros(len(rows)),
     )
-    with pytest.raises(_gram_schmidt.SamplerInvariantError, match="not progressing"):
+    with pytest.raises(SamplerInvariantError, match="not progressing"):
         GramSchmidtQuery(random_state=0).select(X, 5)
     monkeypatch.undo()
     monkeypatch.setattr(
-        _gram_schmidt._FastSampler,
-        "_bounds",
+        ArrayPool,
+        "bounds",
         lambda self, idx=None: np.full(self.n if idx is None else len(idx), np.nan),
     )
-    with pytest.raises(_gram_schmidt.SamplerInvariantError, match="sum to nan"):
+    with pytest.raises(SamplerInvariantError, match="sum to nan"):
         GramSchmidtQuery(random_state=0).select(X, 5)
 
 

@@ -23,9 +23,8 @@ if __import__("importlib").util.find_spec("semilearn") is None:
         "semilearn is not installed (pip install --no-deps semilearn==0.3.2)", allow_module_level=True
     )
 
-from subsel_plugins.adapters import usb  # noqa: E402
-
 from subsel_plugins import available_strategies, get_dataset, get_strategy  # noqa: E402
+from subsel_plugins.adapters import usb  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "benchmarks" / "configs" / "usb"
 DIGITS_CPU = CONFIGS / "flexmatch_digits_cpu.yaml"
