@@ -167,7 +167,8 @@ def test_default_cells_are_about_sqrt_n():
 
 @pytest.mark.parametrize("row_block", [1024, 7])
 def test_ball_graph_approx_exact_when_every_cell_is_probed(backend, monkeypatch, row_block):
-    monkeypatch.setattr(_probcover, "_ROW_BLOCK", row_block)
+    monkeypatch.setattr(kernels, "DISTANCE_ROW_BLOCK", row_block)
+    monkeypatch.setattr(_probcover, "DISTANCE_ROW_BLOCK", row_block)
     F, _ = unit_blobs(1200, centers=5, seed=1, std=2.0)
     delta = 0.3
     exact = _probcover.ball_graph(F, delta)
@@ -321,8 +322,9 @@ def test_purity_sample_keeps_the_purity_within_its_sampling_error(monkeypatch):
 
 @pytest.mark.parametrize("row_block", [1024, 7])
 def test_purity_distances_of_a_row_sample_are_those_rows_distances(monkeypatch, row_block):
-    monkeypatch.setattr(_probcover, "_ROW_BLOCK", row_block)
-    monkeypatch.setattr(_probcover, "_COL_BLOCK", 500)
+    monkeypatch.setattr(kernels, "DISTANCE_ROW_BLOCK", row_block)
+    monkeypatch.setattr(_probcover, "DISTANCE_ROW_BLOCK", row_block)
+    monkeypatch.setattr(kernels, "DISTANCE_COL_BLOCK", 500)
     F, y = unit_blobs(2500, centers=6, seed=2, std=2.0)
     full = _probcover.distance_to_other_cluster(F, y)
     rows = np.sort(np.random.default_rng(0).choice(2500, 300, replace=False))

@@ -10,7 +10,7 @@ scikit-activeml's ProbCover where both must agree.
 import numpy as np
 import pytest
 
-from subsel_plugins import ProbCoverQuery
+from subsel_plugins import ProbCoverQuery, kernels
 from subsel_plugins.strategies import _probcover
 
 
@@ -352,8 +352,9 @@ def test_boundary_at_the_rounding_level_keeps_half_the_radius(fixed_pseudo_label
 @pytest.mark.parametrize("row_block, col_block", [(5, 7), (4, 64), (64, 6)])
 def test_graph_built_in_small_blocks_equals_brute_force(monkeypatch, row_block, col_block):
     """Blocks of the distance matrix (sized for N in the millions) stitch into the exact graph."""
-    monkeypatch.setattr(_probcover, "_ROW_BLOCK", row_block)
-    monkeypatch.setattr(_probcover, "_COL_BLOCK", col_block)
+    monkeypatch.setattr(kernels, "DISTANCE_ROW_BLOCK", row_block)
+    monkeypatch.setattr(_probcover, "DISTANCE_ROW_BLOCK", row_block)
+    monkeypatch.setattr(kernels, "DISTANCE_COL_BLOCK", col_block)
     monkeypatch.setenv("SUBSEL_FAISS", "0")
     X = sphere_points(23, 3, 9)
     F = unit(X)

@@ -17,8 +17,9 @@ from subsel_plugins.strategies import _probcover, _typiclust
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks far smaller than N, so every block edge is crossed."""
-    monkeypatch.setattr(_probcover, "_ROW_BLOCK", 64)
-    monkeypatch.setattr(_probcover, "_COL_BLOCK", 100)
+    monkeypatch.setattr(kernels, "DISTANCE_ROW_BLOCK", 64)
+    monkeypatch.setattr(_probcover, "DISTANCE_ROW_BLOCK", 64)
+    monkeypatch.setattr(kernels, "DISTANCE_COL_BLOCK", 100)
 
 
 @pytest.fixture
@@ -115,8 +116,9 @@ def test_large_pools_cluster_with_minibatch_kmeans(monkeypatch):
 def test_probcover_selection_does_not_depend_on_block_size(monkeypatch, no_faiss):
     X = np.random.default_rng(6).normal(size=(800, 6))
     big = ProbCoverQuery(random_state=0).select(X, 12, labeled=[0, 1])
-    monkeypatch.setattr(_probcover, "_ROW_BLOCK", 50)
-    monkeypatch.setattr(_probcover, "_COL_BLOCK", 130)
+    monkeypatch.setattr(kernels, "DISTANCE_ROW_BLOCK", 50)
+    monkeypatch.setattr(_probcover, "DISTANCE_ROW_BLOCK", 50)
+    monkeypatch.setattr(kernels, "DISTANCE_COL_BLOCK", 130)
     np.testing.assert_array_equal(ProbCoverQuery(random_state=0).select(X, 12, labeled=[0, 1]), big)
 
 
