@@ -248,3 +248,14 @@ def test_registered_names():
     assert isinstance(get_strategy("typiclust_gs"), TypiClustGSQuery)
     combo = get_strategy("typiclust_gs_then_norm", factor=1.5)
     assert isinstance(combo.first, TypiClustGSQuery) and combo.factor == 1.5
+
+
+@pytest.mark.parametrize("cls", [TypiClustNormQuery, TypiClustGSQuery])
+def test_variants_refuse_the_approximate_path_instead_of_ignoring_it(cls):
+    q = cls()
+    assert q.approximate is False
+    with pytest.raises(InvalidValueError, match="approximate=True"):
+        q.approximate = True
+    with pytest.raises(ValueError, match="approximate"):
+        q.set_params(approximate=True)
+    q.approximate = False  # the value it has: accepted

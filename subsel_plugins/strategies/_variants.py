@@ -13,6 +13,7 @@ import numpy as np
 
 from .._validation import check_bool, check_norm, check_real
 from ..backends import Centered
+from ..errors import InvalidValueError
 from ..kernels import RESIDUAL_RTOL, orthonormal_basis, row_norms
 from ._gram_schmidt import GramSchmidtQuery
 from ._typiclust import TypiClustQuery, typicality
@@ -22,10 +23,22 @@ class _InClusterVariant(TypiClustQuery):
     """Shared plumbing: the typicality of a cluster's members and the features' optional centre."""
 
     score_degree = 1  # typicality (unchanged by scale) times a norm
+
     #: TypiClust's exact path always (k-means with restarts, exact typicality):
-    #: the variants are for pools of the harness's size, not ImageNet's. A
-    #: read-only False (TypiClustQuery.__init__'s assignment is ignored).
-    approximate = property(lambda self: False, lambda self, value: None)
+    #: the variants are for pools of the harness's size, not ImageNet's.
+    #: ``approximate`` reads False; setting it to anything but False (or the
+    #: "auto" TypiClustQuery.__init__ stores) is refused, never ignored.
+    @property
+    def approximate(self):
+        return False
+
+    @approximate.setter
+    def approximate(self, value):
+        if not (value is False or (isinstance(value, str) and value == "auto")):
+            raise InvalidValueError(
+                f"{type(self).__name__} always runs TypiClust's exact path; approximate={value!r} "
+                "cannot be set (use TypiClustQuery(approximate=...) for the approximate path)."
+            )
 
     def _check_params(self):
         super()._check_params()
