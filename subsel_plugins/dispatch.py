@@ -56,6 +56,10 @@ def runner_for(strategy, role: str = ""):
     """
     for cls, run in _RUNNERS:
         if isinstance(strategy, cls) and type(strategy)._select is cls._select:
+            if cls is ThenQuery:
+                runner_for(strategy.first, role="ThenQuery's first stage ")
+            if cls is GramSchmidtQuery:
+                _check_gram_schmidt(strategy)
             return run
     raise InvalidTypeError(
         f"{role}{type(strategy).__name__} does not run on distributed inputs (dask arrays, .npy shard "
@@ -133,6 +137,17 @@ def _gram_schmidt(strategy, source, budget, lab, rng):
     from .distributed import ChunkedPool
     from .strategies._gs_sampler import select_rounds
 
+    pool = ChunkedPool(source, strategy.norm, lab, _PROGRESS.get())
+    chosen, scores, restarts = select_rounds(
+        pool, budget, lab, rng, exhausted=strategy.exhausted, stacklevel=6
+    )
+    strategy.stats_ = pool.finish_stats(restarts)
+    strategy.restarts_ = restarts
+    return np.asarray(chosen, dtype=np.int64), np.ldexp(np.asarray(scores, dtype=np.float64), pool.e)
+
+
+def _check_gram_schmidt(strategy):
+    """The Gram-Schmidt settings the distributed pool does not run, refused before any work."""
     if strategy.center:
         # the distributed pool reads rows as they are stored
         raise InvalidValueError(
@@ -150,20 +165,12 @@ def _gram_schmidt(strategy, source, budget, lab, rng):
             f"GramSchmidtQuery(method={strategy.method!r}) does not run on distributed inputs; the "
             "distributed sampler is the fast path's (method='auto' or 'fast')."
         )
-    pool = ChunkedPool(source, strategy.norm, lab, _PROGRESS.get())
-    chosen, scores, restarts = select_rounds(
-        pool, budget, lab, rng, exhausted=strategy.exhausted, stacklevel=6
-    )
-    strategy.stats_ = pool.finish_stats(restarts)
-    strategy.restarts_ = restarts
-    return np.asarray(chosen, dtype=np.int64), np.ldexp(np.asarray(scores, dtype=np.float64), pool.e)
 
 
 def _then(strategy, source, budget, lab, rng):
     # ThenQuery's own selection: its first stage runs distributed (through this
-    # handler again), its second on the candidate and labeled rows gathered on
-    # the client (O((factor budget + labeled) d)).
-    runner_for(strategy.first, role="ThenQuery's first stage ")
+    # handler again; runner_for checked that it can), its second on the
+    # candidate and labeled rows gathered on the client (O((factor budget + labeled) d)).
     return strategy._select(source, budget, lab, rng)
 
 

@@ -16,6 +16,16 @@ or run everything at once with :func:`check_strategy`. Each check takes a
 The module also holds :func:`exact_pair_probabilities`, the enumerated law of
 the first two picks of feature-norm and Gram-Schmidt sampling, for
 distribution tests.
+
+Backends. An algorithm is written once and runs on every backend it claims
+(:func:`backend_claims`: ``"numpy"`` always; ``"torch"`` for strategies with a
+``method="torch"``; ``"dask"`` for the strategies the distributed dispatch
+runs). :func:`check_backend` runs the contract on one backend and
+:func:`check_backend_law` compares the first two picks with the exact law
+there, so no backend can drift from the others silently::
+
+    for backend in backend_claims(MyStrategy()):
+        check_backend(MyStrategy, backend)
 """
 
 from __future__ import annotations
@@ -33,6 +43,11 @@ __all__ = [
     "PAIR_TEST_X",
     "first_two_pick_counts",
     "chi_square_pvalue",
+    "BACKENDS",
+    "backend_claims",
+    "on_backend",
+    "check_backend",
+    "check_backend_law",
 ]
 
 
@@ -292,3 +307,121 @@ def chi_square_pvalue(counts: dict, exact: dict, n_draws: int) -> float:
     expected = np.array([exact[k] for k in keys]) * n_draws
     assert np.isclose(expected.sum(), n_draws)
     return stats.chisquare(observed, expected).pvalue
+
+
+# backends --------------------------------------------------------------------
+
+#: Every backend a strategy can claim.
+BACKENDS = ("numpy", "torch", "dask")
+
+
+def backend_claims(strategy) -> tuple:
+    """The backends ``strategy`` runs on, of :data:`BACKENDS`.
+
+    ``"numpy"`` always; ``"torch"`` when it takes ``method="torch"`` (its dense
+    kernels in torch, on CUDA when available); ``"dask"`` when the distributed
+    dispatch runs it (:func:`subsel_plugins.dispatch.runner_for`).
+    """
+    from .dispatch import runner_for
+    from .errors import SubselError
+
+    claims = ["numpy"]
+    if "torch" in getattr(strategy, "_METHODS", ()):
+        claims.append("torch")
+    try:
+        runner_for(strategy)
+    except SubselError:
+        pass
+    else:
+        claims.append("dask")
+    return tuple(claims)
+
+
+def on_backend(strategy, X, backend: str):
+    """``(strategy, X)`` as they run on ``backend``.
+
+    numpy: unchanged; torch: ``strategy.set_params(method="torch")``; dask:
+    ``X`` as a ``dask.array`` in three row chunks (the tasks run on the active
+    ``distributed.Client``, else on dask's synchronous scheduler).
+    """
+    if backend == "numpy":
+        return strategy, X
+    if backend == "torch":
+        return strategy.set_params(method="torch"), X
+    if backend == "dask":
+        import dask.array as da
+
+        X = np.asarray(X)
+        return strategy, da.from_array(X, chunks=(max(1, -(-X.shape[0] // 3)), X.shape[1]))
+    raise ValueError(f"backend={backend!r} is not one of {BACKENDS}")
+
+
+def _dask_scheduler(backend):
+    import contextlib
+
+    if backend != "dask":
+        return contextlib.nullcontext()
+    import dask
+
+    from .distributed._client import current_client
+
+    return contextlib.nullcontext() if current_client() is not None else dask.config.set(scheduler="sync")
+
+
+def check_backend(factory, backend: str) -> None:
+    """The contract on ``backend``: ``budget`` distinct rows in range, never a labeled one, reproducible."""
+    X = make_check_data(60, 6)
+    labeled = [0, 5, 17]
+    with _dask_scheduler(backend):
+        q, Xb = on_backend(factory(random_state=0), X, backend)
+        idx, scores = q.select_with_scores(Xb, 8, labeled=labeled)
+        q2, Xb2 = on_backend(factory(random_state=0), X, backend)
+        again = q2.select(Xb2, 8, labeled=labeled)
+    assert idx.dtype == np.int64 and idx.shape == (8,) and scores.shape == (8,), backend
+    assert idx.min() >= 0 and idx.max() < 60 and np.unique(idx).size == 8, backend
+    assert not np.isin(idx, labeled).any(), backend
+    assert np.isfinite(scores).all(), backend
+    np.testing.assert_array_equal(idx, again, err_msg=f"{backend}: the same seed picked differently")
+
+
+def _exact_law(strategy, X):
+    from .strategies import FeatureNormQuery, GramSchmidtQuery, RandomQuery
+
+    if isinstance(strategy, RandomQuery):
+        n = X.shape[0]
+        return {pair: 1.0 / (n * (n - 1)) for pair in itertools.permutations(range(n), 2)}
+    for cls, method in ((GramSchmidtQuery, "gram_schmidt"), (FeatureNormQuery, "feature_norm")):
+        if type(strategy)._select is cls._select and isinstance(strategy, cls):
+            if not strategy.randomized or getattr(strategy, "center", False):
+                return None
+            return exact_pair_probabilities(X, method, strategy.norm)
+    return None
+
+
+def check_backend_law(factory, backend: str, n_draws: int = 1000, alpha: float = 1e-3) -> None:
+    """First two picks on :data:`PAIR_TEST_X` against the exact law (chi-square), on ``backend``.
+
+    For random, feature-norm and Gram-Schmidt sampling (their subclasses that
+    keep the selection rule included); other strategies have no enumerated law
+    here and pass.
+    """
+    law = _exact_law(factory(random_state=0), PAIR_TEST_X)
+    if law is None:
+        return
+    with _dask_scheduler(backend):
+        counts = first_two_pick_counts(
+            lambda seed: _OnBackend(factory(random_state=seed), backend), PAIR_TEST_X, n_draws
+        )
+    p = chi_square_pvalue(counts, law, n_draws)
+    assert p > alpha, f"{backend}: first two picks differ from the exact law (chi-square p = {p:.2g})"
+
+
+class _OnBackend:
+    """``select`` of a strategy with its input moved to a backend (for :func:`first_two_pick_counts`)."""
+
+    def __init__(self, strategy, backend):
+        self.strategy, self.backend = strategy, backend
+
+    def select(self, X, budget, labeled=None):
+        q, Xb = on_backend(self.strategy, X, self.backend)
+        return q.select(Xb, budget, labeled=labeled)

@@ -86,7 +86,7 @@ def test_sample_kmeans_faiss_and_sklearn_agree():
 
 
 def test_sample_kmeans_labels_every_row_with_its_nearest_centroid(backend, monkeypatch):
-    monkeypatch.setattr(_typiclust, "MAX_POINTS_PER_CENTROID", 40)  # a real sample: 400 of 5000
+    monkeypatch.setattr(kernels, "MAX_POINTS_PER_CENTROID", 40)  # a real sample: 400 of 5000
     F, y = unit_blobs(5000, centers=10, seed=2, std=0.5)
     labels, C = kernels.sample_kmeans(F, 10, 0)
     assert C.shape == (10, 16) and labels.shape == (5000,)
@@ -208,7 +208,7 @@ def test_approximate_probcover_pseudo_labels_are_the_exact_paths_kmeans(monkeypa
     from sklearn.metrics import adjusted_rand_score
 
     assert adjusted_rand_score(kernels.kmeans_labels(F, 10, 7), labels) > 0.999
-    monkeypatch.setattr(_typiclust, "MAX_POINTS_PER_CENTROID", 50)  # 500 of 3000 rows
+    monkeypatch.setattr(kernels, "MAX_POINTS_PER_CENTROID", 50)  # 500 of 3000 rows
     labels, C = kernels.official_kmeans_on_sample(F, 10, 7)
     np.testing.assert_array_equal(labels, kernels.nearest_centroid(F, C))
     assert adjusted_rand_score(kernels.kmeans_labels(F, 10, 7), labels) > 0.9

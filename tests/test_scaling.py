@@ -107,7 +107,7 @@ def test_typicality_neighbours_match_sklearn(monkeypatch, use_faiss):
 
 
 def test_large_pools_cluster_with_minibatch_kmeans(monkeypatch):
-    monkeypatch.setattr(_typiclust, "KMEANS_FULL_MAX_ROWS", 100)
+    monkeypatch.setattr(kernels, "KMEANS_FULL_MAX_ROWS", 100)
     F = unit_rows(400, 5, seed=5)
     expected = MiniBatchKMeans(n_clusters=10, batch_size=5000, n_init=3, random_state=7).fit_predict(F)
     np.testing.assert_array_equal(kernels.kmeans_labels(F, 10, 7), expected)
