@@ -45,6 +45,7 @@ extensions = [
     "myst_parser",
     "sphinx_gallery.gen_gallery",
     "matplotlib.sphinxext.plot_directive",
+    "sphinx-mathjax-offline",  # MathJax served from _static: no CDN request
     "subsel_docs",
 ]
 
@@ -59,7 +60,7 @@ myst_heading_anchors = 3
 # autodoc / autosummary / numpydoc
 autosummary_generate = True
 autosummary_imported_members = True
-autodoc_default_options = {"members": True, "inherited-members": False, "show-inheritance": True}
+autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_typehints = "none"
 autodoc_member_order = "groupwise"
 numpydoc_show_class_members = False
@@ -95,6 +96,10 @@ sphinx_gallery_conf = {
 html_theme = "pydata_sphinx_theme"
 html_title = "subsel-plugins"
 html_static_path = ["_static"]
+templates_path = ["_templates"]
+html_favicon = "_static/favicon.svg"
+# the theme logs a console error for an empty mode: start from "auto"
+html_context = {"default_mode": "auto"}
 html_css_files = ["subsel.css"]
 html_show_sourcelink = False
 html_theme_options = {

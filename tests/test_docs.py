@@ -51,7 +51,11 @@ def blocks(path: Path) -> list[tuple[int, str, str, str | None]]:
         if tok.type == "fence":
             lang = (tok.info.split() or [""])[0].lower()
             if lang in PYTHON | SHELL:
-                skip = SKIP.search(previous.content) if previous is not None and previous.type == "html_block" else None
+                skip = (
+                    SKIP.search(previous.content)
+                    if previous is not None and previous.type == "html_block"
+                    else None
+                )
                 out.append((tok.map[0] + 1, lang, tok.content, skip["reason"] if skip else None))
         if tok.type not in ("paragraph_close",):
             previous = tok

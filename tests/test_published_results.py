@@ -76,7 +76,9 @@ def _compare(fresh: dict, committed: dict, where: str) -> None:
         for field in SAME
         if row.get(field) != committed[key].get(field)
     ]
-    assert not diffs, f"{len(diffs)} values differ from {where}; regenerate the results:\n" + "\n".join(diffs[:10])
+    assert not diffs, f"{len(diffs)} values differ from {where}; regenerate the results:\n" + "\n".join(
+        diffs[:10]
+    )
 
 
 @pytest.fixture(scope="module")

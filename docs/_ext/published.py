@@ -89,11 +89,12 @@ def compact_table(run_dir: Path = QUICK, framework: str = "linear_probe", budget
     seeds = ", ".join(map(str, manifest["seeds"]))
     commit = (manifest.get("git_commit") or "unknown")[:12]
     minutes = manifest.get("wall_s") or 0
+    dataset, domain = rows[0]["dataset"], rows[0]["domain"]
     note = (
-        f"Test accuracy in % on digits' {_test_size(rows)} test images, linear probe on the 64 raw pixels, "
-        f"mean ± standard error over seeds {seeds}; best per budget in bold. Generated from "
-        f"`{run_dir.relative_to(ROOT)}/results.jsonl` (commit `{commit}`, {minutes / 60:.0f} min of wall time "
-        f"on {manifest['machine']['cpu_count']} cores)."
+        f"Test accuracy in % on the {_test_size(rows)} test images of `{dataset}`, `{framework}` on "
+        f"the `{domain}` features, mean ± standard error over seeds {seeds}; best per budget in "
+        f"bold. Generated from `{run_dir.relative_to(ROOT)}/results.jsonl` (commit `{commit}`, "
+        f"{minutes / 60:.0f} min of wall time on {manifest['machine']['cpu_count']} cores)."
     )
     return "\n".join(lines) + "\n\n" + note + "\n"
 
@@ -104,7 +105,9 @@ def _test_size(rows) -> str:
 
 
 GENERATED = {"quick-results": compact_table}
-_BLOCK = re.compile(r"(<!-- BEGIN generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END generated:(?P=name) -->)", re.S)
+_BLOCK = re.compile(
+    r"(<!-- BEGIN generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END generated:(?P=name) -->)", re.S
+)
 
 
 def readme_blocks(text: str) -> dict[str, str]:

@@ -30,8 +30,10 @@ def repo_root() -> Path:
 
 shipped = load_config(repo_root() / "benchmarks/configs/usb/flexmatch_cifar10_10_0.yaml")
 stock = {k: v for k, v in shipped.items() if not k.startswith("subsel_")}
-print(f"stock FlexMatch entries: {len(stock)}, e.g. algorithm={stock['algorithm']}, "
-      f"net={stock['net']}, num_labels={stock['num_labels']}")
+print(
+    f"stock FlexMatch entries: {len(stock)}, e.g. algorithm={stock['algorithm']}, "
+    f"net={stock['net']}, num_labels={stock['num_labels']}"
+)
 
 # %%
 # The project's entries and their defaults (``None``: required):
@@ -50,14 +52,18 @@ cfg.update(
 )
 args, subsel = expand_config(cfg)
 print(subsel)
-print(f"USB arguments after expansion: {len(vars(args))}; p_cutoff={args.p_cutoff}, "
-      f"num_train_iter={args.num_train_iter}")
+print(
+    f"USB arguments after expansion: {len(vars(args))}; p_cutoff={args.p_cutoff}, "
+    f"num_train_iter={args.num_train_iter}"
+)
 
 with tempfile.TemporaryDirectory() as tmp:
     path = Path(tmp) / "flexmatch_subsel.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    print(f"written {path.name}: {len(path.read_text().splitlines())} lines; "
-          f"run it with: subsel-usb --c {path.name}")
+    print(
+        f"written {path.name}: {len(path.read_text().splitlines())} lines; "
+        f"run it with: subsel-usb --c {path.name}"
+    )
 
 # %%
 # A mistake in the entries is one clear error before anything runs:

@@ -3,7 +3,7 @@ First selection on the embedded digits
 ======================================
 
 The pool is scikit-learn's 1,797 digits, 8 x 8 pixels each, read as 64-d
-feature vectors. Which 20 should we label first? We ask three strategies and
+feature vectors. Which 20 should we label first? We ask four strategies and
 count how many of the 10 classes each subset covers, then check how a linear
 classifier trained on those 20 labels does on the whole pool.
 """

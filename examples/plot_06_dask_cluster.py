@@ -44,7 +44,10 @@ def main():
             print("largest norms, labeled rows excluded:", top)
 
     # deterministic feature_norm picks exactly what one machine picks
-    print("same as in memory:", np.array_equal(top, FeatureNormQuery(randomized=False).select(X, 5, labeled=idx)))
+    print(
+        "same as in memory:",
+        np.array_equal(top, FeatureNormQuery(randomized=False).select(X, 5, labeled=idx)),
+    )
 
 
 if __name__ == "__main__":
