@@ -28,14 +28,18 @@ def _default(value) -> str:
     return f"={value!r}"
 
 
+#: Parameters every strategy takes; the table names them once, under it.
+COMMON = ("random_state", "features")
+
+
 def _params(cls) -> str:
     sig = inspect.signature(cls)
     parts = [
         f"`{name}{_default(p.default)}`"
         for name, p in sig.parameters.items()
-        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and name not in COMMON
     ]
-    return ", ".join(parts) or "(none)"
+    return ", ".join(parts) or "(only the common ones)"
 
 
 def _class_ref(cls) -> str:
@@ -52,23 +56,24 @@ def strategies_markdown() -> str:
 
     regs = registrations("strategies")
     lines = [
-        "| name | class | parameters (defaults from the signature) | what it does | plugin |",
-        "|---|---|---|---|---|",
+        "| name (class) | parameters, defaults from the signature | what it does (plugin) |",
+        "|---|---|---|",
     ]
     for name, reg in regs.items():
         desc = reg.description.replace("|", "\\|")
-        lines.append(f"| `{name}` | {_class_ref(reg.obj)} | {_params(reg.obj)} | {desc} | `{reg.plugin}` |")
+        lines.append(f"| `{name}` ({_class_ref(reg.obj)}) | {_params(reg.obj)} | {desc} (`{reg.plugin}`) |")
     seconds = ", ".join(f"`{k}` ({v})" for k, v in THEN_ALIASES.items())
     lines.append(
-        f"| `<first>_then_<second>` | {_class_ref(ThenQuery)} | {_params(ThenQuery)}; "
+        f"| `<first>_then_<second>` ({_class_ref(ThenQuery)}) | {_params(ThenQuery)}; "
         "`first__<param>`, `then__<param>`, or a parameter only one part takes | "
-        f"`first` proposes `factor` x budget candidates, `second` keeps the budget; second in {seconds} "
-        "| the parts' |"
+        f"`first` proposes `factor` x budget candidates, `second` keeps the budget; second in {seconds} |"
     )
     combos = [f"`{b}_then_{s}`" for b in regs for s in THEN_ALIASES]
+    common = ", ".join(f"`{c}`" for c in COMMON)
     return (
         "\n".join(lines)
-        + f"\n\n{len(regs)} registered strategies and {len(combos)} combinations: "
+        + f"\n\nEvery strategy also takes {common}.\n"
+        + f"\n{len(regs)} registered strategies and {len(combos)} combinations: "
         + ", ".join(combos)
         + ".\n"
     )
