@@ -128,6 +128,7 @@ class _SubselPoolQueryStrategy(SingleAnnotatorPoolQueryStrategy):
               treated as labeled: never chosen, nan utility.
             - 2-D: the candidate samples themselves (not necessarily in
               ``X``); the labeled samples of ``(X, y)`` still count as labeled.
+
             Unlabeled samples of ``X`` that are not candidates take no part.
         batch_size : int, default=1
             Number of samples to select. Above the number of candidates it is
