@@ -27,7 +27,7 @@ from subsel_plugins import (
 from subsel_plugins.backends import ArrayPool
 from subsel_plugins.errors import InvalidTypeError, InvalidValueError, SubselError
 from subsel_plugins.registry import PluginError
-from subsel_plugins.strategies._gs_sampler import SamplerInvariantError
+from subsel_plugins.strategies._gs_sampler import MAX_IDLE_REFRESHES, SamplerInvariantError
 from subsel_plugins.testing import PAIR_TEST_X, chi_square_pvalue, exact_pair_probabilities
 
 ALPHA = 1e-3
@@ -436,3 +436,17 @@ def test_fully_labeled_pool_says_so():
     X = np.random.default_rng(17).normal(size=(6, 2))
     with pytest.raises(InvalidValueError, match="every row of X is labeled"):
         FeatureNormQuery().select(X, 1, labeled=np.arange(6))
+
+
+def test_fast_sampler_finishes_when_the_last_residuals_are_at_rounding_level():
+    # Rank 1 in theory, rank 25 after rounding: past the first pick every bound
+    # sits at its slack floor and a trial accepts about once in a thousand. That
+    # is Alg. 1's law on tiny residuals, not a stuck sampler: it must finish.
+    rng = np.random.default_rng(694515412)
+    X = (rng.standard_normal((258, 1)) @ rng.standard_normal((1, 25))).astype(np.float32)
+    q = GramSchmidtQuery(random_state=2051269790)
+    idx, scores = q.select_with_scores(X, 34)
+    assert np.unique(idx).size == 34
+    # round 1: one real direction, then 24 rounding-level residuals; round 2 starts over
+    assert scores[0] > 1e6 * scores[1:20].max() and q.restarts_ == 1
+    assert q.stats_["refreshes"] > MAX_IDLE_REFRESHES  # more idle refreshes than the old guard allowed

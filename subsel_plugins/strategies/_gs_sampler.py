@@ -41,10 +41,16 @@ EVAL_OVERHEAD = 100_000
 # candidates be projected again (O(m d) per pick), and the batch's (m, d)
 # float64 residuals stay within 4 MB at d = 1024.
 MIN_BATCH, MAX_BATCH = 8, 512
-# Refreshes in a row without a pick before the sampler gives up: right after a
-# refresh the bounds are tight and nearly every trial accepts, so even two in a
-# row are rare; many mean a broken invariant, which must fail, not hang.
+# The sampler gives up after this many refreshes in a row without a pick AND
+# this many trials since the last pick: right after a refresh the bounds are
+# usually tight and nearly every trial accepts, so even two idle refreshes are
+# rare; many mean a broken invariant, which must fail, not hang. Both, because
+# a pool whose last residuals are near rounding level (a rank-deficient pool
+# stored in float32) has bounds at their slack floor that no refresh tightens:
+# there a trial accepts with probability 1e-3 or less, a legitimate law that
+# needs thousands of trials per pick, not an error.
 MAX_IDLE_REFRESHES = 50
+MAX_IDLE_TRIALS = 200_000
 
 
 class SamplerInvariantError(RuntimeError):
@@ -144,12 +150,13 @@ class RejectionSampler:
         self._propose()
         fresh = False  # bounds refreshed with nothing drawn since
         idle = 0  # refreshes since the last pick
+        idle_trials = 0  # trials since the last pick
         while len(chosen) < budget and b.k < b.d:
             if self.total <= 0.0 or (not fresh and (b.spent > b.refresh_cost() or self.behind)):
                 if fresh:
                     break  # certified: no live row left
                 idle += 1
-                if idle > MAX_IDLE_REFRESHES:
+                if idle > MAX_IDLE_REFRESHES and idle_trials > MAX_IDLE_TRIALS:
                     raise SamplerInvariantError(
                         f"{MAX_IDLE_REFRESHES} refreshes of the bounds without a pick (bound mass "
                         f"{self.total:.3g}); the sampler is not progressing: please report this bug."
@@ -159,8 +166,11 @@ class RejectionSampler:
                 fresh = True
                 continue
             fresh = False
+            trials = b.stats["trials"]
             if self._batch(budget, chosen, scores):
-                idle = 0
+                idle = idle_trials = 0
+            else:
+                idle_trials += b.stats["trials"] - trials
             b.pool.after_batch()
         return chosen, scores
 
