@@ -11,7 +11,7 @@ from sklearn.preprocessing import normalize
 from subsel_plugins import FeatureNormQuery, ProbCoverQuery, TypiClustQuery, kernels
 from subsel_plugins._validation import check_features
 from subsel_plugins.kernels import row_norms
-from subsel_plugins.strategies import _probcover, _typiclust
+from subsel_plugins.strategies import _probcover
 
 
 @pytest.fixture
