@@ -1,4 +1,4 @@
-"""Distributed selection benchmark (README, Beyond one machine): `tox -e bench-distributed`.
+"""Distributed selection benchmark (docs/guide/distributed.md): `tox -e bench-distributed`.
 
 Cases (each runs in its own process, so its peak memory is its own):
 
@@ -44,7 +44,7 @@ if __name__ == "__main__":
 
 D = 384
 SEED = 0
-GS_BUDGET = 380  # <= d: Gram-Schmidt has at most rank(X) <= d real picks (README)
+GS_BUDGET = 380  # <= d: Gram-Schmidt has at most rank(X) <= d real picks (docs/guide/method.md)
 NORM_BUDGET = 1000
 SHARD_ROWS = 1_000_000
 

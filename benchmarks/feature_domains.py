@@ -1,6 +1,6 @@
 """How informative is each feature domain? kNN and logistic-regression accuracy on Fashion-MNIST.
 
-Reproduces the README's table (section "Datasets and feature domains")::
+Reproduces the table of docs/guide/datasets.md ("Datasets and feature domains")::
 
     nice -n 10 python benchmarks/feature_domains.py --n-train 10000 --n-test 2000
 

@@ -1,4 +1,4 @@
-"""Gram-Schmidt past the rank on a principal-axis projection of cached features (README, "Beyond the paper").
+"""Gram-Schmidt past the rank on a principal-axis projection of cached features (docs/guide/evidence.md).
 
 The harness has no projection domain, so this loop does what it does for one
 cell: features of the pool (the first ``--train-limit`` training images, from

@@ -39,7 +39,7 @@ from subsel_plugins import GramSchmidtQuery, get_strategy
 # Gram-Schmidt cases (d, budgets) per N. Budgets stay within the rank (s <= d):
 # past it Gram-Schmidt has no real picks left and fills with norm sampling, so a
 # speed-up there measures the fill, not Gram-Schmidt. The one s > d case is
-# kept, marked, as the earlier README measured it (d=384, s=1000).
+# kept, marked, as an earlier run measured it (d=384, s=1000; docs/guide/speed.md).
 FULL_GRID = {
     10_000: [(384, (60, 380, 1000)), (1024, (60, 1000))],
     100_000: [(384, (60, 380, 1000)), (1024, (60, 1000))],

@@ -20,7 +20,7 @@ def subsel_register_strategies(register):
     register("gram_schmidt", GramSchmidtQuery)
     register("typiclust", TypiClustQuery)
     register("probcover", ProbCoverQuery)
-    # beyond the paper (README, "Beyond the paper")
+    # beyond the paper (docs/guide/evidence.md)
     register("typiclust_norm", TypiClustNormQuery)
     register("typiclust_gs", TypiClustGSQuery)
     register("gram_schmidt_centered", CenteredGramSchmidtQuery)

@@ -34,7 +34,7 @@ from ._torch import (
 #: Training presets. ``paper``: the paper's GPU recipe. ``cpu``: a width-16
 #: ResNet-18 (128-d features) at 16x16 pixels on a 10k-image subset for 15
 #: epochs -- a Fashion-MNIST encoder in well under an hour on 2 CPU cores
-#: (README gives the measured time and accuracy).
+#: (docs/guide/datasets.md gives the measured time and accuracy).
 PRESETS = {
     "paper": dict(
         epochs=500, train_batch_size=512, lr=0.4, weight_decay=1e-4, width=64, n_train=None, image_size=None
