@@ -219,17 +219,17 @@ def _warn_unset_class_count(strategy, labels) -> None:
     radius depend on the labeled set, changing it from cycle to cycle); only
     the warning reads the labels.
     """
-    from ..strategies._probcover import DEFAULT_PSEUDO_CLASSES
+    from ..registry import class_count_parameters
+    from ..strategies import DEFAULT_PSEUDO_CLASSES
 
-    if labels.size == 0 or not callable(getattr(strategy, "get_params", None)):
+    counts = class_count_parameters(strategy)
+    if labels.size == 0 or not counts:
         return
     params = strategy.get_params(deep=True)
     unset = [
         k
-        for k, v in params.items()
-        if (k == "n_classes" or k.endswith("__n_classes"))
-        and v is None
-        and params.get(k[: -len("n_classes")] + "delta") is None  # a given delta needs no k
+        for k, v in counts.items()
+        if v is None and params.get(k[: -len("n_classes")] + "delta") is None  # a given delta needs no k
     ]
     if not unset:
         return

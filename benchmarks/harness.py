@@ -28,7 +28,7 @@ import numpy as np
 from subsel_plugins import available_strategies, get_evaluation, get_strategy
 from subsel_plugins.errors import InvalidValueError
 from subsel_plugins.evaluation import EvaluatorUnavailable
-from subsel_plugins.registry import registrations
+from subsel_plugins.registry import class_count_parameters, registrations
 
 from . import analysis
 from .config import PAPER_COMBINATIONS, BenchConfig, StrategySpec, parse_strategy_entry, spec_hash
@@ -158,16 +158,9 @@ def class_count_params(strategy, n_classes: int, given=()) -> dict:
     parameter. Names in ``given`` (set by the user) are left alone; a bare
     ``n_classes`` in ``given`` covers every part.
     """
-    get_params = getattr(strategy, "get_params", None)
-    if not callable(get_params) or "n_classes" in given:
+    if "n_classes" in given:
         return {}
-    try:
-        names = list(get_params(deep=True))
-    except TypeError:  # a get_params without deep=
-        names = list(get_params())
-    return {
-        k: int(n_classes) for k in names if (k == "n_classes" or k.endswith("__n_classes")) and k not in given
-    }
+    return {k: int(n_classes) for k in class_count_parameters(strategy) if k not in given}
 
 
 def build_strategy(name: str, n_classes: int, **params):

@@ -290,6 +290,24 @@ def _construct(cls, params: dict, name: str):
         ) from None
 
 
+def class_count_parameters(strategy) -> dict:
+    """``{name: value}`` of every parameter of ``strategy`` that takes the task's number of classes.
+
+    A parameter named ``n_classes``, or ending in ``__n_classes`` (a part of a
+    combination, e.g. ``first__n_classes``), per ``strategy.get_params(deep=True)``:
+    ProbCover, its combinations and any third-party strategy with such a
+    parameter. Empty for an object without ``get_params``.
+    """
+    get_params = getattr(strategy, "get_params", None)
+    if not callable(get_params):
+        return {}
+    try:
+        params = get_params(deep=True)
+    except TypeError:  # a get_params without deep=
+        params = get_params()
+    return {k: v for k, v in params.items() if k == "n_classes" or k.endswith("__n_classes")}
+
+
 def get_strategy(name: str, **params):
     """Build a strategy by name.
 

@@ -12,7 +12,7 @@ its classes from the registration.
 from ._base import QueryStrategy, apply_features, register_input_handler, register_modal_query_hook
 from ._feature_norm import FeatureNormQuery
 from ._gram_schmidt import GramSchmidtQuery
-from ._probcover import ProbCoverQuery
+from ._probcover import DEFAULT_PSEUDO_CLASSES, ProbCoverQuery
 from ._random import RandomQuery
 from ._then import ThenQuery
 from ._typiclust import TypiClustQuery
@@ -26,6 +26,7 @@ __all__ = [
     "FeatureNormQuery",
     "GramSchmidtQuery",
     "ProbCoverQuery",
+    "DEFAULT_PSEUDO_CLASSES",
     "RandomQuery",
     "ThenQuery",
     "TypiClustQuery",
