@@ -372,3 +372,61 @@ def check_real(
     if not ok:
         raise InvalidValueError(f"{name} must be a finite number in {interval}; got {value!r}.")
     return float(value)
+
+
+_BYTE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+    "k": 2**10,
+    "m": 2**20,
+    "g": 2**30,
+    "t": 2**40,
+}
+
+
+def check_memory_size(value, name: str, *, allow_none: bool = True) -> int | None:
+    """A memory size in bytes: a positive number, or a string such as ``"512MB"``, ``"4GiB"``, ``"2e9"``.
+
+    Decimal units (kB, MB, GB, TB) are powers of 1000, binary ones (KiB, MiB,
+    GiB, TiB, and the bare K, M, G, T) powers of 1024; case is ignored.
+    Returns the size as an int (None stays None when ``allow_none``).
+    """
+    if value is None and allow_none:
+        return None
+    expected = "a positive number of bytes or a size such as '512MB' or '4GiB'" + (
+        " or None" if allow_none else ""
+    )
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "").replace("_", "")
+        number = text.rstrip("bBiIkKmMgGtT")
+        unit = text[len(number) :].lower()
+        try:
+            size = float(number) * _BYTE_UNITS[unit]
+        except (ValueError, KeyError):
+            raise InvalidValueError(f"{name} must be {expected}; got {value!r}.") from None
+    elif isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise InvalidTypeError(f"{name} must be {expected}; got {value!r} ({type(value).__name__}).")
+    else:
+        try:
+            size = float(value)
+        except OverflowError:
+            size = float("inf")
+    if not (np.isfinite(size) and size >= 1):
+        raise InvalidValueError(f"{name} must be {expected} (at least 1 byte, finite); got {value!r}.")
+    return int(size)
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as a short decimal size: ``'812 kB'``, ``'3.4 GB'``, ``'65 TB'``."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)} B"

@@ -34,10 +34,18 @@ class MissingFileError(SubselError, FileNotFoundError):
     """A data set, checkpoint or input file is missing; the message says how to get it."""
 
 
+class ResourceLimitError(SubselError, MemoryError):
+    """A computation would need more memory than allowed; refused before allocating.
+
+    The message gives the estimate, the limit and the parameters that change either.
+    """
+
+
 __all__ = [
     "SubselError",
     "InvalidValueError",
     "InvalidTypeError",
     "MissingDependencyError",
     "MissingFileError",
+    "ResourceLimitError",
 ]
