@@ -364,13 +364,21 @@ def check_real(
     lo = "-inf" if low is None else low
     hi = "inf" if high is None else high
     interval = f"{'[' if low_inclusive else '('}{lo}, {hi}]"
-    ok = np.isfinite(value)
+    try:
+        # an int too large for a float (10**400) would make np.isfinite raise a TypeError
+        value_f = float(value)
+    except OverflowError:
+        value_f = float("inf")
+    ok = np.isfinite(value_f)
     if low is not None:
         ok = ok and (value >= low if low_inclusive else value > low)
     if high is not None:
         ok = ok and value <= high
     if not ok:
-        raise InvalidValueError(f"{name} must be a finite number in {interval}; got {value!r}.")
+        shown = repr(value)
+        if len(shown) > 40:  # an int of hundreds of digits
+            shown = f"{shown[:12]}...{shown[-4:]} ({len(shown)} digits)"
+        raise InvalidValueError(f"{name} must be a finite number in {interval}; got {shown}.")
     return float(value)
 
 
@@ -430,3 +438,41 @@ def format_bytes(n: float) -> str:
         if n >= scale:
             return f"{n / scale:.3g} {unit}"
     return f"{int(n)} B"
+
+
+class ScoresNotRescaledWarning(UserWarning):
+    """Scores were left on the power-of-two rescaled features: scaled back they would overflow."""
+
+
+def scale_scores_back(scores: np.ndarray, exponent: int) -> np.ndarray:
+    """Scores of features rescaled by ``2**-e``, scaled back by ``2**exponent`` (``exponent = e * degree``).
+
+    Scaling back is exact (a power of two) unless a score would leave the
+    float64 range: scores of rows near the float maximum (``1.5e308`` in every
+    entry: an l2 norm of ``3e308``) cannot be represented. Then every score is
+    returned as computed on the rescaled features (so they still compare with
+    one another), with a :class:`ScoresNotRescaledWarning` giving the factor
+    ``2**exponent`` they are short of: the picks are unchanged, and no score
+    is ever returned as ``inf``.
+
+    Returns
+    -------
+    ndarray of float64, shaped as ``scores``
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if not exponent:
+        return scores
+    with np.errstate(over="ignore", under="ignore"):
+        back = np.ldexp(scores, exponent)
+    if np.all(np.isfinite(back) | ~np.isfinite(scores)):
+        return back
+    import warnings
+
+    warnings.warn(
+        f"the scores are those of the features times 2**{-exponent} (the features were rescaled by an "
+        f"exact power of two for safe arithmetic); times 2**{exponent} they would exceed the float64 "
+        "maximum (1.8e308), so they are returned rescaled. The picks are unchanged.",
+        ScoresNotRescaledWarning,
+        stacklevel=3,
+    )
+    return scores

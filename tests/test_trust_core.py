@@ -220,6 +220,46 @@ def test_huge_and_tiny_values_pick_as_the_rescaled_matrix(name, params, exponent
     np.testing.assert_allclose(sb, np.ldexp(sa, exponent * degree), rtol=1e-5)
 
 
+def test_scores_beyond_float64_stay_rescaled_with_a_warning():
+    # Issue 22: with every entry near the float maximum, scores came back as inf.
+    from subsel_plugins._validation import ScoresNotRescaledWarning, scale_scores_back
+
+    s = np.array([1.6688, 1.5, 0.0])
+    np.testing.assert_array_equal(scale_scores_back(s, 10), s * 1024)  # representable: exact
+    with pytest.warns(ScoresNotRescaledWarning, match=r"features times 2\*\*-1024"):
+        got = scale_scores_back(s, 1024)
+    np.testing.assert_array_equal(got, s)  # all left rescaled, so they still compare
+    np.testing.assert_array_equal(scale_scores_back(s, -2000), np.zeros(3))  # underflow is 0, no warning
+
+
+HUGE = np.full((20, 4), 1.5e308)
+
+# The scale-back of the in-memory path is one line of strategies/_base.py
+# (select_with_scores: np.ldexp(scores, e * self.score_degree)); issue 22 was not
+# allowed to edit that file: it is to call scale_scores_back (see the issue 22 report).
+_BASE_PENDING = pytest.mark.xfail(
+    strict=True, reason="strategies/_base.py must call _validation.scale_scores_back (issue 22 report)"
+)
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        pytest.param("feature_norm", dict(randomized=False), marks=_BASE_PENDING),
+        pytest.param("gram_schmidt", {}, marks=_BASE_PENDING),
+        pytest.param("typiclust_norm", {}, marks=_BASE_PENDING),
+        pytest.param("probcover_then_norm", {}, marks=_BASE_PENDING),
+    ],
+)
+def test_unrepresentable_scores_are_never_inf(name, params):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        idx, scores = get_strategy(name, random_state=0, **params).select_with_scores(HUGE, 3)
+    assert np.unique(idx).size == 3
+    assert np.isfinite(scores).all()
+    assert any(w.category.__name__ == "ScoresNotRescaledWarning" for w in seen)
+
+
 @pytest.mark.parametrize("randomized", [True, False])
 def test_gram_schmidt_returns_and_takes_the_dominant_row_first(randomized):
     # Before: one 1e155 entry made GS loop forever (randomized) or skip that row (max).
