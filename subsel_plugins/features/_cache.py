@@ -128,8 +128,14 @@ def _atomic_write(path: Path, write) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            what = "it is a directory: remove it" if path.is_dir() else f"{exc.strerror or exc}: fix it"
+            raise InvalidValueError(
+                f"feature cache: cannot write {path} ({what}), or point the cache (cache_dir, --cache-dir "
+                "or SUBSEL_CACHE_DIR) at another directory."
+            ) from None
         raise
 
 
@@ -317,6 +323,7 @@ def load_or_compute(
     root = _cache_root(cache_dir)
     key = _feature_key(dataset, dataset_params, split, limit, ext, seed)
     path = root / "features" / _safe(dataset) / f"{split}-{_safe(extractor)}-{_key_digest(key)}.npy"
+    _refuse_directories(path)
     out = load_array(path, key, verify=verify)
     if out is None:
         save_array(path, _compute(ext, dataset, dataset_params, split, limit, key, root), key)
@@ -324,6 +331,16 @@ def load_or_compute(
     if out is None:  # pragma: no cover - only if the disk changed under us
         raise OSError(f"feature cache file {path} failed its checks right after it was written.")
     return (out, path) if return_path else out
+
+
+def _refuse_directories(path: Path) -> None:
+    """A cache entry or its sidecar replaced by a directory: one error before any work."""
+    for p in (path, _sidecar(path)):
+        if p.is_dir():
+            raise InvalidValueError(
+                f"feature cache: {p} is a directory where a cache file belongs; remove it, or point "
+                "the cache (cache_dir, --cache-dir or SUBSEL_CACHE_DIR) at another directory."
+            )
 
 
 def _feature_key(dataset, dataset_params, split, limit, ext, seed) -> dict:
