@@ -531,3 +531,30 @@ def test_max_graph_memory_takes_bytes_and_sizes(value, size):
     assert check_memory_size(value, "max_graph_memory") == size
     q = ProbCoverQuery(max_graph_memory=value, random_state=0)
     assert q.select(sphere_points(10, 3, 0), 2).shape == (2,)
+
+
+def test_a_graph_far_over_the_limit_is_refused_before_the_full_purity_search(monkeypatch, no_graph):
+    monkeypatch.setattr(_probcover, "PURITY_SAMPLE_ROWS", 1000)
+    monkeypatch.setattr(_probcover, "PRECHECK_ROWS", 200)
+    searched = []
+    original = _probcover.distance_to_other_cluster
+
+    def count(F, labels, rows=None):
+        searched.append(None if rows is None else rows.size)
+        return original(F, labels, rows)
+
+    monkeypatch.setattr(_probcover, "distance_to_other_cluster", count)
+    q = ProbCoverQuery(n_classes=20, random_state=0, approximate=True, max_graph_memory="100kB")
+    with pytest.raises(ResourceLimitError, match="the radius from the first 200 of 1000 purity rows"):
+        q.select(clustered(3000), 5)
+    assert searched == [200]
+
+
+def test_the_precheck_does_not_change_the_picks(monkeypatch):
+    # same rows sampled, same radius: a limit that fits gives the picks of an unlimited run
+    monkeypatch.setattr(_probcover, "PURITY_SAMPLE_ROWS", 1000)
+    X = clustered(3000)
+    a = ProbCoverQuery(n_classes=20, random_state=0, approximate=True, max_graph_memory="1GB")
+    b = ProbCoverQuery(n_classes=20, random_state=0, approximate=True, max_graph_memory="1TB")
+    np.testing.assert_array_equal(a.select(X, 8), b.select(X, 8))
+    assert a.delta_ == b.delta_

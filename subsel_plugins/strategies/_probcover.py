@@ -109,6 +109,11 @@ CELL_POINTS_PER_CENTROID = 64
 #: 1.28M rows it is about 2e10 distances, minutes on two cores. ``purity_``
 #: then reports the purity of every row's ball in the graph actually built.
 PURITY_SAMPLE_ROWS = 20_000
+#: The first this many of those rows give a first radius, and a graph at it
+#: over PRECHECK_SLACK times the memory limit is refused before the rest of
+#: the purity search (2,000 rows: the purity within about 0.005 at p = 0.05).
+PRECHECK_ROWS = 2_000
+PRECHECK_SLACK = 4.0
 
 
 def default_n_cells(n: int) -> int:
@@ -398,12 +403,24 @@ def estimate_ball_edges(F: np.ndarray, delta: float, radii=()) -> tuple[float, n
     return count * n / m, counts * (n / m)
 
 
-def check_graph_fits(F: np.ndarray, delta: float, limit: int, limit_origin: str, hint: str = "") -> float:
+def check_graph_fits(
+    F: np.ndarray,
+    delta: float,
+    limit: int,
+    limit_origin: str,
+    hint: str = "",
+    *,
+    note: str = "",
+    limit_shown: int | None = None,
+) -> float:
     """Estimate the ball graph's peak memory; raise :class:`ResourceLimitError` above ``limit``.
 
     Returns the estimated bytes. The error is one line: the estimate, the
-    limit, the largest delta whose graph fits, and what to change.
+    limit (``limit_shown`` when given: the user's, when ``limit`` has slack),
+    the largest delta whose graph fits, and what to change; ``note`` says
+    where ``delta`` came from.
     """
+    shown = limit if limit_shown is None else limit_shown
     shrunk = [delta * f for f in _SHRINK]
     edges, edges_at = estimate_ball_edges(F, delta, shrunk)
     n = F.shape[0]
@@ -414,12 +431,12 @@ def check_graph_fits(F: np.ndarray, delta: float, limit: int, limit_origin: str,
     need = cost(edges)
     if need <= limit:
         return need
-    fits = [r for r, e in zip(shrunk, edges_at) if cost(e) <= limit]
+    fits = [r for r, e in zip(shrunk, edges_at) if cost(e) <= shown]
     fit = f"delta <= {fits[0]:.4g} would fit" if fits else f"even delta={shrunk[-1]:.3g} would not fit"
     raise ResourceLimitError(
-        f"ProbCover's ball graph at delta={delta:.4g} would hold about {edges:.3g} edges "
+        f"ProbCover's ball graph at delta={delta:.4g}{note} would hold about {edges:.3g} edges "
         f"({edges / n:.4g} rows per ball over {n} rows, from {min(n, BALL_SAMPLE_ROWS)} sampled balls), "
-        f"about {format_bytes(need)} to build, above max_graph_memory={format_bytes(limit)} "
+        f"about {format_bytes(need)} to build, above max_graph_memory={format_bytes(shown)} "
         f"({limit_origin}); refused before building it. {fit}: pass a smaller delta{hint}, or a larger "
         "max_graph_memory (bytes or a size such as '16GB')."
     )
@@ -587,6 +604,26 @@ class ProbCoverQuery(QueryStrategy):
         origin = f"the default: half of the {format_bytes(avail)} available"
         return int(DEFAULT_MEMORY_FRACTION * avail), origin
 
+    def _sampled_purity_delta(self, F, pseudo, rng, limit, origin, hint) -> float:
+        """The approximate path's radius, from the distances to another label of sampled rows.
+
+        The first ``PRECHECK_ROWS`` of the (uniform, unordered) sample give a
+        first radius; a graph at that radius far over the memory limit
+        (``PRECHECK_SLACK`` times) is refused before the full search, which
+        costs ``PURITY_SAMPLE_ROWS`` rows' distances to every row (minutes at 1.28M).
+        """
+        n = F.shape[0]
+        if n <= PURITY_SAMPLE_ROWS:
+            return delta_from_distances(distance_to_other_cluster(F, pseudo, np.arange(n)), self.purity, F)
+        sample = rng.choice(n, PURITY_SAMPLE_ROWS, replace=False)
+        first, rest = np.sort(sample[:PRECHECK_ROWS]), np.sort(sample[PRECHECK_ROWS:])
+        d_first = distance_to_other_cluster(F, pseudo, first)
+        rough = delta_from_distances(d_first, self.purity, F)
+        note = f", the radius from the first {PRECHECK_ROWS} of {PURITY_SAMPLE_ROWS} purity rows"
+        check_graph_fits(F, rough, int(PRECHECK_SLACK * limit), origin, hint, note=note, limit_shown=limit)
+        d = np.concatenate([d_first, distance_to_other_cluster(F, pseudo, rest)])
+        return delta_from_distances(d, self.purity, F)
+
     def _select(self, X, budget, labeled, rng):
         F = unit_rows_float32(X)
         n = F.shape[0]
@@ -605,27 +642,24 @@ class ProbCoverQuery(QueryStrategy):
                     # the pseudo-label clusters are fine enough to be the cells themselves
                     # (a cell then holds one label: one search per cell for purity)
                     cells = Cells(pseudo, centroids)
-            if self.approximate_ and cells is None:
-                cells = Cells.build(F, sklearn_seed(rng))
-            if cells is None:
+            # the cells' seed is drawn here, the cells built only once the graph is known to fit
+            cell_seed = sklearn_seed(rng) if self.approximate_ and cells is None else None
+            limit, origin = self._memory_limit()
+            hint = f" (or a higher purity than {self.purity}, or more n_classes than {k})"
+            if not self.approximate_:
                 delta = purity_delta(F, pseudo, self.purity)
             else:
-                sample = np.arange(n)
-                if n > PURITY_SAMPLE_ROWS:
-                    sample = np.sort(rng.choice(n, PURITY_SAMPLE_ROWS, replace=False))
-                d = distance_to_other_cluster(F, pseudo, sample)
-                delta = delta_from_distances(d, self.purity, F)
+                delta = self._sampled_purity_delta(F, pseudo, rng, limit, origin, hint)
             self.n_clusters_ = k
         else:
             pseudo, self.n_clusters_ = None, None
-            if self.approximate_:
-                cells = Cells.build(F, sklearn_seed(rng))
+            cell_seed = sklearn_seed(rng) if self.approximate_ else None
+            limit, origin = self._memory_limit()
+            hint = ""
         self.delta_ = float(delta)
-        limit, origin = self._memory_limit()
-        hint = ""
-        if pseudo is not None:  # delta came from the purity search: its inputs shrink it too
-            hint = f" (or a higher purity than {self.purity}, or more n_classes than {k})"
         self.graph_bytes_ = check_graph_fits(F, delta, limit, origin, hint)
+        if cell_seed is not None:
+            cells = Cells.build(F, cell_seed)
         A = ball_graph(F, delta) if cells is None else ball_graph_approx(F, delta, cells)
         self.purity_ = None if pseudo is None else ball_purity(A, pseudo)
         # the approximate graph is symmetric: its transpose is itself
