@@ -24,7 +24,8 @@ def check_features(X, name: str = "X", *, return_max_abs: bool = False):
 
     float32 and float64 arrays (memory-mapped ones included) are returned as
     they are; integer and boolean arrays become float64; float16 becomes
-    float32. Lists and pandas DataFrames are converted.
+    float32. Lists, pandas DataFrames and torch tensors are converted (a
+    tensor that requires grad is detached, one on a GPU copied to the CPU).
 
     With ``return_max_abs=True`` also returns ``max |X|`` (float), found in the
     same pass as the finiteness check.
@@ -54,6 +55,11 @@ def _as_float_matrix(X, name: str) -> np.ndarray:
             f"{name} is a numpy masked array; subsel strategies do not skip masked entries: "
             f"pass {name}.filled(value) or drop the masked rows first."
         )
+    if type(X).__module__.split(".")[0] == "torch" and hasattr(X, "detach"):
+        # a tensor that requires grad (a model's output): selection never backpropagates
+        X = X.detach()
+        if getattr(X, "device", None) is not None and X.device.type != "cpu":
+            X = X.cpu()
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):
         X = X.to_numpy()
     if not isinstance(X, np.ndarray):

@@ -476,3 +476,28 @@ def test_fully_labeled_pool_says_so():
     X = np.random.default_rng(17).normal(size=(6, 2))
     with pytest.raises(InvalidValueError, match="every row of X is labeled"):
         FeatureNormQuery().select(X, 1, labeled=np.arange(6))
+
+
+@pytest.mark.parametrize(
+    "name", ["random", "feature_norm", "gram_schmidt", "typiclust", "probcover", "typiclust_gs"]
+)
+def test_a_tensor_that_requires_grad_is_detached(name):
+    # Issue 22: torch's own RuntimeError ("Can't call numpy() on Tensor that requires grad").
+    torch = pytest.importorskip("torch")
+    X = np.random.default_rng(3).normal(size=(40, 5)).astype(np.float32)
+    T = torch.tensor(X, requires_grad=True)
+    np.testing.assert_array_equal(
+        get_strategy(name, random_state=0).select(T, 4), get_strategy(name, random_state=0).select(X, 4)
+    )
+
+
+@pytest.mark.parametrize("name", ["typiclust", "gram_schmidt", "random"])
+def test_a_string_x_says_it_was_taken_as_a_path(name, tmp_path, monkeypatch):
+    # Issue 22: X="hello" for TypiClust said it "does not run on distributed inputs".
+    from subsel_plugins.errors import MissingFileError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MissingFileError, match=r"^X='hello' was taken as a path .* no such file"):
+        get_strategy(name).select("hello", 3)
+    with pytest.raises(MissingFileError, match=r"no file matches the glob"):
+        get_strategy(name).select("shards/*.npy", 3)

@@ -619,7 +619,7 @@ class ProbCoverQuery(QueryStrategy):
         first, rest = np.sort(sample[:PRECHECK_ROWS]), np.sort(sample[PRECHECK_ROWS:])
         d_first = distance_to_other_cluster(F, pseudo, first)
         rough = delta_from_distances(d_first, self.purity, F)
-        note = f", the radius from the first {PRECHECK_ROWS} of {PURITY_SAMPLE_ROWS} purity rows"
+        note = f" (the radius from the first {PRECHECK_ROWS} of {PURITY_SAMPLE_ROWS} purity rows)"
         check_graph_fits(F, rough, int(PRECHECK_SLACK * limit), origin, hint, note=note, limit_shown=limit)
         d = np.concatenate([d_first, distance_to_other_cluster(F, pseudo, rest)])
         return delta_from_distances(d, self.purity, F)
