@@ -301,3 +301,20 @@ def test_lazy_imagefolder_features_through_the_cache(tmp_path):
         "imagefolder", "test", "raw", dataset_params={**dp, "size": 4}, cache_dir=tmp_path / "c"
     )
     assert other.shape == (6, 48)
+
+
+@pytest.mark.parametrize(
+    "kw, error, match",
+    [
+        (dict(limit="x"), TypeError, r"^limit must be an integer or None; got 'x'"),
+        (dict(limit=0), ValueError, r"^limit must be an integer >= 1; got 0"),
+        (dict(params=[1]), TypeError, r"^params must be a dict of parameters or None; got \[1\]"),
+        (dict(dataset_params="root"), TypeError, r"^dataset_params must be a dict"),
+        (dict(seed=-1), ValueError, r"^seed must be an integer >= 0"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_work(tmp_path, counting, kw, error, match):
+    # Issue 22 (adversarial pass): limit="x" and params=[1] ended in int()/dict() tracebacks.
+    with pytest.raises(error, match=match):
+        load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path, **kw)
+    assert counting.calls == 0

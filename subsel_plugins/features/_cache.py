@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidValueError, MissingDependencyError
+from ..errors import InvalidTypeError, InvalidValueError, MissingDependencyError
 
 #: Bump when the on-disk layout changes. (Sidecars written before ``mtime_ns``
 #: existed are still read: their first hit checks the SHA-256 and records it.)
@@ -319,6 +319,7 @@ def load_or_compute(
     ndarray of shape (n, d), float32, read-only memory map
         (and the path, with ``return_path=True``).
     """
+    _check_call(params, dataset_params, limit, seed)
     ext = _extractor(extractor, params, seed)
     root = _cache_root(cache_dir)
     key = _feature_key(dataset, dataset_params, split, limit, ext, seed)
@@ -331,6 +332,19 @@ def load_or_compute(
     if out is None:  # pragma: no cover - only if the disk changed under us
         raise OSError(f"feature cache file {path} failed its checks right after it was written.")
     return (out, path) if return_path else out
+
+
+def _check_call(params, dataset_params, limit, seed) -> None:
+    """``load_or_compute``'s own arguments, checked before anything is loaded or computed."""
+    from .._validation import check_int
+
+    for name, value in (("params", params), ("dataset_params", dataset_params)):
+        if value is not None and not isinstance(value, dict):
+            raise InvalidTypeError(
+                f"{name} must be a dict of parameters or None; got {value!r} ({type(value).__name__})."
+            )
+    check_int(limit, "limit", 1, allow_none=True)
+    check_int(seed, "seed", 0)
 
 
 def _refuse_directories(path: Path) -> None:
