@@ -306,8 +306,8 @@ def test_lazy_imagefolder_features_through_the_cache(tmp_path):
 @pytest.mark.parametrize(
     "kw, error, match",
     [
-        (dict(limit="x"), TypeError, r"^limit must be an integer or None; got 'x'"),
-        (dict(limit=0), ValueError, r"^limit must be an integer >= 1; got 0"),
+        (dict(limit="x"), TypeError, r"^limit must be a positive integer or None; got 'x'"),
+        (dict(limit=True), TypeError, r"^limit must be a positive integer or None; got True"),
         (dict(params=[1]), TypeError, r"^params must be a dict of parameters or None; got \[1\]"),
         (dict(dataset_params="root"), TypeError, r"^dataset_params must be a dict"),
         (dict(seed=-1), ValueError, r"^seed must be an integer >= 0"),

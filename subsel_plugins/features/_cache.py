@@ -343,7 +343,11 @@ def _check_call(params, dataset_params, limit, seed) -> None:
             raise InvalidTypeError(
                 f"{name} must be a dict of parameters or None; got {value!r} ({type(value).__name__})."
             )
-    check_int(limit, "limit", 1, allow_none=True)
+    if limit is not None:
+        is_int = isinstance(limit, int | np.integer) and not isinstance(limit, bool | np.bool_)
+        if not is_int or limit < 1:
+            error = InvalidValueError if is_int else InvalidTypeError
+            raise error(f"limit must be a positive integer or None; got {limit!r}.")
     check_int(seed, "seed", 0)
 
 
