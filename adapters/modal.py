@@ -49,7 +49,9 @@ twice and the second error reaches you.
 Not covered: ``ActiveLearner(on_transformed=True)`` is not honoured (pass the
 transformation as ``features=`` instead), and modAL's ``Committee`` keeps
 ``X_training = None``, so there the strategy sees no labeled set (every query
-is a cold start).
+is a cold start): ``Committee.query`` then warns
+(:class:`CommitteeWithoutLabeledSetWarning`, see
+:func:`warn_committee_without_labeled_set`).
 """
 
 from __future__ import annotations
@@ -168,6 +170,58 @@ def patch_modal_check_X_y() -> bool:
     return True
 
 
+class CommitteeWithoutLabeledSetWarning(UserWarning):
+    """A subsel strategy queried by a modAL Committee sees none of the members' training data."""
+
+
+def warn_committee_without_labeled_set() -> bool:
+    """Make modAL's ``Committee.query`` warn when a subsel strategy cannot see the labeled set.
+
+    modAL's committees keep ``X_training = None`` (the training data lives in
+    each member), so ``learner.X_training`` gives a subsel strategy nothing:
+    every query is a cold start, and rows the members were trained on can be
+    picked again. A docstring alone is easy to miss (the call succeeds and
+    returns plausible rows), so the query warns, once per call site, with
+    what to do instead. Wraps ``modAL.models.base.BaseCommittee.query`` only
+    (idempotent); applied when this module is imported with modAL installed,
+    which happens on a subsel strategy's first modAL query.
+
+    Returns
+    -------
+    bool
+        True when the wrapper is in place.
+    """
+    import warnings
+
+    from modAL.models import base
+
+    if getattr(base.BaseCommittee.query, "_subsel_committee_warning", False):
+        return True
+    original = base.BaseCommittee.query
+
+    @functools.wraps(original)
+    def query(self, X_pool, *args, **kwargs):
+        members = getattr(self, "learner_list", ()) or ()
+        if (
+            isinstance(getattr(self, "query_strategy", None), QueryStrategy)
+            and getattr(self, "X_training", None) is None
+            and any(getattr(m, "X_training", None) is not None for m in members)
+        ):
+            warnings.warn(
+                f"modAL's {type(self).__name__} keeps X_training=None, so "
+                f"{type(self.query_strategy).__name__} sees no labeled set: the members' training rows "
+                "do not shape the choice (every query is a cold start). Use an ActiveLearner, or call "
+                "strategy.select(X, n, labeled=...) with the labeled rows.",
+                CommitteeWithoutLabeledSetWarning,
+                stacklevel=2,
+            )
+        return original(self, X_pool, *args, **kwargs)
+
+    query._subsel_committee_warning = True
+    base.BaseCommittee.query = query
+    return True
+
+
 def _patch_on_import() -> None:
     try:
         import modAL  # noqa: F401
@@ -177,6 +231,7 @@ def _patch_on_import() -> None:
         # how to install it when called explicitly
         return
     patch_modal_check_X_y()
+    warn_committee_without_labeled_set()
 
 
 _patch_on_import()

@@ -67,8 +67,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         '`pip install "subsel-plugins[skactiveml]"` (scikit-activeml>=1.0.1,<1.1).'
     ) from exc
 
-from .._validation import sklearn_seed
-from ..errors import InvalidValueError
+from .._validation import check_bool, check_features, check_int, check_labeled, sklearn_seed
+from ..errors import InvalidTypeError, InvalidValueError
 from ..registry import DISTRIBUTION, THEN_ALIASES, available_strategies, get_strategy, registrations
 from ..registry import _split_then as split_then
 from ..strategies import QueryStrategy
@@ -150,6 +150,7 @@ class _SubselPoolQueryStrategy(SingleAnnotatorPoolQueryStrategy):
             ``b``), every other candidate 0, and labeled samples, non-candidates
             and samples picked before step ``b`` nan.
         """
+        candidates, batch_size = _check_query_args(X, y, candidates, batch_size, return_utilities)
         X, y, candidates, batch_size, return_utilities = self._validate_data(
             X, y, candidates, batch_size, return_utilities, reset=True
         )
@@ -186,6 +187,99 @@ class _SubselPoolQueryStrategy(SingleAnnotatorPoolQueryStrategy):
         strategy.set_params(random_state=int(self.random_state_.randint(0, 2**31 - 1)))
         picks = strategy.select(rows, batch_size, sub_labeled if sub_labeled.size else None)
         return pool[np.asarray(picks, dtype=int)]
+
+
+def _array(value, name: str) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged lists
+        raise InvalidValueError(
+            f"{name} could not be read as an array: {' '.join(str(exc).split())}"
+        ) from None
+
+
+def _check_finite(A: np.ndarray, name: str) -> None:
+    """NaN or infinity in a numeric array is an error naming ``name`` and the first bad row."""
+    if A.ndim == 2:
+        check_features(A, name)
+    elif np.issubdtype(A.dtype, np.number) and A.size and not np.isfinite(A).all():
+        row = int(np.argwhere(~np.isfinite(A))[0, 0])
+        raise InvalidValueError(
+            f"{name} contains NaN or infinity (first at row {row}); expected finite values."
+        )
+
+
+def _check_query_args(X, y, candidates, batch_size, return_utilities):
+    """The adapter's own checks of ``query``'s arguments, each error naming the argument.
+
+    Returns ``(candidates, batch_size)``: 1-D candidates as distinct int64
+    indices (a boolean mask of length n_samples becomes its indices; floats
+    must be whole numbers), 2-D candidates unchanged, ``batch_size`` as an int.
+    scikit-activeml's own checks (``missing_label``, ``random_state``) follow.
+    """
+    batch_size = check_int(batch_size, "batch_size", 1)
+    check_bool(return_utilities, "return_utilities")
+    Xa = _array(X, "X")
+    if Xa.ndim < 2:
+        raise InvalidValueError(
+            f"X must be an array of shape (n_samples, n_features) (or (n_samples, ...) raw inputs for "
+            f"features=...); got {type(X).__name__} of shape {Xa.shape}."
+        )
+    if Xa.dtype != object:
+        _check_finite(Xa, "X")
+    n = Xa.shape[0]
+    ya = _array(y, "y")
+    if ya.ndim == 0:
+        raise InvalidTypeError(
+            f"y must be an array-like of shape ({n},): one label per row of X, missing_label for the "
+            f"unlabeled rows; got {type(y).__name__} {y!r}."
+        )
+    if ya.shape != (n,):
+        raise InvalidValueError(
+            f"y must have shape ({n},): one label per row of X (missing_label for the unlabeled rows); "
+            f"got shape {ya.shape}."
+        )
+    if candidates is None:
+        return None, batch_size
+    ca = _array(candidates, "candidates")
+    if ca.ndim == 0:
+        error = InvalidValueError if np.issubdtype(ca.dtype, np.number) else InvalidTypeError
+        raise error(
+            "candidates must be None, 1-D row indices into X or 2-D candidate samples; got "
+            f"{type(candidates).__name__} {candidates!r}."
+        )
+    if ca.ndim == 1:
+        if ca.dtype == np.bool_ and ca.shape != (n,):
+            raise InvalidTypeError(
+                f"candidates must hold integer row indices (or be a boolean mask of shape ({n},)); "
+                f"got {ca.size} booleans."
+            )
+        if ca.dtype != np.bool_ and ca.size and not np.issubdtype(ca.dtype, np.number):
+            raise InvalidTypeError(f"candidates must hold integer row indices; got dtype {ca.dtype}.")
+        if ca.dtype.kind == "f" and not np.isfinite(ca).all():
+            raise InvalidValueError("candidates holds NaN or infinity; expected integer row indices.")
+        if ca.dtype.kind == "f" and not np.all(ca == np.round(ca)):
+            bad = ca[ca != np.round(ca)][0]
+            raise InvalidTypeError(
+                f"candidates must hold integer row indices; got {float(bad)!r} "
+                "(a float that is not a whole number)."
+            )
+        idx = check_labeled(ca, n, "candidates")
+        if idx.size == 0:
+            raise InvalidValueError(
+                "candidates is empty; expected at least one row index into X "
+                "(or None for every unlabeled row)."
+            )
+        return idx, batch_size
+    if ca.shape[1:] != Xa.shape[1:]:
+        raise InvalidValueError(
+            f"candidates as samples must have rows of shape {Xa.shape[1:]}, as X; got shape {ca.shape}."
+        )
+    if ca.shape[0] == 0:
+        raise InvalidValueError("candidates is empty; expected at least one candidate sample.")
+    if ca.dtype != object:
+        _check_finite(ca, "candidates")
+    return candidates, batch_size
 
 
 def _shrink_batch(batch_size: int, n_pool: int) -> int:

@@ -82,8 +82,9 @@ def build_parser() -> DoorParser:
     p.add_argument(
         "--threads",
         type=int,
-        help="threads of torch and of the BLAS/OpenMP pools (default: 1 on a CPU-only machine, where the "
-        "tiny models and the strategies run faster on one thread; the libraries' defaults with CUDA)",
+        help="threads of torch and of the BLAS/OpenMP pools, >= 1 (default: 1 on a CPU-only machine, "
+        "where the tiny models and the strategies run faster on one thread; the libraries' defaults "
+        "with CUDA)",
     )
     p.add_argument("--fresh", action="store_true", help="delete the run directory's earlier results first")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -184,8 +185,11 @@ def config_from_args(args):
         if not 1 <= args.seeds <= MAX_SEEDS:
             raise InvalidValueError(f"--seeds must be in 1..{MAX_SEEDS}; got {args.seeds}.")
         cfg.seeds = list(range(args.seeds))
-    if args.threads is not None and args.threads < 0:
-        raise InvalidValueError(f"--threads must be >= 1 (0: the libraries' defaults); got {args.threads}.")
+    if args.threads is not None and args.threads < 1:
+        raise InvalidValueError(
+            f"--threads must be an integer >= 1; got {args.threads} (leave it out for the default: 1 on "
+            "a CPU-only machine, the libraries' own with CUDA)."
+        )
     if args.initial_pool:
         cfg.initial_pool = True
         if not args.budgets:  # the preset's list: drop 1 (validate() refuses an explicit --budgets 1)

@@ -24,7 +24,8 @@ def check_features(X, name: str = "X", *, return_max_abs: bool = False):
 
     float32 and float64 arrays (memory-mapped ones included) are returned as
     they are; integer and boolean arrays become float64; float16 becomes
-    float32. Lists and pandas DataFrames are converted.
+    float32. Lists, pandas DataFrames and torch tensors are converted (a
+    tensor that requires grad is detached, one on a GPU copied to the CPU).
 
     With ``return_max_abs=True`` also returns ``max |X|`` (float), found in the
     same pass as the finiteness check.
@@ -54,6 +55,11 @@ def _as_float_matrix(X, name: str) -> np.ndarray:
             f"{name} is a numpy masked array; subsel strategies do not skip masked entries: "
             f"pass {name}.filled(value) or drop the masked rows first."
         )
+    if type(X).__module__.split(".")[0] == "torch" and hasattr(X, "detach"):
+        # a tensor that requires grad (a model's output): selection never backpropagates
+        X = X.detach()
+        if getattr(X, "device", None) is not None and X.device.type != "cpu":
+            X = X.cpu()
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):
         X = X.to_numpy()
     if not isinstance(X, np.ndarray):
@@ -314,11 +320,115 @@ def check_real(
     lo = "-inf" if low is None else low
     hi = "inf" if high is None else high
     interval = f"{'[' if low_inclusive else '('}{lo}, {hi}]"
-    ok = np.isfinite(value)
+    try:
+        # an int too large for a float (10**400) would make np.isfinite raise a TypeError
+        value_f = float(value)
+    except OverflowError:
+        value_f = float("inf")
+    ok = np.isfinite(value_f)
     if low is not None:
         ok = ok and (value >= low if low_inclusive else value > low)
     if high is not None:
         ok = ok and value <= high
     if not ok:
-        raise InvalidValueError(f"{name} must be a finite number in {interval}; got {value!r}.")
+        shown = repr(value)
+        if len(shown) > 40:  # an int of hundreds of digits
+            shown = f"{shown[:12]}...{shown[-4:]} ({len(shown)} digits)"
+        raise InvalidValueError(f"{name} must be a finite number in {interval}; got {shown}.")
     return float(value)
+
+
+_BYTE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+    "k": 2**10,
+    "m": 2**20,
+    "g": 2**30,
+    "t": 2**40,
+}
+
+
+def check_memory_size(value, name: str, *, allow_none: bool = True) -> int | None:
+    """A memory size in bytes: a positive number, or a string such as ``"512MB"``, ``"4GiB"``, ``"2e9"``.
+
+    Decimal units (kB, MB, GB, TB) are powers of 1000, binary ones (KiB, MiB,
+    GiB, TiB, and the bare K, M, G, T) powers of 1024; case is ignored.
+    Returns the size as an int (None stays None when ``allow_none``).
+    """
+    if value is None and allow_none:
+        return None
+    expected = "a positive number of bytes or a size such as '512MB' or '4GiB'" + (
+        " or None" if allow_none else ""
+    )
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "").replace("_", "")
+        number = text.rstrip("bBiIkKmMgGtT")
+        unit = text[len(number) :].lower()
+        try:
+            size = float(number) * _BYTE_UNITS[unit]
+        except (ValueError, KeyError):
+            raise InvalidValueError(f"{name} must be {expected}; got {value!r}.") from None
+    elif isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise InvalidTypeError(f"{name} must be {expected}; got {value!r} ({type(value).__name__}).")
+    else:
+        try:
+            size = float(value)
+        except OverflowError:
+            size = float("inf")
+    if not (np.isfinite(size) and size >= 1):
+        raise InvalidValueError(f"{name} must be {expected} (at least 1 byte, finite); got {value!r}.")
+    return int(size)
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as a short decimal size: ``'812 kB'``, ``'3.4 GB'``, ``'65 TB'``."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)} B"
+
+
+class ScoresNotRescaledWarning(UserWarning):
+    """Scores were left on the power-of-two rescaled features: scaled back they would overflow."""
+
+
+def scale_scores_back(scores: np.ndarray, exponent: int) -> np.ndarray:
+    """Scores of features rescaled by ``2**-e``, scaled back by ``2**exponent`` (``exponent = e * degree``).
+
+    Scaling back is exact (a power of two) unless a score would leave the
+    float64 range: scores of rows near the float maximum (``1.5e308`` in every
+    entry: an l2 norm of ``3e308``) cannot be represented. Then every score is
+    returned as computed on the rescaled features (so they still compare with
+    one another), with a :class:`ScoresNotRescaledWarning` giving the factor
+    ``2**exponent`` they are short of: the picks are unchanged, and no score
+    is ever returned as ``inf``.
+
+    Returns
+    -------
+    ndarray of float64, shaped as ``scores``
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if not exponent:
+        return scores
+    with np.errstate(over="ignore", under="ignore"):
+        back = np.ldexp(scores, exponent)
+    if np.all(np.isfinite(back) | ~np.isfinite(scores)):
+        return back
+    import warnings
+
+    warnings.warn(
+        f"the scores are those of the features times 2**{-exponent} (the features were rescaled by an "
+        f"exact power of two for safe arithmetic); times 2**{exponent} they would exceed the float64 "
+        "maximum (1.8e308), so they are returned rescaled. The picks are unchanged.",
+        ScoresNotRescaledWarning,
+        stacklevel=3,
+    )
+    return scores

@@ -21,7 +21,7 @@ import contextvars
 
 import numpy as np
 
-from ._validation import check_budget, check_labeled
+from ._validation import check_budget, check_labeled, scale_scores_back
 from .distributed import is_distributed_input
 from .errors import ClusterError, InvalidTypeError, InvalidValueError
 from .strategies import FeatureNormQuery, GramSchmidtQuery, RandomQuery, ThenQuery, register_input_handler
@@ -143,7 +143,7 @@ def _gram_schmidt(strategy, source, budget, lab, rng):
     )
     strategy.stats_ = pool.finish_stats(restarts)
     strategy.restarts_ = restarts
-    return np.asarray(chosen, dtype=np.int64), np.ldexp(np.asarray(scores, dtype=np.float64), pool.e)
+    return np.asarray(chosen, dtype=np.int64), scale_scores_back(np.asarray(scores, dtype=np.float64), pool.e)
 
 
 def _check_gram_schmidt(strategy):

@@ -42,6 +42,13 @@ class ClusterError(SubselError, RuntimeError):
     """The cluster failed (workers killed repeatedly, connection lost): one clear error, no partial result."""
 
 
+class ResourceLimitError(SubselError, MemoryError):
+    """A computation would need more memory than allowed; refused before allocating.
+
+    The message gives the estimate, the limit and the parameters that change either.
+    """
+
+
 __all__ = [
     "SubselError",
     "PluginError",
@@ -50,4 +57,5 @@ __all__ = [
     "InvalidTypeError",
     "MissingDependencyError",
     "MissingFileError",
+    "ResourceLimitError",
 ]

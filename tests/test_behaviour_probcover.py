@@ -7,10 +7,13 @@ candidate radius (all pairwise distances); and with a fixed delta the picks matc
 scikit-activeml's ProbCover where both must agree.
 """
 
+import re
+
 import numpy as np
 import pytest
 
 from subsel_plugins import ProbCoverQuery, kernels
+from subsel_plugins.errors import ResourceLimitError
 from subsel_plugins.strategies import _probcover
 
 
@@ -403,3 +406,156 @@ def test_random_state_seeds_the_pseudo_labels():
 
     assert len({delta(s) for s in range(4)}) > 1  # the data is seed-sensitive
     assert all(delta(7) == delta(7) for _ in range(3))  # and a seed fixes it
+
+
+# --- memory: the ball graph is estimated and refused before it is built (issue 22) ---
+
+
+def clustered(n, d=32, k=20, seed=0):
+    """Issue 22's geometry at CI size: k well-separated centres, each row a centre plus 0.7 noise."""
+    rng = np.random.default_rng(seed)
+    C = rng.standard_normal((k, d)).astype(np.float32)
+    return C[rng.integers(0, k, n)] + 0.7 * rng.standard_normal((n, d)).astype(np.float32)
+
+
+@pytest.fixture
+def no_graph(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("the graph was built")
+
+    monkeypatch.setattr(_probcover, "ball_graph", refuse)
+    monkeypatch.setattr(_probcover, "ball_graph_approx", refuse)
+
+
+@pytest.mark.parametrize("approximate", [False, True])
+def test_a_graph_over_the_memory_limit_is_refused_before_it_is_built(no_graph, approximate):
+    X = clustered(3000)
+    q = ProbCoverQuery(n_classes=20, random_state=0, approximate=approximate, max_graph_memory="2MB")
+    with pytest.raises(ResourceLimitError) as info:
+        q.select(X, 5)
+    msg = str(info.value)
+    assert "\n" not in msg and isinstance(info.value, MemoryError)
+    # most of a cluster (150 rows) in each ball: some 3e5 edges
+    edges = float(re.search(r"about ([0-9.e+]+) edges", msg).group(1))
+    assert 2e5 < edges < 4.5e5
+    for part in ("max_graph_memory=2 MB (given)", "delta <= ", "purity", "n_classes", "refused before"):
+        assert part in msg
+
+
+def test_the_delta_a_refusal_names_fits_the_limit():
+    X = clustered(3000)
+    q = ProbCoverQuery(n_classes=20, random_state=0, approximate=False, max_graph_memory="2MB")
+    with pytest.raises(ResourceLimitError, match="delta <= ") as info:
+        q.select(X, 5)
+    fit = float(re.search(r"delta <= ([0-9.e-]+) would fit", str(info.value)).group(1))
+    assert fit < q.delta_
+    q2 = ProbCoverQuery(delta=fit, random_state=0, approximate=False, max_graph_memory="2MB")
+    assert q2.select(X, 5).shape == (5,)
+    assert q2.graph_bytes_ <= 2e6
+    # a given delta is the only radius to change: no purity / n_classes hint
+    with pytest.raises(ResourceLimitError) as info:
+        ProbCoverQuery(delta=q.delta_, approximate=False, max_graph_memory="2MB").select(X, 5)
+    assert "n_classes" not in str(info.value)
+
+
+@pytest.mark.parametrize("approximate", [False, True])
+def test_the_edge_estimate_is_close_to_the_graph_built(monkeypatch, approximate):
+    X = clustered(3000)  # above BALL_SAMPLE_ROWS: the estimate is sampled
+    built = {}
+    name = "ball_graph_approx" if approximate else "ball_graph"
+    original = getattr(_probcover, name)
+
+    def keep(*a):
+        built["A"] = original(*a)
+        return built["A"]
+
+    monkeypatch.setattr(_probcover, name, keep)
+    q = ProbCoverQuery(n_classes=20, random_state=0, approximate=approximate, max_graph_memory="1GB")
+    q.select(X, 5)
+    nnz = built["A"].nnz
+    assert abs(q.graph_bytes_ - (nnz * _probcover.GRAPH_BYTES_PER_EDGE + 16 * 3000)) < 0.1 * q.graph_bytes_
+
+
+def test_the_estimate_is_exact_below_the_sample_size():
+    F = _probcover.unit_rows_float32(clustered(400))
+    edges, at = _probcover.estimate_ball_edges(F, 0.9, [0.5])
+    assert edges == _probcover.ball_graph(F, 0.9).nnz
+    assert at[0] == _probcover.ball_graph(F, 0.5).nnz
+
+
+def test_the_default_limit_is_half_the_available_memory(monkeypatch, no_graph):
+    monkeypatch.setattr(_probcover, "available_memory", lambda: 2_000_000)
+    with pytest.raises(ResourceLimitError, match=r"max_graph_memory=1 MB \(the default: half of the 2 MB"):
+        ProbCoverQuery(n_classes=20, random_state=0, approximate=False).select(clustered(3000), 5)
+
+
+def test_available_memory_respects_the_address_space_limit(monkeypatch):
+    import resource
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (3 * 10**9, resource.RLIM_INFINITY))
+    left = _probcover._address_space_left()
+    assert 0 <= left < 3 * 10**9
+    assert _probcover.available_memory() <= max(left, 0) or left == 0
+
+
+@pytest.mark.parametrize(
+    "value, error",
+    [
+        (0, ValueError),
+        (-5, ValueError),
+        (float("inf"), ValueError),
+        ("lots", ValueError),
+        ("-1GB", ValueError),
+        (True, TypeError),
+        ([1], TypeError),
+        (10**400, ValueError),
+    ],
+)
+def test_max_graph_memory_errors_name_the_parameter(value, error):
+    with pytest.raises(error, match=r"^max_graph_memory must be a positive number of bytes"):
+        ProbCoverQuery(max_graph_memory=value).select(sphere_points(10, 3, 0), 2)
+
+
+@pytest.mark.parametrize(
+    "value, size",
+    [
+        ("4GB", 4 * 10**9),
+        ("512MiB", 512 * 2**20),
+        (2e9, 2 * 10**9),
+        ("1.5 G", int(1.5 * 2**30)),
+        (10**6, 10**6),
+    ],
+)
+def test_max_graph_memory_takes_bytes_and_sizes(value, size):
+    from subsel_plugins._validation import check_memory_size
+
+    assert check_memory_size(value, "max_graph_memory") == size
+    q = ProbCoverQuery(max_graph_memory=value, random_state=0)
+    assert q.select(sphere_points(10, 3, 0), 2).shape == (2,)
+
+
+def test_a_graph_far_over_the_limit_is_refused_before_the_full_purity_search(monkeypatch, no_graph):
+    monkeypatch.setattr(_probcover, "PURITY_SAMPLE_ROWS", 1000)
+    monkeypatch.setattr(_probcover, "PRECHECK_ROWS", 200)
+    searched = []
+    original = _probcover.distance_to_other_cluster
+
+    def count(F, labels, rows=None):
+        searched.append(None if rows is None else rows.size)
+        return original(F, labels, rows)
+
+    monkeypatch.setattr(_probcover, "distance_to_other_cluster", count)
+    q = ProbCoverQuery(n_classes=20, random_state=0, approximate=True, max_graph_memory="100kB")
+    with pytest.raises(ResourceLimitError, match="the radius from the first 200 of 1000 purity rows"):
+        q.select(clustered(3000), 5)
+    assert searched == [200]
+
+
+def test_the_precheck_does_not_change_the_picks(monkeypatch):
+    # same rows sampled, same radius: a limit that fits gives the picks of an unlimited run
+    monkeypatch.setattr(_probcover, "PURITY_SAMPLE_ROWS", 1000)
+    X = clustered(3000)
+    a = ProbCoverQuery(n_classes=20, random_state=0, approximate=True, max_graph_memory="1GB")
+    b = ProbCoverQuery(n_classes=20, random_state=0, approximate=True, max_graph_memory="1TB")
+    np.testing.assert_array_equal(a.select(X, 8), b.select(X, 8))
+    assert a.delta_ == b.delta_

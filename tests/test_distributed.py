@@ -276,6 +276,25 @@ def test_extreme_magnitudes_pick_as_the_rescaled_matrix(sync):
             np.testing.assert_allclose(gs, rs * scale, rtol=1e-12)
 
 
+def test_scores_past_the_float_maximum_stay_rescaled_with_a_warning(sync):
+    # Issue 22: np.full((20, 4), 1.5e308) returned the right rows with scores inf.
+    from subsel_plugins._validation import ScoresNotRescaledWarning
+
+    D = da.from_array(np.full((20, 4), 1.5e308), chunks=(5, 4))
+    with pytest.warns(ScoresNotRescaledWarning, match="The picks are unchanged"):
+        idx, scores = FeatureNormQuery(randomized=False, random_state=0).select_with_scores(D, 3)
+    np.testing.assert_array_equal(idx, [0, 1, 2])
+    np.testing.assert_allclose(scores, np.full(3, 2 * np.ldexp(1.5e308, -1024)), rtol=1e-12)
+
+
+def test_gram_schmidt_scores_past_the_float_maximum_are_not_inf(sync):
+    D = da.from_array(np.full((20, 4), 1.5e308), chunks=(5, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, scores = GramSchmidtQuery(random_state=0).select_with_scores(D, 3)
+    assert np.isfinite(scores).all()
+
+
 def test_bad_inputs_and_unsupported_strategies_say_what_is_supported(tmp_path, sync):
     D = da.from_array(pool(n=100), chunks=(30, 12))
     with pytest.raises(

@@ -74,6 +74,19 @@ SELECT_CASES = {
     "huge budget": (["-s", "random", "-b", str(10**30)], "budget"),
     "negative seed": (["-s", "random", "-b", "3", "--seed", "-1"], "random_state"),
     "inf factor": (["-s", "random_then_gs", "-b", "3", "-p", "factor=1e999"], "factor"),
+    # an int too large for a float used to crash in np.isfinite (issue 22)
+    "huge int delta": (["-s", "probcover", "-b", "3", "-p", f"delta={10**30}"], "delta must be a finite"),
+    "huge int purity": (["-s", "probcover", "-b", "3", "-p", f"purity={10**30}"], "purity must be a finite"),
+    "huge int factor": (["-s", "random_then_gs", "-b", "3", "-p", f"factor={10**400}"], "(401 digits)"),
+    "huge int alpha": (
+        ["-s", "typiclust_norm", "-b", "3", "-p", f"alpha={10**400}"],
+        "alpha must be a finite",
+    ),
+    "graph memory": (["-s", "probcover", "-b", "3", "-p", "max_graph_memory=lots"], "max_graph_memory"),
+    "graph over memory": (
+        ["-s", "probcover", "-b", "3", "-p", "max_graph_memory=100"],
+        "max_graph_memory=100 B (given)",
+    ),
     "combination part's value": (
         ["-s", "gram_schmidt_then_norm", "-b", "3", "-p", "then__norm=l9"],
         "then__norm",
@@ -344,6 +357,7 @@ BENCH_CASES = {
     "device": (["--device", "tpu"], "device"),
     "pool size": (["--pool-size", "1"], "pool_size"),
     "threads": (["--threads", "-2"], "--threads"),
+    "zero threads": (["--threads", "0"], "--threads must be an integer >= 1; got 0"),
     "preset": (["--preset", "nosuch"], "invalid choice"),
     "out under a file": (["--out", "{tmp}/plain.txt/run", "--strategies", "random"], "--out"),
     "out is a file": (["--out", "{tmp}/plain.txt", "--strategies", "random"], "is a file"),

@@ -9,6 +9,7 @@ import pytest
 
 import subsel_plugins
 from subsel_plugins import registry
+from subsel_plugins.errors import InvalidValueError
 from subsel_plugins.features import FeatureExtractor, _cache, default_cache_dir, load_or_compute
 from subsel_plugins.hookspecs import hookimpl
 
@@ -139,6 +140,27 @@ def test_corrupt_or_partial_files_are_recomputed_never_used(tmp_path, counting, 
     np.testing.assert_array_equal(again, good)
     load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path)
     assert counting.calls == 2  # the rewritten file verifies again
+
+
+@pytest.mark.parametrize("which", ["file", "sidecar"])
+def test_an_entry_replaced_by_a_directory_is_one_error_before_any_work(tmp_path, counting, which):
+    # Issue 22: an IsADirectoryError traceback from the cache, after the features were computed again.
+    _, path = load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path, return_path=True)
+    target = path if which == "file" else path.with_name(path.name + ".json")
+    target.unlink()
+    target.mkdir()
+    with pytest.raises(InvalidValueError, match=r"is a directory where a cache file belongs") as info:
+        load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path)
+    assert str(target) in str(info.value) and "\n" not in str(info.value)
+    assert counting.calls == 1  # refused before computing again
+
+
+def test_a_write_over_a_directory_is_one_error(tmp_path):
+    target = tmp_path / "x.npy"
+    target.mkdir()
+    with pytest.raises(InvalidValueError, match=r"cannot write .*x.npy \(it is a directory: remove it\)"):
+        _cache.save_array(target, np.zeros((2, 2)), {"k": 1})
+    assert [p.name for p in tmp_path.iterdir()] == ["x.npy"]  # no temp file left behind
 
 
 def _no_full_reads(monkeypatch):
@@ -279,3 +301,20 @@ def test_lazy_imagefolder_features_through_the_cache(tmp_path):
         "imagefolder", "test", "raw", dataset_params={**dp, "size": 4}, cache_dir=tmp_path / "c"
     )
     assert other.shape == (6, 48)
+
+
+@pytest.mark.parametrize(
+    "kw, error, match",
+    [
+        (dict(limit="x"), TypeError, r"^limit must be a positive integer or None; got 'x'"),
+        (dict(limit=True), TypeError, r"^limit must be a positive integer or None; got True"),
+        (dict(params=[1]), TypeError, r"^params must be a dict of parameters or None; got \[1\]"),
+        (dict(dataset_params="root"), TypeError, r"^dataset_params must be a dict"),
+        (dict(seed=-1), ValueError, r"^seed must be an integer >= 0"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_work(tmp_path, counting, kw, error, match):
+    # Issue 22 (adversarial pass): limit="x" and params=[1] ended in int()/dict() tracebacks.
+    with pytest.raises(error, match=match):
+        load_or_compute("digits", "test", "counting_mean", cache_dir=tmp_path, **kw)
+    assert counting.calls == 0

@@ -339,3 +339,26 @@ def test_reexports_follow_the_strategies_package():
     for name in classes:
         assert getattr(modal, name) is getattr(strategies, name) is getattr(subsel_plugins, name)
     assert modal.GramSchmidtQuery is GramSchmidtQuery
+
+
+def test_a_committee_warns_that_the_strategy_sees_no_labeled_set(digits):
+    # Issue 22: Committee.X_training is None; only a docstring said so.
+    from modAL.models import Committee
+
+    X, y = digits[0][:120], digits[1][:120]
+    members = [
+        ActiveLearner(estimator=LogisticRegression(max_iter=200), X_training=X[:6], y_training=y[:6])
+        for _ in range(2)
+    ]
+    committee = Committee(learner_list=members, query_strategy=GramSchmidtQuery(random_state=0))
+    with pytest.warns(modal.CommitteeWithoutLabeledSetWarning, match="sees no labeled set"):
+        idx, _ = committee.query(X, n_instances=3)
+    assert len(idx) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", modal.CommitteeWithoutLabeledSetWarning)
+        ActiveLearner(
+            estimator=LogisticRegression(max_iter=200),
+            X_training=X[:6],
+            y_training=y[:6],
+            query_strategy=GramSchmidtQuery(random_state=0),
+        ).query(X, n_instances=3)  # an ActiveLearner passes its labeled set: no warning

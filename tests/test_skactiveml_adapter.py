@@ -41,6 +41,7 @@ from subsel_plugins.adapters.skactiveml import (
     SubselQueryStrategy,
     adapter_for,
 )
+from subsel_plugins.errors import SubselError
 from subsel_plugins.registry import register_plugin, unregister_plugin
 
 pytestmark = pytest.mark.filterwarnings("ignore:GramSchmidtQuery:RuntimeWarning")
@@ -233,6 +234,7 @@ BAD_VALUES = {
     "center": "yes",
     "alpha": -1.0,
     "approximate": "sometimes",
+    "max_graph_memory": "lots",
 }
 
 
@@ -622,3 +624,74 @@ def test_skactiveml_wrapper_in_our_adapter_loop(digits):
         run_skactiveml_loop(SubselQueryStrategy("test_skactiveml_probcover_gs", random_state=0), digits, 3)
     finally:
         unregister_plugin(plugin)
+
+
+# --- the adapter's own checks of query's arguments (issue 22): no silent wrong rows, and
+# every error names the argument, the value and what was expected
+
+
+def _bad_queries():
+    X, y, _ = make_data()
+    nan_X = X.copy()
+    nan_X[4, 1] = np.nan
+    return {
+        "negative index": (
+            dict(candidates=[-1, 10]),
+            ValueError,
+            r"^candidates holds index -1, out of range",
+        ),
+        "fractional index": (
+            dict(candidates=[10.0, 11.5]),
+            TypeError,
+            r"^candidates must hold integer row indices",
+        ),
+        "index past the end": (dict(candidates=[5, len(X)]), ValueError, r"^candidates holds index 30"),
+        "empty": (dict(candidates=[]), ValueError, r"^candidates is empty"),
+        "wrong width": (dict(candidates=np.ones((3, X.shape[1] + 1))), ValueError, r"^candidates as samples"),
+        "NaN sample": (
+            dict(candidates=np.full((3, X.shape[1]), np.nan)),
+            ValueError,
+            r"^candidates contains NaN",
+        ),
+        "NaN index": (dict(candidates=[np.nan, 3.0]), ValueError, r"^candidates holds NaN"),
+        "repeated index": (dict(candidates=[7, 7]), ValueError, r"^candidates repeats index 7"),
+        "short mask": (
+            dict(candidates=[True, False]),
+            TypeError,
+            r"^candidates must hold integer row indices",
+        ),
+        "batch 0": (dict(batch_size=0), ValueError, r"^batch_size must be an integer >= 1; got 0"),
+        "batch -1": (dict(batch_size=-1), ValueError, r"^batch_size must be an integer >= 1; got -1"),
+        "batch float": (dict(batch_size=2.5), TypeError, r"^batch_size must be an integer; got 2.5"),
+        "batch str": (dict(batch_size="2"), TypeError, r"^batch_size must be an integer; got '2'"),
+        "NaN in X": (dict(X=nan_X), ValueError, r"^X contains NaN or infinity \(first at row 4\)"),
+        "short y": (dict(y=y[:20]), ValueError, r"^y must have shape \(30,\).*got shape \(20,\)"),
+    }
+
+
+@pytest.mark.parametrize("name", ["feature_norm", "probcover", "gram_schmidt"])
+@pytest.mark.parametrize("case", list(_bad_queries()))
+def test_bad_query_arguments_get_the_adapters_own_error(name, case):
+    X, y, _ = make_data()
+    kw, error, match = _bad_queries()[case]
+    X, y = kw.pop("X", X), kw.pop("y", y)
+    with pytest.raises(error, match=match) as info:
+        adapter_for(name)(random_state=0).query(X, y, **kw)
+    assert isinstance(info.value, SubselError)
+
+
+def test_whole_float_indices_and_a_full_mask_are_read_as_rows():
+    X, y, _ = make_data()
+    unl = unlabeled_indices(y)[:4]
+    mask = np.zeros(len(X), dtype=bool)
+    mask[unl] = True
+    qs = adapter_for("feature_norm")
+    want = qs(random_state=0).query(X, y, candidates=unl, batch_size=2)
+    assert set(want) <= set(unl)
+    np.testing.assert_array_equal(
+        qs(random_state=0).query(X, y, candidates=unl.astype(float), batch_size=2), want
+    )
+    np.testing.assert_array_equal(qs(random_state=0).query(X, y, candidates=mask, batch_size=2), want)
+    np.testing.assert_array_equal(
+        qs(random_state=0).query(X, y, candidates=unl, batch_size=np.int64(2)), want
+    )

@@ -220,6 +220,39 @@ def test_huge_and_tiny_values_pick_as_the_rescaled_matrix(name, params, exponent
     np.testing.assert_allclose(sb, np.ldexp(sa, exponent * degree), rtol=1e-5)
 
 
+def test_scores_beyond_float64_stay_rescaled_with_a_warning():
+    # Issue 22: with every entry near the float maximum, scores came back as inf.
+    from subsel_plugins._validation import ScoresNotRescaledWarning, scale_scores_back
+
+    s = np.array([1.6688, 1.5, 0.0])
+    np.testing.assert_array_equal(scale_scores_back(s, 10), s * 1024)  # representable: exact
+    with pytest.warns(ScoresNotRescaledWarning, match=r"features times 2\*\*-1024"):
+        got = scale_scores_back(s, 1024)
+    np.testing.assert_array_equal(got, s)  # all left rescaled, so they still compare
+    np.testing.assert_array_equal(scale_scores_back(s, -2000), np.zeros(3))  # underflow is 0, no warning
+
+
+HUGE = np.full((20, 4), 1.5e308)
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("feature_norm", dict(randomized=False)),
+        ("gram_schmidt", {}),
+        ("typiclust_norm", {}),
+        ("probcover_then_norm", {}),
+    ],
+)
+def test_unrepresentable_scores_are_never_inf(name, params):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        idx, scores = get_strategy(name, random_state=0, **params).select_with_scores(HUGE, 3)
+    assert np.unique(idx).size == 3
+    assert np.isfinite(scores).all()
+    assert any(w.category.__name__ == "ScoresNotRescaledWarning" for w in seen)
+
+
 @pytest.mark.parametrize("randomized", [True, False])
 def test_gram_schmidt_returns_and_takes_the_dominant_row_first(randomized):
     # Before: one 1e155 entry made GS loop forever (randomized) or skip that row (max).
@@ -450,3 +483,28 @@ def test_fast_sampler_finishes_when_the_last_residuals_are_at_rounding_level():
     # round 1: one real direction, then 24 rounding-level residuals; round 2 starts over
     assert scores[0] > 1e6 * scores[1:20].max() and q.restarts_ == 1
     assert q.stats_["refreshes"] > MAX_IDLE_REFRESHES  # more idle refreshes than the old guard allowed
+
+
+@pytest.mark.parametrize(
+    "name", ["random", "feature_norm", "gram_schmidt", "typiclust", "probcover", "typiclust_gs"]
+)
+def test_a_tensor_that_requires_grad_is_detached(name):
+    # Issue 22: torch's own RuntimeError ("Can't call numpy() on Tensor that requires grad").
+    torch = pytest.importorskip("torch")
+    X = np.random.default_rng(3).normal(size=(40, 5)).astype(np.float32)
+    T = torch.tensor(X, requires_grad=True)
+    np.testing.assert_array_equal(
+        get_strategy(name, random_state=0).select(T, 4), get_strategy(name, random_state=0).select(X, 4)
+    )
+
+
+@pytest.mark.parametrize("name", ["typiclust", "gram_schmidt", "random"])
+def test_a_string_x_says_it_was_taken_as_a_path(name, tmp_path, monkeypatch):
+    # Issue 22: X="hello" for TypiClust said it "does not run on distributed inputs".
+    from subsel_plugins.errors import MissingFileError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MissingFileError, match=r"^X='hello' was taken as a path .* no such file"):
+        get_strategy(name).select("hello", 3)
+    with pytest.raises(MissingFileError, match=r"no file matches the glob"):
+        get_strategy(name).select("shards/*.npy", 3)

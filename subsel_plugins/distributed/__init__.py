@@ -51,6 +51,13 @@ def is_distributed_input(X) -> bool:
     path (a ``.npy`` file, a glob of them, or a ``.zarr`` store) and a
     non-empty list or tuple of strings or paths. Numeric arrays and lists of
     numbers are not.
+
+    Raises
+    ------
+    MissingFileError
+        For a string or path that names nothing on disk (no file, directory
+        or glob match): it was taken as a path, and the error says so
+        (``X="hello"`` is not data).
     """
     top = type(X).__module__.split(".")[0]
     if top == "dask" and hasattr(X, "chunks") and hasattr(X, "dask"):
@@ -58,11 +65,30 @@ def is_distributed_input(X) -> bool:
     if top == "zarr" and hasattr(X, "shape") and hasattr(X, "chunks"):
         return True
     if isinstance(X, (str, os.PathLike)):
+        _check_path_exists(X)
         return True
     if isinstance(X, (list, tuple)) and X and all(isinstance(x, (str, os.PathLike)) for x in X):
+        for x in X:
+            _check_path_exists(x)
         return True
     rs = _loaded_row_source()
     return rs is not None and isinstance(X, rs)
+
+
+def _check_path_exists(path) -> None:
+    import glob
+
+    text = os.fspath(path)
+    pattern = any(ch in str(text) for ch in "*?[")
+    if os.path.exists(text) or (pattern and glob.glob(str(text))):
+        return
+    from ..errors import MissingFileError
+
+    missing = "no file matches the glob" if pattern else "no such file or directory exists"
+    raise MissingFileError(
+        f"X={text!r} was taken as a path (a string X names a .npy file, a glob of .npy shards or a "
+        f".zarr store), but {missing}; pass the features as an array, or a path that exists."
+    )
 
 
 def _loaded_row_source():

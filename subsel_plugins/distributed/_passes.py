@@ -167,7 +167,7 @@ def norm_select(source, budget, excluded, norm, randomized, rng, traffic=None, w
     ``default_rng([seed, c])``, so the result does not depend on the
     scheduler, the number of workers or the order chunks finish in.
     """
-    from .._validation import rescale_exponent
+    from .._validation import rescale_exponent, scale_scores_back
 
     mode = "race" if randomized else "top"
     seed = rng.integers(0, 2**63, size=2) if randomized else (0, 0)
@@ -194,4 +194,4 @@ def norm_select(source, budget, excluded, norm, randomized, rng, traffic=None, w
             RuntimeWarning,
             stacklevel=4,
         )
-    return res["idx"].astype(np.int64), np.ldexp(res["norm"], e), e
+    return res["idx"].astype(np.int64), scale_scores_back(res["norm"], e), e

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidValueError, MissingDependencyError
+from ..errors import InvalidTypeError, InvalidValueError, MissingDependencyError
 
 #: Bump when the on-disk layout changes. (Sidecars written before ``mtime_ns``
 #: existed are still read: their first hit checks the SHA-256 and records it.)
@@ -128,8 +128,14 @@ def _atomic_write(path: Path, write) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            what = "it is a directory: remove it" if path.is_dir() else f"{exc.strerror or exc}: fix it"
+            raise InvalidValueError(
+                f"feature cache: cannot write {path} ({what}), or point the cache (cache_dir, --cache-dir "
+                "or SUBSEL_CACHE_DIR) at another directory."
+            ) from None
         raise
 
 
@@ -313,10 +319,12 @@ def load_or_compute(
     ndarray of shape (n, d), float32, read-only memory map
         (and the path, with ``return_path=True``).
     """
+    _check_call(params, dataset_params, limit, seed)
     ext = _extractor(extractor, params, seed)
     root = _cache_root(cache_dir)
     key = _feature_key(dataset, dataset_params, split, limit, ext, seed)
     path = root / "features" / _safe(dataset) / f"{split}-{_safe(extractor)}-{_key_digest(key)}.npy"
+    _refuse_directories(path)
     out = load_array(path, key, verify=verify)
     if out is None:
         save_array(path, _compute(ext, dataset, dataset_params, split, limit, key, root), key)
@@ -324,6 +332,33 @@ def load_or_compute(
     if out is None:  # pragma: no cover - only if the disk changed under us
         raise OSError(f"feature cache file {path} failed its checks right after it was written.")
     return (out, path) if return_path else out
+
+
+def _check_call(params, dataset_params, limit, seed) -> None:
+    """``load_or_compute``'s own arguments, checked before anything is loaded or computed."""
+    from .._validation import check_int
+
+    for name, value in (("params", params), ("dataset_params", dataset_params)):
+        if value is not None and not isinstance(value, dict):
+            raise InvalidTypeError(
+                f"{name} must be a dict of parameters or None; got {value!r} ({type(value).__name__})."
+            )
+    if limit is not None:
+        is_int = isinstance(limit, int | np.integer) and not isinstance(limit, bool | np.bool_)
+        if not is_int or limit < 1:
+            error = InvalidValueError if is_int else InvalidTypeError
+            raise error(f"limit must be a positive integer or None; got {limit!r}.")
+    check_int(seed, "seed", 0)
+
+
+def _refuse_directories(path: Path) -> None:
+    """A cache entry or its sidecar replaced by a directory: one error before any work."""
+    for p in (path, _sidecar(path)):
+        if p.is_dir():
+            raise InvalidValueError(
+                f"feature cache: {p} is a directory where a cache file belongs; remove it, or point "
+                "the cache (cache_dir, --cache-dir or SUBSEL_CACHE_DIR) at another directory."
+            )
 
 
 def _feature_key(dataset, dataset_params, split, limit, ext, seed) -> dict:

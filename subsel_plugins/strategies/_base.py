@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .._validation import RandomStream, check_budget, check_features, check_labeled, rescale_exponent
+from .._validation import (
+    RandomStream,
+    check_budget,
+    check_features,
+    check_int,
+    check_labeled,
+    rescale_exponent,
+    scale_scores_back,
+)
 from ..errors import InvalidTypeError, InvalidValueError, PluginError
 
 # Handlers for inputs that are not arrays, registered by the layer above (subsel_plugins.dispatch):
@@ -50,6 +58,8 @@ def apply_features(features, X):
 
         param = next(features.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
+        if isinstance(X, torch.Tensor):
+            X = X.detach().cpu()  # a model's output that requires grad: selection never backpropagates
         with torch.no_grad():
             t = torch.as_tensor(np.asarray(X), dtype=torch.float32, device=device)
             out = features(t)
@@ -160,7 +170,7 @@ class QueryStrategy(BaseEstimator):
         scores = np.asarray(scores, dtype=np.float64)
         self._check_result(idx, scores, budget, lab, F.shape[0])
         if e and self.score_degree:
-            scores = np.ldexp(scores, e * self.score_degree)
+            scores = scale_scores_back(scores, e * self.score_degree)
         return idx, scores
 
     def check_params(self) -> None:
@@ -253,6 +263,7 @@ class QueryStrategy(BaseEstimator):
                 f"{type(self).__name__} as a modAL query strategy takes n_instances only; "
                 f"got unexpected keyword arguments {sorted(kwargs)}."
             )
+        n_instances = check_int(n_instances, "n_instances", 1)
         X_train = getattr(learner, "X_training", None)
         if X_train is None or len(X_train) == 0:
             return self.select_with_scores(X_pool, n_instances)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import resource
+
 import numpy as np
 import scipy.sparse as sp
 
 from .._progress import progress
-from .._validation import check_int, check_real, sklearn_seed
+from .._validation import check_int, check_memory_size, check_real, format_bytes, sklearn_seed
+from ..errors import ResourceLimitError
 from ..kernels import (
     DISTANCE_ROW_BLOCK,
     faiss_or_none,
@@ -69,6 +73,11 @@ CELL_POINTS_PER_CENTROID = 64
 #: 1.28M rows it is about 2e10 distances, minutes on two cores. ``purity_``
 #: then reports the purity of every row's ball in the graph actually built.
 PURITY_SAMPLE_ROWS = 20_000
+#: The first this many of those rows give a first radius, and a graph at it
+#: over PRECHECK_SLACK times the memory limit is refused before the rest of
+#: the purity search (2,000 rows: the purity within about 0.005 at p = 0.05).
+PRECHECK_ROWS = 2_000
+PRECHECK_SLACK = 4.0
 
 
 def default_n_cells(n: int) -> int:
@@ -250,6 +259,143 @@ def ball_graph(F: np.ndarray, delta: float) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(indices.size, dtype=np.bool_), indices, indptr), shape=(n, n))
 
 
+#: Peak bytes per stored edge of building the ball graph and running the greedy
+#: on it (edge lists, the CSR matrix, faiss's range-search buffers, the
+#: transpose), measured with ``ru_maxrss`` on 30,000 clustered rows (44M
+#: edges): 28 exact with faiss, 19 exact with numpy, 31 approximate; rounded up.
+GRAPH_BYTES_PER_EDGE = 40
+#: Rows whose balls are counted exactly (against every row) to estimate the
+#: graph's size before it is built: the estimate is N times their mean ball
+#: size (exact when N is at most this).
+BALL_SAMPLE_ROWS = 512
+#: The default ``max_graph_memory``: this fraction of the memory available
+#: when the selection starts (see :func:`available_memory`).
+DEFAULT_MEMORY_FRACTION = 0.5
+#: Radii (fractions of delta) at which the sampled balls are also counted, so
+#: a refusal can name the largest one whose graph fits.
+_SHRINK = (0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _cgroup_available() -> int | None:
+    try:
+        with open("/sys/fs/cgroup/memory.max") as fh:
+            limit = fh.read().strip()
+        if limit == "max":
+            return None
+        with open("/sys/fs/cgroup/memory.current") as fh:
+            return max(0, int(limit) - int(fh.read().strip()))
+    except (OSError, ValueError):
+        return None
+
+
+def _address_space_left() -> int | None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return max(0, soft - int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return soft
+
+
+def available_memory() -> int:
+    """Bytes this process can still allocate: the least of the machine's available memory
+    (``MemAvailable`` in /proc/meminfo, else ``os.sysconf``), the cgroup's memory limit
+    left, and the address-space limit (``ulimit -v``, ``prlimit --as``) left; 1 GB when
+    none of them can be read."""
+    known = [v for v in (_meminfo_available(), _cgroup_available(), _address_space_left()) if v is not None]
+    return int(min(known)) if known else 10**9
+
+
+def estimate_ball_edges(F: np.ndarray, delta: float, radii=()) -> tuple[float, np.ndarray]:
+    """Estimated edges of the ball graph at ``delta`` (and at each of ``radii``).
+
+    N times the mean ball size of ``BALL_SAMPLE_ROWS`` rows (a fixed sample, so
+    the estimate draws nothing from the selection's random stream; every row
+    when N is at most that, then it is exact), counted against every row in
+    blocks: ``O(BALL_SAMPLE_ROWS * N * d)`` work, no graph.
+
+    Returns
+    -------
+    edges : float
+        At ``delta``.
+    edges_at : ndarray of shape (len(radii),)
+        At each radius of ``radii``.
+    """
+    n = F.shape[0]
+    rows = None
+    if n > BALL_SAMPLE_ROWS:
+        rows = np.sort(np.random.default_rng(n).choice(n, BALL_SAMPLE_ROWS, replace=False))
+    r2 = np.float32(float(delta) ** 2)
+    others = np.asarray([float(r) ** 2 for r in radii], dtype=np.float32)
+    count = 0
+    counts = np.zeros(others.size, dtype=np.int64)
+    desc = "ball sizes" if n > 100_000 else None
+    for _, _, D2 in sq_distance_blocks(F, rows, desc):
+        count += int(np.count_nonzero(D2 < r2))
+        for i, o in enumerate(others):
+            counts[i] += int(np.count_nonzero(D2 < o))
+    m = n if rows is None else rows.size
+    return count * n / m, counts * (n / m)
+
+
+def check_graph_fits(
+    F: np.ndarray,
+    delta: float,
+    limit: int,
+    limit_origin: str,
+    hint: str = "",
+    *,
+    note: str = "",
+    limit_shown: int | None = None,
+) -> float:
+    """Estimate the ball graph's peak memory; raise :class:`ResourceLimitError` above ``limit``.
+
+    Returns the estimated bytes. The error is one line: the estimate, the
+    limit (``limit_shown`` when given: the user's, when ``limit`` has slack),
+    the largest delta whose graph fits, and what to change; ``note`` says
+    where ``delta`` came from.
+    """
+    shown = limit if limit_shown is None else limit_shown
+    shrunk = [delta * f for f in _SHRINK]
+    edges, edges_at = estimate_ball_edges(F, delta, shrunk)
+    n = F.shape[0]
+
+    def cost(e):
+        return e * GRAPH_BYTES_PER_EDGE + 16.0 * n
+
+    need = cost(edges)
+    if need <= limit:
+        return need
+    fits = [r for r, e in zip(shrunk, edges_at) if cost(e) <= shown]
+    fit = f"delta <= {fits[0]:.4g} would fit" if fits else f"even delta={shrunk[-1]:.3g} would not fit"
+    raise ResourceLimitError(
+        f"ProbCover's ball graph at delta={delta:.4g}{note} would hold about {edges:.3g} edges "
+        f"({edges / n:.4g} rows per ball over {n} rows, from {min(n, BALL_SAMPLE_ROWS)} sampled balls), "
+        f"about {format_bytes(need)} to build, above max_graph_memory={format_bytes(shown)} "
+        f"({limit_origin}); refused before building it. {fit}: pass a smaller delta{hint}, or a larger "
+        "max_graph_memory (bytes or a size such as '16GB')."
+    )
+
+
 def ball_purity(A: sp.csr_matrix, labels: np.ndarray) -> float:
     """Fraction of rows whose ball (row of ``A``) holds only rows of their own label."""
     labels = np.asarray(labels)
@@ -340,6 +486,21 @@ class ProbCoverQuery(QueryStrategy):
         are exact; edges between cells that neither probes are missed. "auto"
         takes it above ``APPROX_MIN_ROWS`` (100,000) rows. faiss runs the
         per-cell searches when installed, numpy otherwise.
+    max_graph_memory : int, float, str or None, default=None
+        The most memory the ball graph may take while it is built and used,
+        in bytes or as a size such as ``"4GB"`` or ``"512MiB"``. The graph's
+        size depends on the data's geometry, not only on N: on well-separated
+        clusters with ``n_classes`` equal to their number, delta takes in
+        whole clusters, and 1.28M rows in 200 clusters would need some 8e9
+        edges (hundreds of GB). Before building it, the edges are estimated
+        from the balls of ``BALL_SAMPLE_ROWS`` (512) sampled rows, at about
+        ``GRAPH_BYTES_PER_EDGE`` (40) bytes each; above the limit the
+        selection stops with one :class:`~subsel_plugins.errors.ResourceLimitError`
+        (a ``MemoryError``) that names the estimate, the limit and the
+        largest delta that fits, before anything large is allocated. None:
+        ``DEFAULT_MEMORY_FRACTION`` (half) of the memory available when the
+        selection starts (the least of /proc/meminfo's MemAvailable, the
+        cgroup limit and the address-space limit).
     random_state : None, int, numpy Generator or RandomState
     features : callable, transformer or torch module, optional
 
@@ -352,6 +513,8 @@ class ProbCoverQuery(QueryStrategy):
         when ``delta`` was given).
     n_clusters_ : int or None
         k of the pseudo-labels (None when ``delta`` was given).
+    graph_bytes_ : float
+        The estimated peak memory of the ball graph that was built.
 
     References
     ----------
@@ -363,12 +526,20 @@ class ProbCoverQuery(QueryStrategy):
     scale_invariant = True  # rows are L2-normalized
 
     def __init__(
-        self, delta=None, purity=0.95, n_classes=None, random_state=None, features=None, approximate="auto"
+        self,
+        delta=None,
+        purity=0.95,
+        n_classes=None,
+        random_state=None,
+        features=None,
+        approximate="auto",
+        max_graph_memory=None,
     ):
         self.delta = delta
         self.purity = purity
         self.n_classes = n_classes
         self.approximate = approximate
+        self.max_graph_memory = max_graph_memory
         self.random_state = random_state
         self.features = features
 
@@ -377,6 +548,35 @@ class ProbCoverQuery(QueryStrategy):
         check_real(self.purity, "purity", 0, 1, low_inclusive=False)
         check_int(self.n_classes, "n_classes", 2, allow_none=True)
         check_approximate(self.approximate)
+        check_memory_size(self.max_graph_memory, "max_graph_memory")
+
+    def _memory_limit(self) -> tuple[int, str]:
+        given = check_memory_size(self.max_graph_memory, "max_graph_memory")
+        if given is not None:
+            return given, "given"
+        avail = available_memory()
+        origin = f"the default: half of the {format_bytes(avail)} available"
+        return int(DEFAULT_MEMORY_FRACTION * avail), origin
+
+    def _sampled_purity_delta(self, F, pseudo, rng, limit, origin, hint) -> float:
+        """The approximate path's radius, from the distances to another label of sampled rows.
+
+        The first ``PRECHECK_ROWS`` of the (uniform, unordered) sample give a
+        first radius; a graph at that radius far over the memory limit
+        (``PRECHECK_SLACK`` times) is refused before the full search, which
+        costs ``PURITY_SAMPLE_ROWS`` rows' distances to every row (minutes at 1.28M).
+        """
+        n = F.shape[0]
+        if n <= PURITY_SAMPLE_ROWS:
+            return delta_from_distances(distance_to_other_cluster(F, pseudo, np.arange(n)), self.purity, F)
+        sample = rng.choice(n, PURITY_SAMPLE_ROWS, replace=False)
+        first, rest = np.sort(sample[:PRECHECK_ROWS]), np.sort(sample[PRECHECK_ROWS:])
+        d_first = distance_to_other_cluster(F, pseudo, first)
+        rough = delta_from_distances(d_first, self.purity, F)
+        note = f" (the radius from the first {PRECHECK_ROWS} of {PURITY_SAMPLE_ROWS} purity rows)"
+        check_graph_fits(F, rough, int(PRECHECK_SLACK * limit), origin, hint, note=note, limit_shown=limit)
+        d = np.concatenate([d_first, distance_to_other_cluster(F, pseudo, rest)])
+        return delta_from_distances(d, self.purity, F)
 
     def _select(self, X, budget, labeled, rng):
         F = unit_rows_float32(X)
@@ -396,22 +596,24 @@ class ProbCoverQuery(QueryStrategy):
                     # the pseudo-label clusters are fine enough to be the cells themselves
                     # (a cell then holds one label: one search per cell for purity)
                     cells = Cells(pseudo, centroids)
-            if self.approximate_ and cells is None:
-                cells = Cells.build(F, sklearn_seed(rng))
-            if cells is None:
+            # the cells' seed is drawn here, the cells built only once the graph is known to fit
+            cell_seed = sklearn_seed(rng) if self.approximate_ and cells is None else None
+            limit, origin = self._memory_limit()
+            hint = f" (or a higher purity than {self.purity}, or more n_classes than {k})"
+            if not self.approximate_:
                 delta = purity_delta(F, pseudo, self.purity)
             else:
-                sample = np.arange(n)
-                if n > PURITY_SAMPLE_ROWS:
-                    sample = np.sort(rng.choice(n, PURITY_SAMPLE_ROWS, replace=False))
-                d = distance_to_other_cluster(F, pseudo, sample)
-                delta = delta_from_distances(d, self.purity, F)
+                delta = self._sampled_purity_delta(F, pseudo, rng, limit, origin, hint)
             self.n_clusters_ = k
         else:
             pseudo, self.n_clusters_ = None, None
-            if self.approximate_:
-                cells = Cells.build(F, sklearn_seed(rng))
+            cell_seed = sklearn_seed(rng) if self.approximate_ else None
+            limit, origin = self._memory_limit()
+            hint = ""
         self.delta_ = float(delta)
+        self.graph_bytes_ = check_graph_fits(F, delta, limit, origin, hint)
+        if cell_seed is not None:
+            cells = Cells.build(F, cell_seed)
         A = ball_graph(F, delta) if cells is None else ball_graph_approx(F, delta, cells)
         self.purity_ = None if pseudo is None else ball_purity(A, pseudo)
         # the approximate graph is symmetric: its transpose is itself
