@@ -9,10 +9,13 @@ modAL adapter re-exports this ``__all__``; the scikit-activeml adapter generates
 its classes from the registration.
 """
 
-from ._base import QueryStrategy, apply_features, register_input_handler, register_modal_query_hook
+from ._base import QueryStrategy, apply_features
+from ._base import register_input_handler as register_input_handler
+from ._base import register_modal_query_hook as register_modal_query_hook
 from ._feature_norm import FeatureNormQuery
 from ._gram_schmidt import GramSchmidtQuery
-from ._probcover import DEFAULT_PSEUDO_CLASSES, ProbCoverQuery
+from ._probcover import DEFAULT_PSEUDO_CLASSES as DEFAULT_PSEUDO_CLASSES
+from ._probcover import ProbCoverQuery
 from ._random import RandomQuery
 from ._then import ThenQuery
 from ._typiclust import TypiClustQuery
@@ -21,12 +24,9 @@ from ._variants import CenteredGramSchmidtQuery, TypiClustGSQuery, TypiClustNorm
 __all__ = [
     "QueryStrategy",
     "apply_features",
-    "register_input_handler",
-    "register_modal_query_hook",
     "FeatureNormQuery",
     "GramSchmidtQuery",
     "ProbCoverQuery",
-    "DEFAULT_PSEUDO_CLASSES",
     "RandomQuery",
     "ThenQuery",
     "TypiClustQuery",
