@@ -1,6 +1,8 @@
 #!/bin/sh
 # The verdict reruns of issue 24, in two resumable queues (rerunning a queue skips finished cells).
-# Usage: [PY=python] [DOMAINS="raw"] [SEEDS_B=10] sh benchmarks/results/verdicts/run.sh A|B RUNS_DIR
+# Usage: [PY=python] [DOMAINS="raw"] [SEEDS_A=20] [SEEDS_B=10] sh benchmarks/results/verdicts/run.sh A|B RUNS_DIR
+# The runs were made in phases of growing seed counts (SEEDS_A/SEEDS_B = 5, 10, 20: seeds 0..N-1,
+# resumed), both pool draws per phase; each run's manifest records the seeds it finished.
 # (from the repository root). Then, to write this folder's CSV and manifests:
 #   python -m benchmarks.verdicts export RUNS_DIR
 set -e
@@ -8,6 +10,7 @@ Q=$1
 R=${2:-runs/verdicts}
 PY=${PY:-python}
 DOMAINS=${DOMAINS:-raw}
+SEEDS_A=${SEEDS_A:-20}
 SEEDS_B=${SEEDS_B:-10}
 PROBES3="--frameworks linear_probe logistic_regression --probe-normalize l2 standard"
 PROBES2="--frameworks linear_probe logistic_regression"
@@ -17,23 +20,24 @@ if [ "$Q" = A ]; then
   # training images, and a random 20,000 of the 60,000), 20 seeds, three probes
   for dom in $DOMAINS; do
     for draw in first 1; do
-      $PY -m benchmarks $COMMON $PROBES3 --seeds 20 --domains $dom --strategies random feature_norm gram_schmidt \
+      $PY -m benchmarks $COMMON $PROBES3 --seeds "$SEEDS_A" --domains $dom --strategies random feature_norm gram_schmidt \
         --pool-size 20000 --pool-draw $draw --out "$R/A-fashion-$dom-20000-$draw"
     done
   done
 fi
 if [ "$Q" = B ]; then
-  # restart vs fill past the rank: digits raw pixels (rank 60), budgets 80-240
+  # restart vs fill past the rank: digits raw pixels (rank 60), budgets 80-240, 20 seeds
   $PY -m benchmarks --preset quick --seeds 20 --budgets 8 12 16 24 $PROBES3 --no-norm-correlation \
     --no-frechet --no-plots --no-progress --strategies random gram_schmidt:exhausted=norm \
     gram_schmidt:exhausted=restart --out "$R/B-digits-raw-restart"
-  # TypiClust, ProbCover, a combination of each and the coverage-keeping variants: pools of 1,000
-  # (TypiClust's k-means costs 30-45 s and ProbCover's graph 100 s per selection on a pool of
-  # 20,000 on this machine), the first 1,000 and a random 1,000 of the 60,000
+  # TypiClust, its combination with the norm and its GS variant: pools of 1,000, the first 1,000
+  # and a random 1,000 of the 60,000, budgets 10 and 30. TypiClust's k-means cost 30-45 s per
+  # selection on a pool of 20,000 and 15-30 s on 1,000 on this (shared, loaded) machine; ProbCover,
+  # its combinations and typiclust_norm did not fit the session.
   for dom in $DOMAINS; do
     for draw in first 1; do
       $PY -m benchmarks $COMMON $PROBES2 --seeds "$SEEDS_B" --domains $dom \
-        --strategies random typiclust typiclust_then_norm typiclust_norm typiclust_gs probcover probcover_then_gs \
+        --budgets 1 3 --strategies random typiclust typiclust_then_norm typiclust_gs \
         --pool-size 1000 --pool-draw $draw --out "$R/B-fashion-$dom-1000-$draw"
     done
   done
