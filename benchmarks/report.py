@@ -79,6 +79,7 @@ def current_rows(config: BenchConfig, out_dir, strategies) -> list[dict]:
             and r.get("budget_multiplier") in config.budget_multipliers
             and r.get("initial_pool") == config.initial_pool
             and r.get("pool_size") == config.pool_size
+            and r.get("pool_draw") == config.pool_draw
             and r.get("train_limit") == config.train_limit
             and r.get("test_limit") == config.test_limit
             and r.get("strategy_hash") == expected_strategy_hash(r)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The verdict reruns of issue 24, in two resumable queues (rerunning a queue skips finished cells).
-# Usage: [PY=python] [DOMAINS="raw"] [SEEDS_A=20] [SEEDS_B=10] sh benchmarks/results/verdicts/run.sh A|B RUNS_DIR
+# Usage: [PY=python] [DOMAINS="raw"] [SEEDS_A=20] [SEEDS_B=10] sh benchmarks/results/verdicts/run.sh A|B|E RUNS_DIR
 # The runs were made in phases of growing seed counts (SEEDS_A/SEEDS_B = 5, 10, 20: seeds 0..N-1,
 # resumed), both pool draws per phase; each run's manifest records the seeds it finished.
 # (from the repository root). Then, to write this folder's CSV and manifests:
@@ -24,6 +24,12 @@ if [ "$Q" = A ]; then
         --pool-size 20000 --pool-draw $draw --out "$R/A-fashion-$dom-20000-$draw"
     done
   done
+fi
+if [ "$Q" = E ]; then
+  # EfficientNet-Lite0 features, one draw: the first 20,000 training images as the pool (the feature
+  # cache's prefix: extracting all 60,000 for a random draw did not fit the session)
+  $PY -m benchmarks $COMMON $PROBES3 --seeds "$SEEDS_A" --domains efficientnet_lite0 \
+    --strategies random feature_norm gram_schmidt --train-limit 20000 --out "$R/E-fashion-efficientnet_lite0-first20000"
 fi
 if [ "$Q" = B ]; then
   # restart vs fill past the rank: digits raw pixels (rank 60), budgets 80-240, 20 seeds
