@@ -196,9 +196,13 @@ def test_a_run_per_pool_draw_and_probe_and_the_verdict_tables(tmp_path):
     rows = harness.read_jsonl(first / harness.RESULTS)
     assert {r["pool_draw"] for r in rows} == {"first"} and len(rows) == 2 * 2 * 3 * 2
     assert max(max(r["labeled"]) for r in rows) < 400
+    # rows of another draw in the same run directory are not this run's
+    with open(first / harness.RESULTS, "a", encoding="utf-8") as fh:
+        fh.write((drawn / harness.RESULTS).read_text(encoding="utf-8"))
     csv_path = verdicts.export([first, drawn], tmp_path / "results")
     table_rows = verdicts.read_results(csv_path)
     assert {r["pool_draw"] for r in table_rows} == {"first 400", "random 400 (draw 5)"}
+    assert len(table_rows) == 2 * len(rows)
     assert "labeled" not in csv_path.read_text().splitlines()[0]
     assert (tmp_path / "results" / "manifests" / "run-first.json").is_file()
     written = verdicts.write_tables(tmp_path / "results", tmp_path / "gen")
