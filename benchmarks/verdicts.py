@@ -307,7 +307,8 @@ def verdict_table(rows, verdicts=VERDICTS) -> str:
         "data · pool · budgets",
         *(PROBES[p] for p in probes),
         "seeds",
-        "status",
+        "probes agree in sign",
+        "status (all probes and draws)",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for v in verdicts:

@@ -214,6 +214,8 @@ def test_a_run_per_pool_draw_and_probe_and_the_verdict_tables(tmp_path):
         if c["pool"] == "first 400" and c["probe"] == "logistic_regression"
     ]
     assert cell["n_seeds"] == 3 and f"{cell['mean']:+.1f} ± {cell['se']:.1f}" in text
+    header, rule, *body = [line for line in text.splitlines() if line.startswith("|")]
+    assert all(line.count("|") == header.count("|") == rule.count("|") for line in body)
     assert len(written) == 4
 
 
