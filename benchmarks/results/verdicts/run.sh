@@ -1,6 +1,6 @@
 #!/bin/sh
 # The verdict reruns of issue 24, in two resumable queues (rerunning a queue skips finished cells).
-# Usage: [PY=python] [DOMAINS="raw"] [SEEDS_A=20] [SEEDS_B=10] sh benchmarks/results/verdicts/run.sh A|B|E RUNS_DIR
+# Usage: [PY=python] [DOMAINS="raw"] [SEEDS_A=20] [SEEDS_B=10] sh benchmarks/results/verdicts/run.sh A|B|B2|E RUNS_DIR
 # The runs were made in phases of growing seed counts (SEEDS_A/SEEDS_B = 5, 10, 20: seeds 0..N-1,
 # resumed), both pool draws per phase; each run's manifest records the seeds it finished.
 # (from the repository root). Then, to write this folder's CSV and manifests:
@@ -31,6 +31,17 @@ if [ "$Q" = E ]; then
   $PY -m benchmarks $COMMON $PROBES3 --seeds "$SEEDS_A" --domains efficientnet_lite0 \
     --strategies random feature_norm gram_schmidt --train-limit 20000 --out "$R/E-fashion-efficientnet_lite0-first20000"
 fi
+if [ "$Q" = B2 ]; then
+  # ProbCover, its combination with Gram-Schmidt and typiclust_norm on the pools of queue B (the
+  # verdicts pair them with queue B's rows of the same pool draw and seed)
+  for dom in $DOMAINS; do
+    for draw in first 1; do
+      $PY -m benchmarks $COMMON $PROBES2 --seeds "$SEEDS_B" --domains $dom \
+        --budgets 1 3 --strategies probcover probcover_then_gs typiclust_norm \
+        --pool-size 1000 --pool-draw $draw --out "$R/B2-fashion-$dom-1000-$draw"
+    done
+  done
+fi
 if [ "$Q" = B ]; then
   # restart vs fill past the rank: digits raw pixels (rank 60), budgets 80-240, 20 seeds
   $PY -m benchmarks --preset quick --seeds 20 --budgets 8 12 16 24 $PROBES3 --no-norm-correlation \
@@ -38,8 +49,8 @@ if [ "$Q" = B ]; then
     gram_schmidt:exhausted=restart --out "$R/B-digits-raw-restart"
   # TypiClust, its combination with the norm and its GS variant: pools of 1,000, the first 1,000
   # and a random 1,000 of the 60,000, budgets 10 and 30. TypiClust's k-means cost 30-45 s per
-  # selection on a pool of 20,000 and 15-30 s on 1,000 on this (shared, loaded) machine; ProbCover,
-  # its combinations and typiclust_norm did not fit the session.
+  # selection on a pool of 20,000 and 15-30 s on 1,000 on this (shared, loaded) machine; ProbCover
+  # and typiclust_norm: queue B2.
   for dom in $DOMAINS; do
     for draw in first 1; do
       $PY -m benchmarks $COMMON $PROBES2 --seeds "$SEEDS_B" --domains $dom \
