@@ -142,9 +142,11 @@ TIE_POINTS = 2.0
 # export: run directories -> one CSV and the manifests
 
 
-def _draw_name(pool_size, pool_draw) -> str:
+def _draw_name(pool_size, pool_draw, train_limit=None, n_pool=None) -> str:
+    """How a row's pool was drawn: "first N", "random N (draw S)", or "whole split"."""
     if not pool_size:
-        return "whole split"
+        # a prefix of the split (train_limit) is the first N images
+        return f"first {n_pool}" if train_limit and n_pool == train_limit else "whole split"
     if pool_draw == "first":
         return f"first {pool_size}"
     return f"random {pool_size} (draw {pool_draw if pool_draw is not None else 'fixed'})"
@@ -173,7 +175,9 @@ def export(run_dirs, to=RESULTS_DIR) -> Path:
                 {
                     "run": d.name,
                     **{k: r.get(k) for k in CSV_FIELDS if k not in ("run", "pool_draw", "accuracy")},
-                    "pool_draw": _draw_name(r.get("pool_size"), r.get("pool_draw")),
+                    "pool_draw": _draw_name(
+                        r.get("pool_size"), r.get("pool_draw"), r.get("train_limit"), r.get("n_pool")
+                    ),
                     "accuracy": f"{r['accuracy']:.6f}",
                 }
             )

@@ -253,3 +253,11 @@ def test_the_committed_tables_are_what_the_committed_results_give(monkeypatch):
     for name, text in verdicts.render(rows).items():
         committed = (verdicts.GENERATED_DIR / name).read_text(encoding="utf-8")
         assert committed == text, f"{name} is stale: rerun python -m benchmarks.verdicts tables"
+
+
+def test_pool_names():
+    assert verdicts._draw_name(20000, "first") == "first 20000"
+    assert verdicts._draw_name(20000, 1) == "random 20000 (draw 1)"
+    assert verdicts._draw_name(20000, None) == "random 20000 (draw fixed)"
+    assert verdicts._draw_name(None, None, 20000, 20000) == "first 20000"
+    assert verdicts._draw_name(None, None, None, 1257) == "whole split"
