@@ -1,17 +1,18 @@
 #!/bin/sh
-# The verdict reruns of issue 24, in two resumable queues (rerunning a queue skips finished cells).
-# Usage: [PY=python] [DOMAINS="raw"] [SEEDS_A=20] [SEEDS_B=10] sh benchmarks/results/verdicts/run.sh A|B|B2|E RUNS_DIR
-# The runs were made in phases of growing seed counts (SEEDS_A/SEEDS_B = 5, 10, 20: seeds 0..N-1,
-# resumed), both pool draws per phase; each run's manifest records the seeds it finished.
-# (from the repository root). Then, to write this folder's CSV and manifests:
-#   python -m benchmarks.verdicts export RUNS_DIR
+# The verdict reruns of issue 24, in resumable queues (rerunning a queue skips finished cells).
+# Usage (from the repository root):
+#   [PY=python] [DOMAINS="raw"] [SEEDS_A=20] [SEEDS_B=20] sh benchmarks/results/verdicts/run.sh A|B|B2|E RUNS_DIR
+# The runs were made in phases of growing seed counts (5, 10, 20: seeds 0..N-1, resumed), both pool
+# draws per phase; each run's manifest (manifests/) records the command and the seeds it finished.
+# Then: python -m benchmarks.verdicts export RUNS_DIR/*   (this folder's results.csv and manifests/)
+#       python -m benchmarks.verdicts tables               (docs/_generated/verdicts*.md)
 set -e
 Q=$1
 R=${2:-runs/verdicts}
 PY=${PY:-python}
 DOMAINS=${DOMAINS:-raw}
 SEEDS_A=${SEEDS_A:-20}
-SEEDS_B=${SEEDS_B:-10}
+SEEDS_B=${SEEDS_B:-20}
 PROBES3="--frameworks linear_probe logistic_regression --probe-normalize l2 standard"
 PROBES2="--frameworks linear_probe logistic_regression"
 COMMON="--preset fashion --budgets 1 3 6 --train-limit 60000 --test-limit 10000 --no-norm-correlation --no-frechet --no-plots --no-progress"
