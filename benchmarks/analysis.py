@@ -15,16 +15,19 @@ def mean_and_stderr(values) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size))
 
 
-def paired_differences(rows, reference: str, budgets=None) -> dict[str, tuple[float, float, int]]:
-    """Accuracy minus the reference strategy's at the same seed and budget, per strategy.
+def per_seed_differences(rows, reference: str, budgets=None) -> dict[str, dict]:
+    """Accuracy minus the reference's at the same seed and budget, averaged over the budgets, per seed.
 
     ``rows`` are result rows of one dataset, domain and framework (``strategy``,
-    ``seed``, ``budget``, ``accuracy``); ``budgets`` restricts the pairs. Returns
-    ``strategy -> (mean, standard error, number of seed x budget pairs)``; the
-    reference itself and strategies without a paired row are left out.
+    ``seed``, ``budget``, ``accuracy``); ``budgets`` restricts the pairs.
+    Returns ``strategy -> {seed: mean difference over that seed's paired
+    budgets}``; the reference itself and strategies without a paired row are
+    left out. One value per seed because the budgets of one seed are not
+    independent: a nested strategy keeps its picks from one budget to the next
+    and every budget is tested on the same test set.
     """
     ref = {(r["seed"], r["budget"]): r["accuracy"] for r in rows if r["strategy"] == reference}
-    diffs: dict[str, list] = {}
+    diffs: dict[str, dict] = {}
     for r in rows:
         key = (r["seed"], r["budget"])
         if (
@@ -33,8 +36,46 @@ def paired_differences(rows, reference: str, budgets=None) -> dict[str, tuple[fl
             or (budgets is not None and r["budget"] not in budgets)
         ):
             continue
-        diffs.setdefault(r["strategy"], []).append(r["accuracy"] - ref[key])
-    return {s: (*mean_and_stderr(d), len(d)) for s, d in diffs.items()}
+        diffs.setdefault(r["strategy"], {}).setdefault(r["seed"], []).append(r["accuracy"] - ref[key])
+    return {s: {seed: float(np.mean(v)) for seed, v in sorted(d.items())} for s, d in diffs.items()}
+
+
+def bootstrap_stderr(values, n_boot: int = 2000, random_state=0) -> float:
+    """Standard error of the mean by a bootstrap over ``values`` (the seeds): std of resampled means."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size < 2:
+        return 0.0 if v.size == 1 else float("nan")
+    rng = np.random.default_rng(random_state)
+    means = v[rng.integers(0, v.size, size=(int(n_boot), v.size))].mean(axis=1)
+    return float(means.std(ddof=1))
+
+
+def paired_differences(
+    rows, reference: str, budgets=None, *, bootstrap: int = 0, random_state=0
+) -> dict[str, tuple[float, float, int]]:
+    """Mean paired difference to the reference and its standard error over seeds, per strategy.
+
+    Each seed's differences are averaged over the budgets pooled first
+    (:func:`per_seed_differences`); the mean and the standard error are over
+    those per-seed values, the independent units (seeds draw the strategy's
+    randomness; the budgets of one seed share picks and the test set, so an
+    error over seed x budget pairs would be too small). ``bootstrap`` > 0
+    gives the error of a bootstrap over seeds with that many resamples
+    instead of ``std(ddof=1) / sqrt(n)``.
+
+    Returns
+    -------
+    dict
+        ``strategy -> (mean, standard error, number of seeds)``.
+    """
+    out = {}
+    for s, per_seed in per_seed_differences(rows, reference, budgets).items():
+        vals = list(per_seed.values())
+        mean, se = mean_and_stderr(vals)
+        if bootstrap:
+            se = bootstrap_stderr(vals, bootstrap, random_state)
+        out[s] = (mean, se, len(vals))
+    return out
 
 
 def class_coverage(labels, num_classes: int) -> int:

@@ -73,6 +73,10 @@ def build_parser() -> DoorParser:
         "--pool-size", type=int, help="use a fixed random subset of the training split as the pool"
     )
     p.add_argument(
+        "--pool-draw",
+        help="which --pool-size examples: 'first', or an int seed of a random draw (default: the fixed draw)",
+    )
+    p.add_argument(
         "--train-limit", type=int, help="use only the first N training images (feature cache 'limit')"
     )
     p.add_argument("--test-limit", type=int, help="use only the first N test images")
@@ -196,6 +200,8 @@ def config_from_args(args):
             cfg.budget_multipliers = [m for m in cfg.budget_multipliers if m >= 2] or [2]
     if args.pool_size is not None:
         cfg.pool_size = args.pool_size
+    if args.pool_draw is not None:
+        cfg.pool_draw = "first" if args.pool_draw == "first" else _int_arg("--pool-draw", args.pool_draw)
     if args.train_limit is not None:
         cfg.train_limit = args.train_limit
     if args.test_limit is not None:
@@ -208,6 +214,13 @@ def config_from_args(args):
         cfg.device = args.device
     cfg.validate()
     return cfg
+
+
+def _int_arg(option: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidValueError(f"{option} must be 'first' or an int seed >= 0; got {text!r}.") from None
 
 
 def with_probe_normalizations(frameworks: dict, normalizations) -> dict:

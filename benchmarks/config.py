@@ -165,6 +165,12 @@ class BenchConfig:
     pool_size : int or None
         Use a seeded random subset of this many training examples as the pool
         (to fit a CPU's time); None uses the whole training split.
+    pool_draw : None, "first" or int
+        Which ``pool_size`` examples: None, a fixed random subset (seed
+        ``data.POOL_SEED``); ``"first"``, the first ``pool_size`` (features of
+        the whole split, so no second feature cache entry); an int, a random
+        subset drawn with that seed. A verdict that holds on one draw may not
+        on another: compare at least two.
     norm_correlation : dict or None
         The Fig. 7 analysis: ``{"framework": label, "size_multipliers": [...],
         "subsets": K}`` trains on K uniformly random subsets per size and
@@ -187,6 +193,7 @@ class BenchConfig:
     train_limit: int | None = None
     test_limit: int | None = None
     pool_size: int | None = None
+    pool_draw: str | int | None = None
     norm_correlation: dict | None = None
     frechet: bool = True
     device: str = "auto"
@@ -267,6 +274,10 @@ class BenchConfig:
         for name in ("initial_pool", "frechet"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidTypeError(f"{name} must be true or false; got {getattr(self, name)!r}.")
+        if self.pool_draw is not None and self.pool_draw != "first" and not _is_int(self.pool_draw):
+            raise InvalidTypeError(
+                f"pool_draw must be None, 'first' or an int seed >= 0; got {self.pool_draw!r}."
+            )
         if not isinstance(self.device, str):
             raise InvalidTypeError(
                 f"device must be a string such as 'auto', 'cpu' or 'cuda'; got {self.device!r}."
@@ -304,6 +315,15 @@ class BenchConfig:
             v = getattr(self, name)
             if v is not None and v < 2:
                 raise InvalidValueError(f"{name} must be None or an int >= 2; got {v!r}.")
+        if _is_int(self.pool_draw) and self.pool_draw < 0:
+            raise InvalidValueError(
+                f"pool_draw must be None, 'first' or an int seed >= 0; got {self.pool_draw!r}."
+            )
+        if self.pool_draw is not None and self.pool_size is None:
+            raise InvalidValueError(
+                f"pool_draw={self.pool_draw!r} draws a pool of pool_size examples, but pool_size is None; "
+                "set pool_size too."
+            )
         if self.initial_pool and min(self.budget_multipliers) < 2:
             raise InvalidValueError(
                 "initial_pool=True starts from num_classes labeled examples, so every budget multiplier "

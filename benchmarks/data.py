@@ -68,6 +68,7 @@ class PreparedDataset:
         params: dict | None = None,
         train_limit: int | None = None,
         test_limit: int | None = None,
+        pool_draw: str | int | None = None,
     ):
         self.name = name
         self.params = dict(params or {})
@@ -75,8 +76,10 @@ class PreparedDataset:
         self.train_limit = _check_limit(train_limit, len(self.ds.train), "train_limit")
         self.test_limit = _check_limit(test_limit, len(self.ds.test), "test_limit")
         n = len(self.ds.train) if self.train_limit is None else self.train_limit
-        if pool_size is not None and pool_size < n:
-            rng = np.random.default_rng(POOL_SEED)
+        if pool_size is not None and pool_size < n and pool_draw == "first":
+            self.pool_rows = np.arange(pool_size)
+        elif pool_size is not None and pool_size < n:
+            rng = np.random.default_rng(POOL_SEED if pool_draw is None else int(pool_draw))
             self.pool_rows = np.sort(rng.choice(n, size=pool_size, replace=False))
         else:
             self.pool_rows = None

@@ -45,14 +45,16 @@ def projected(dataset, extractor, dims, train_limit, test_limit):
 
 
 def paired(rows, reference):
-    """``{strategy: (mean, se, n)}`` of accuracy points minus ``reference``'s at the same seed and budget."""
-    acc = {(r["strategy"], r["seed"], r["budget"]): 100 * r["accuracy"] for r in rows}
-    out = {}
-    for s in dict.fromkeys(r["strategy"] for r in rows):
-        d = [v - acc[(reference, *k[1:])] for k, v in acc.items() if k[0] == s and (reference, *k[1:]) in acc]
-        if s != reference and len(d) > 1:
-            out[s] = (np.mean(d), np.std(d, ddof=1) / np.sqrt(len(d)), len(d))
-    return out
+    """``{strategy: (mean, se, n seeds)}``: accuracy points minus ``reference``'s, same seed and budget.
+
+    Per seed first (mean over the budgets), then the mean and standard error
+    over seeds (:func:`benchmarks.analysis.paired_differences`).
+    """
+    from benchmarks.analysis import paired_differences
+
+    return {
+        s: (100 * m, 100 * se, n) for s, (m, se, n) in paired_differences(rows, reference).items() if n > 1
+    }
 
 
 def main(argv=None):
@@ -65,6 +67,11 @@ def main(argv=None):
     p.add_argument("--budgets", type=int, nargs="+", default=[80, 120, 160, 240, 320])
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--normalize", default="l2", help="the linear probe's feature normalization")
+    p.add_argument(
+        "--framework",
+        default="linear_probe",
+        help="registered evaluation: linear_probe (with --normalize) or logistic_regression",
+    )
     p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
@@ -72,7 +79,11 @@ def main(argv=None):
     ds = get_dataset(args.dataset)
     labels = ds.train.labels[: len(tr)], ds.test.labels[: len(te)]
     data = EvalData(*labels, ds.num_classes, train_features=tr, test_features=te)
-    probe = get_evaluation("linear_probe", normalize=args.normalize)
+    probe = (
+        get_evaluation("linear_probe", normalize=args.normalize)
+        if args.framework == "linear_probe"
+        else get_evaluation(args.framework)
+    )
     rows = []
     with open(args.out, "a") as f:
         for seed in range(args.seeds):
@@ -84,10 +95,15 @@ def main(argv=None):
                         idx = get_strategy(name, random_state=seed, **params).select(tr, budget)
                     acc = probe.evaluate(data, idx, seed=seed)["accuracy"]
                     rows.append(dict(strategy=label, seed=seed, budget=budget, accuracy=acc))
-                    f.write(json.dumps(dict(rows[-1], dims=args.dims, normalize=args.normalize)) + "\n")
+                    f.write(
+                        json.dumps(
+                            dict(rows[-1], dims=args.dims, normalize=args.normalize, framework=args.framework)
+                        )
+                        + "\n"
+                    )
     for reference in ("gram_schmidt", "random"):
         for s, (m, se, n) in paired(rows, reference).items():
-            print(f"{s} - {reference}: {m:+.2f} ± {se:.2f} (n={n})")
+            print(f"{s} - {reference}: {m:+.2f} ± {se:.2f} over {n} seeds")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,8 @@ class Cell(_Keyed):
     # that now get n_classes (ProbCover and its combinations) from before that
     # change no longer match, so they run again instead of being reused.
     strategy_hash: str | None
+    # None (rows of older runs): the fixed random pool subset; see BenchConfig.pool_draw
+    pool_draw: str | int | None = None
 
 
 @dataclass(frozen=True)
@@ -342,7 +344,7 @@ class _Datasets(dict):
     def __missing__(self, name: str) -> PreparedDataset:
         c = self.config
         self[name] = PreparedDataset(
-            name, c.pool_size, c.dataset_params.get(name), c.train_limit, c.test_limit
+            name, c.pool_size, c.dataset_params.get(name), c.train_limit, c.test_limit, c.pool_draw
         )
         return self[name]
 
@@ -392,6 +394,7 @@ def plan_grid(config: BenchConfig, strategies, frameworks, specs, datasets) -> l
                 train_limit=config.train_limit,
                 test_limit=config.test_limit,
                 strategy_hash=strategy_hash(params(i, pds.num_classes)),
+                pool_draw=config.pool_draw,
             )
             for lab in frameworks
             if _framework_applies(config.frameworks[lab], spec.label, mult, seed)

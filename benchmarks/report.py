@@ -79,6 +79,7 @@ def current_rows(config: BenchConfig, out_dir, strategies) -> list[dict]:
             and r.get("budget_multiplier") in config.budget_multipliers
             and r.get("initial_pool") == config.initial_pool
             and r.get("pool_size") == config.pool_size
+            and r.get("pool_draw") == config.pool_draw
             and r.get("train_limit") == config.train_limit
             and r.get("test_limit") == config.test_limit
             and r.get("strategy_hash") == expected_strategy_hash(r)
@@ -124,6 +125,11 @@ def _fmt(mean, se, scale=100.0, digits=1):
 
 def _pool_sentence(config: BenchConfig) -> str:
     prefix = f"the first {config.train_limit} training images" if config.train_limit else "the training split"
+    draw = getattr(config, "pool_draw", None)
+    if config.pool_size and draw == "first":
+        return f" Pool: the first {config.pool_size} of {prefix}."
+    if config.pool_size and draw is not None:
+        return f" Pool: a random {config.pool_size} of {prefix} (draw seed {draw})."
     if config.pool_size:
         return f" Pool: a fixed random {config.pool_size} of {prefix}."
     return f" Pool: {prefix}." if config.train_limit else ""
@@ -212,6 +218,14 @@ def paired_columns(here: pd.DataFrame, strategies) -> pd.DataFrame | None:
     )
 
 
+def _seed_count(stats: dict) -> str:
+    """'N seeds' (or 'N-M seeds') over the cells of a :func:`paired_stats` result."""
+    ns = sorted({v[2] for col in stats.values() for v in col.values()})
+    if not ns:
+        return "no seeds"
+    return f"{ns[0]} seeds" if len(ns) == 1 else f"{ns[0]}-{ns[-1]} seeds"
+
+
 def beats_typiclust(stats: dict) -> set:
     """Strategies with a mean difference to TypiClust > 0 at both b and 2b, from one :func:`paired_stats`."""
     at_b, at_2b = stats.get("vs typiclust at b", {}), stats.get("vs typiclust at 2b", {})
@@ -224,7 +238,8 @@ def _paired_table(here: pd.DataFrame, strategies) -> list[str]:
         return []
     return [
         "Paired differences in accuracy points (strategy minus reference at the same seed and budget), "
-        "mean ± standard error over the seed x budget pairs (at b and 2b: over the seeds):",
+        "mean ± standard error over seeds (each seed's differences averaged over the budgets first; "
+        f"{_seed_count(paired_stats(here))}):",
         "",
         *_markdown(table, "strategy"),
         "",
@@ -608,7 +623,12 @@ def summary_markdown(frame: pd.DataFrame, strategies) -> str:
             table = pd.DataFrame(
                 {k: [_diff(st.get(col, {}).get(s)) for s in strat] for k, st in stats.items()}, index=strat
             )
-            lines += [f"Paired difference vs {ref}, all budgets (points, mean ± SE over seed x budget):", ""]
+            n = _seed_count({k: st.get(col, {}) for k, st in stats.items()})
+            lines += [
+                f"Paired difference vs {ref}, all budgets (points, mean ± SE over seeds of each seed's "
+                f"mean over the budgets; {n}):",
+                "",
+            ]
             lines += [*_markdown(table[table.index != ref], "strategy"), ""]
 
         def at(st, s):
@@ -619,7 +639,8 @@ def summary_markdown(frame: pd.DataFrame, strategies) -> str:
             )
 
         table = pd.DataFrame({k: [at(st, s) for s in strat] for k, st in stats.items()}, index=strat)
-        lines += ["Paired difference vs typiclust at b / 2b (points, mean ± SE over seeds):", ""]
+        n = _seed_count({k: st.get("vs typiclust at b", {}) for k, st in stats.items()})
+        lines += [f"Paired difference vs typiclust at b / 2b (points, mean ± SE over seeds; {n}):", ""]
         lines += [*_markdown(table[table.index != "typiclust"], "strategy"), ""]
         wins = {s: [k for k, st in stats.items() if s in beats_typiclust(st)] for s in strat}
         hits = {s: ks for s, ks in wins.items() if len(ks) >= 2}

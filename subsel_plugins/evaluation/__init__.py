@@ -6,6 +6,9 @@ and built with :func:`subsel_plugins.get_evaluation`:
 
 ``linear_probe``
     (ii) a d x C linear classifier on the subset's (self-supervised) features.
+``logistic_regression``
+    (ii, checked) scikit-learn's L2 logistic regression on standardized
+    features, a second probe for every linear-probe verdict.
 ``supervised``
     (i) a network trained from scratch on the subset's images (ResNet-18 in
     the paper; a small CNN for CPU runs).
@@ -18,6 +21,7 @@ torch is imported lazily: importing this package needs numpy only.
 
 from ._base import EvalData, Evaluator, EvaluatorUnavailable, resolve_device
 from ._linear import LinearProbe
+from ._logistic import LogisticProbe
 from ._semi import FlexMatchEvaluator, SemiSupervisedUSB, SimMatchEvaluator
 from ._supervised import SupervisedTrainer
 
@@ -27,6 +31,7 @@ __all__ = [
     "EvaluatorUnavailable",
     "resolve_device",
     "LinearProbe",
+    "LogisticProbe",
     "SupervisedTrainer",
     "SemiSupervisedUSB",
     "FlexMatchEvaluator",

@@ -85,7 +85,12 @@ class LinearProbe(Evaluator):
         # only the labeled rows are read: the pool may be a large memory map
         train = np.asarray(pool[labeled], dtype=np.float32)
         if self.normalize == "standard":
-            # statistics of the whole (unlabeled) pool, in blocks
+            # statistics of the whole (unlabeled) pool, in blocks; kept for the
+            # next call on the same pool (held by reference: no stale identity match)
+            cached = getattr(self, "_pool_stats", None)
+            if cached is not None and cached[0] is pool:
+                mu, sd = cached[1], cached[2]
+                return (train - mu) / sd, (test - mu) / sd
             n, d = pool.shape
             s1, s2 = np.zeros(d), np.zeros(d)
             for start in range(0, n, 16384):
@@ -96,6 +101,7 @@ class LinearProbe(Evaluator):
             sd = np.sqrt(np.maximum(s2 / n - mu * mu, 0.0))
             sd[sd == 0] = 1.0
             mu, sd = mu.astype(np.float32), sd.astype(np.float32)
+            self._pool_stats = (pool, mu, sd)
             return (train - mu) / sd, (test - mu) / sd
         if self.normalize == "l2":
 
