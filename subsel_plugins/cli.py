@@ -398,8 +398,10 @@ def select_distributed(strategy, name, features, budget, labeled, scheduler):
     from .distributed import _require
 
     _require()
+    from .dispatch import runner_for
     from .distributed._client import connect
 
+    runner_for(strategy)  # a strategy that does not run distributed is refused before a cluster starts
     with connect(scheduler) if scheduler is not None else contextlib.nullcontext():
         return run_strategy(strategy, name, features, budget, labeled)
 

@@ -587,3 +587,17 @@ def test_usb_debug_and_internal_errors(capsys, tmp_path, usb, monkeypatch):
     monkeypatch.setattr(runner, "run_usb", bug)
     with pytest.raises(RuntimeError, match="an internal bug"):
         usb.main(["--c", str(_config(tmp_path))])
+
+
+def test_a_strategy_that_is_not_distributed_is_refused_before_a_cluster_starts(capsys, tmp_path, monkeypatch):
+    # issue 20's door: the refusal must not wait for `--scheduler local` to start workers
+    pytest.importorskip("distributed")
+    from subsel_plugins.distributed import _client
+
+    np.save(tmp_path / "a.npy", np.random.default_rng(0).normal(size=(30, 4)))
+    started = []
+    monkeypatch.setattr(_client, "connect", lambda *a, **k: started.append(a))
+    argv = ["select", tmp_path / "*.npy", "-s", "typiclust", "-b", "3", "--scheduler", "local"]
+    code, out, err = call(capsys, subsel_main, argv)
+    assert_one_line(code, err, "does not run on distributed inputs")
+    assert not started
