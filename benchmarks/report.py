@@ -818,30 +818,43 @@ def sanity_table(rows) -> str:
             a: analysis.mean_and_stderr([acc[(a, s)]["accuracy"] for s in seeds if (a, s) in acc])
             for a in algs
         }
-        summary = {a: _fmt(*means[a]) for a in algs}
+        counts = {a: sum((a, s) in acc for s in seeds) for a in algs}
+        summary = {a: f"{_fmt(*means[a])} (n={counts[a]})" for a in algs}
         if diffs:
             m, se = analysis.mean_and_stderr(diffs)
-            summary["flexmatch - fullysupervised"] = f"{m * 100:+.1f} ± {se * 100:.1f}"
+            summary["flexmatch - fullysupervised"] = f"{m * 100:+.1f} ± {se * 100:.1f} (n={len(diffs)})"
         table.loc["mean ± SE"] = [summary.get(c, "-") for c in table.columns]
         lines += [f"{per} labeled images per class (test accuracy in %, by seed):", ""]
         lines += [*_markdown(table, "seed"), ""]
+        for a in algs:
+            walls = [r["wall_s"] for r in sub[sub["algorithm"] == a].to_dict("records") if r.get("wall_s")]
+            if walls:
+                lines.append(
+                    f"- `{a}`: wall time per run {np.median(walls) / 60:.1f} min (median of {len(walls)}; "
+                    f"range {min(walls) / 60:.1f}-{max(walls) / 60:.1f})."
+                )
         for a in algs:
             tails = [_tail_change(r.get("eval_curve")) for r in sub[sub["algorithm"] == a].to_dict("records")]
             tails = [t for t in tails if t is not None]
             if tails:
                 lines.append(
-                    f"- `{a}`: from 80% to 100% of the iterations, test accuracy changed by "
-                    f"{min(tails) * 100:+.1f} to {max(tails) * 100:+.1f} points across seeds "
-                    f"(mean {float(np.mean(tails)) * 100:+.1f})."
+                    f"- `{a}`: best test accuracy in the last fifth of the iterations minus the best "
+                    f"before it: {min(tails) * 100:+.1f} to {max(tails) * 100:+.1f} points across "
+                    f"{len(tails)} seed(s) (mean {float(np.mean(tails)) * 100:+.1f})."
                 )
         lines.append("")
     return "\n".join(lines)
 
 
 def _tail_change(curve):
-    """Accuracy at the end of a learning curve minus at its first point at or past 80% of the iterations."""
+    """How much a learning curve still rose in its last fifth: its best there minus its best before.
+
+    None when either part has no point. Negative or about zero: the accuracy
+    had stopped rising before the last fifth of the iterations.
+    """
     if not curve or len(curve) < 2:
         return None
     last_it = curve[-1][0]
-    tail = [acc for it, acc in curve if it >= 0.8 * last_it]
-    return tail[-1] - tail[0] if len(tail) >= 2 else None
+    before = [acc for it, acc in curve if it <= 0.8 * last_it]
+    tail = [acc for it, acc in curve if it > 0.8 * last_it]
+    return max(tail) - max(before) if before and tail else None

@@ -128,6 +128,9 @@ def curve_plot(rows, path, title: str = "") -> Path:
     colours = {"flexmatch": "tab:blue", "fullysupervised": "tab:orange"}
     seen = set()
     last = 0
+    runs = {}
+    for r in rows:
+        runs[r["algorithm"]] = runs.get(r["algorithm"], 0) + bool(r.get("eval_curve"))
     for r in rows:
         curve = r.get("eval_curve") or []
         if not curve:
@@ -135,7 +138,7 @@ def curve_plot(rows, path, title: str = "") -> Path:
         it, acc = zip(*curve)
         last = max(last, it[-1])
         alg = r["algorithm"]
-        label = None if alg in seen else f"{alg} (seed {r['seed']}...)"
+        label = None if alg in seen else f"{alg} ({runs[alg]} seed{'s' if runs[alg] > 1 else ''})"
         seen.add(alg)
         ax.plot(it, np.asarray(acc) * 100, color=colours.get(alg, "grey"), alpha=0.8, lw=1.2, label=label)
     if last:
@@ -176,15 +179,16 @@ def write_docs(run_dir, sanity_dir, out_dir, image) -> list[Path]:
     table.write_text(semi_tables(rows, SEMI_CLAIMS, num_classes, planned), encoding="utf-8")
     written.append(table)
     times = [r["eval_time_s"] for r in rows if r.get("eval_time_s")]
-    if times:
-        (out / "semi_times.md").write_text(
-            f"Time per cell (selection excluded; the FlexMatch training and its ten evaluations), over the "
-            f"{len(times)} cells done: median {np.median(times) / 60:.1f} min, range "
-            f"{min(times) / 60:.1f}-{max(times) / 60:.1f} min; the whole grid of {planned} cells at the "
-            f"median: {planned * np.median(times) / 3600:.1f} h.\n",
-            encoding="utf-8",
-        )
-        written.append(out / "semi_times.md")
+    (out / "semi_times.md").write_text(
+        f"Wall time per cell (the FlexMatch training and its ten evaluations; selection excluded), over "
+        f"the {len(times)} cells done: median {np.median(times) / 60:.1f} min, range "
+        f"{min(times) / 60:.1f}-{max(times) / 60:.1f} min; the whole grid of {planned} cells at the "
+        f"median: {planned * np.median(times) / 3600:.1f} h.\n"
+        if times
+        else "No cell of the grid has finished yet.\n",
+        encoding="utf-8",
+    )
+    written.append(out / "semi_times.md")
     srows = read_jsonl(Path(sanity_dir) / SANITY_FILE)
     sanity = out / "semi_sanity.md"
     sanity.write_text(sanity_table(srows), encoding="utf-8")

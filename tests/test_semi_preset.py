@@ -127,7 +127,7 @@ def test_sanity_rows_are_class_balanced_and_seeded():
 
 
 def test_sanity_table_and_curve_tail():
-    curve = [[i * 10, 0.1 + 0.005 * i] for i in range(1, 11)]  # 80% -> 100%: +0.010
+    curve = [[i * 10, 0.1 + 0.005 * i] for i in range(1, 11)]  # best after 80 minus best up to 80: +0.010
     rows = [
         {"algorithm": "flexmatch", "seed": 0, "labels_per_class": 4, "accuracy": 0.70, "eval_curve": curve},
         {
@@ -140,7 +140,12 @@ def test_sanity_table_and_curve_tail():
     ]
     text = report.sanity_table(rows)
     assert "| 0 | 70.0 | 55.0 | +15.0 |" in text
-    assert "changed by +1.0 to +1.0 points" in text
+    assert "best before it: +1.0 to +1.0 points across 1 seed(s)" in text
+    assert "| mean ± SE | 70.0 ± 0.0 (n=1) | 55.0 ± 0.0 (n=1) | +15.0 ± 0.0 (n=1) |" in text
+    # a curve that peaked before its last fifth has stopped rising
+    assert report._tail_change([[10, 0.5], [20, 0.7], [30, 0.6], [40, 0.65], [50, 0.66]]) == pytest.approx(
+        -0.04
+    )
 
 
 # --- semilearn: the small CNN, the transforms, a tiny resumable grid ----------------
