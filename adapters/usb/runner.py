@@ -297,8 +297,10 @@ def run_usb(config, labeled=None, *, device: str | None = None, verbose: bool = 
         Final metrics (also written to ``subsel_metrics.json``): the final EMA
         model's ``eval/top-1-acc``, ``eval/balanced_acc``, ``eval/precision``,
         ``eval/recall``, ``eval/F1``, ``eval/loss``; USB's ``eval/best_acc``
-        and ``eval/best_it``; and ``num_labels``, ``labeled_classes`` (classes
-        present in the labeled set), ``iterations``, ``device``,
+        and ``eval/best_it``; ``eval_curve`` (``[iteration, top-1 accuracy]``
+        of every evaluation during training, every ``num_eval_iter``
+        iterations and at the last); and ``num_labels``, ``labeled_classes``
+        (classes present in the labeled set), ``iterations``, ``device``,
         ``train_seconds``, ``save_path``.
     """
     args, subsel = _read_config(config, device, need_strategy=labeled is None)
