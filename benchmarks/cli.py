@@ -56,8 +56,9 @@ def build_parser() -> DoorParser:
     p.add_argument(
         "--frameworks",
         nargs="+",
-        help="framework labels of the preset, registered evaluation names, or flexmatch_smoke / "
-        "simmatch_smoke (USB's 60-iteration plumbing checks, for CI) / simmatch_cpu",
+        help="framework labels of the preset, registered evaluation names (flexmatch and simmatch run "
+        "their cpu preset), or flexmatch_smoke / simmatch_smoke (USB's 60-iteration plumbing checks, "
+        "for CI; their accuracy is at chance)",
     )
     p.add_argument(
         "--probe-normalize",

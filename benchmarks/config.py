@@ -549,7 +549,6 @@ SEMI_CLAIMS = (
 FRAMEWORK_LABELS = {
     "flexmatch_smoke": {"name": "flexmatch", "params": {"preset": "smoke"}},
     "simmatch_smoke": {"name": "simmatch", "params": {"preset": "smoke"}},
-    "simmatch_cpu": {"name": "simmatch", "params": {"preset": "cpu"}},
 }
 
 
