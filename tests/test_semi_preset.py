@@ -275,6 +275,7 @@ def test_a_killed_semi_run_resumes_where_it_stopped(tmp_path, monkeypatch):
         # ten points when num_train_iter is overridden (every 4 // 10 -> 1 iteration here)
         assert [it for it, _ in extra["eval_curve"]] == [1, 2, 3, 4]
         assert extra["eval_curve"][-1][1] == pytest.approx(r["accuracy"])
+        assert 0 < r["eval_cpu_s"] and r["eval_time_s"] > 0
     # the report and the docs tables read the same rows
     summary = harness.run_grid(cfg, tmp_path, progress=False, log=lambda *a: None)
     assert summary["done"] == 0 and summary["skipped"] == 2
