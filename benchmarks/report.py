@@ -727,8 +727,9 @@ def _claim_stats(diffs: dict) -> dict:
 def _claim_cell(st) -> str:
     if st is None:
         return "-"
+    se = f" ± {st['se'] * 100:.1f}" if st["n_seeds"] > 1 else ""  # one seed has no standard error
     return (
-        f"{st['mean'] * 100:+.1f} ± {st['se'] * 100:.1f} (n={st['n_seeds']}; "
+        f"{st['mean'] * 100:+.1f}{se} (n={st['n_seeds']}; "
         f"{st['up']} up, {st['down']} down" + (f", {st['tie']} tied" if st["tie"] else "") + ")"
     )
 
@@ -758,7 +759,7 @@ def semi_tables(rows, claims, num_classes: int, planned: int | None = None) -> s
         if not isinstance(v, list) or not v:
             return "-"
         m, se = analysis.mean_and_stderr(v)
-        return f"{_fmt(m, se)} (n={len(v)})"
+        return f"{_fmt(m, se)} (n={len(v)})" if len(v) > 1 else f"{m * 100:.1f} (n=1)"
 
     table = acc.map(fmt_acc)
     table.columns = [f"{b // num_classes} per class (b={b})" for b in budgets]
@@ -819,10 +820,14 @@ def sanity_table(rows) -> str:
             for a in algs
         }
         counts = {a: sum((a, s) in acc for s in seeds) for a in algs}
-        summary = {a: f"{_fmt(*means[a])} (n={counts[a]})" for a in algs}
+        summary = {
+            a: f"{_fmt(*means[a])} (n={counts[a]})" if counts[a] > 1 else f"{means[a][0] * 100:.1f} (n=1)"
+            for a in algs
+        }
         if diffs:
             m, se = analysis.mean_and_stderr(diffs)
-            summary["flexmatch - fullysupervised"] = f"{m * 100:+.1f} ± {se * 100:.1f} (n={len(diffs)})"
+            se_txt = f" ± {se * 100:.1f}" if len(diffs) > 1 else ""
+            summary["flexmatch - fullysupervised"] = f"{m * 100:+.1f}{se_txt} (n={len(diffs)})"
         table.loc["mean ± SE"] = [summary.get(c, "-") for c in table.columns]
         lines += [f"{per} labeled images per class (test accuracy in %, by seed):", ""]
         lines += [*_markdown(table, "seed"), ""]
