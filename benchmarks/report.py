@@ -790,7 +790,9 @@ def sanity_table(rows) -> str:
     if frame.empty:
         return "No sanity rows yet.\n"
     lines = []
-    for per, sub in frame.groupby("labels_per_class", sort=True):
+    # runs of other lengths (a longer run of the same cell) get a table of their own
+    frame["planned_iterations"] = [_planned_iterations(r) for r in frame.to_dict("records")]
+    for (per, iters), sub in frame.groupby(["labels_per_class", "planned_iterations"], sort=True):
         acc = {(r["algorithm"], r["seed"]): r for r in sub.to_dict("records")}
         algs = list(dict.fromkeys(sub["algorithm"]))
         seeds = sorted(set(sub["seed"]))
@@ -829,7 +831,7 @@ def sanity_table(rows) -> str:
             se_txt = f" ± {se * 100:.1f}" if len(diffs) > 1 else ""
             summary["flexmatch - fullysupervised"] = f"{m * 100:+.1f}{se_txt} (n={len(diffs)})"
         table.loc["mean ± SE"] = [summary.get(c, "-") for c in table.columns]
-        lines += [f"{per} labeled images per class (test accuracy in %, by seed):", ""]
+        lines += [f"{per} labeled images per class, {iters} iterations (test accuracy in %, by seed):", ""]
         lines += [*_markdown(table, "seed"), ""]
         for a in algs:
             walls = [r["wall_s"] for r in sub[sub["algorithm"] == a].to_dict("records") if r.get("wall_s")]
@@ -849,6 +851,15 @@ def sanity_table(rows) -> str:
                 )
         lines.append("")
     return "\n".join(lines)
+
+
+def _planned_iterations(row) -> int:
+    """The iterations a sanity row's run was set to: its override, else the cpu preset's."""
+    from subsel_plugins.evaluation._semi import CPU
+
+    settings = row.get("settings")
+    overrides = (settings.get("overrides") if isinstance(settings, dict) else None) or {}
+    return int(overrides.get("num_train_iter", CPU["num_train_iter"]))
 
 
 def _tail_change(curve):

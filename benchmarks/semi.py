@@ -202,8 +202,17 @@ def write_docs(run_dir, sanity_dir, out_dir, image) -> list[Path]:
     sanity.write_text(sanity_table(srows), encoding="utf-8")
     written.append(sanity)
     if srows:
+        from subsel_plugins.evaluation._semi import CPU
+
+        from .report import _planned_iterations
+
         per = sorted({r["labels_per_class"] for r in srows})[0]
-        sel = [r for r in srows if r["labels_per_class"] == per]
+        # the preset's runs (a longer run of one cell has a table of its own)
+        sel = [
+            r
+            for r in srows
+            if r["labels_per_class"] == per and _planned_iterations(r) == CPU["num_train_iter"]
+        ]
         written.append(
             curve_plot(
                 sel,

@@ -142,6 +142,14 @@ def test_sanity_table_and_curve_tail():
     ]
     text = report.sanity_table(rows)
     assert "| 0 | 70.0 | 55.0 | +15.0 |" in text
+    assert "4 labeled images per class, 600 iterations" in text
+    longer = {
+        **rows[0],
+        "settings": {"preset": "cpu", "overrides": {"num_train_iter": 1200}},
+        "accuracy": 0.72,
+    }
+    text2 = report.sanity_table([*rows, longer])
+    assert "4 labeled images per class, 1200 iterations" in text2 and "| 0 | 72.0 |" in text2
     assert "best before it: +1.0 to +1.0 points across 1 seed(s)" in text
     # one seed has no standard error
     assert "| mean ± SE | 70.0 (n=1) | 55.0 (n=1) | +15.0 (n=1) |" in text
