@@ -191,7 +191,7 @@ def write_docs(run_dir, sanity_dir, out_dir, image) -> list[Path]:
     )
     if cpu:
         text += (
-            f" CPU time per cell (one thread; what a cell costs on an idle core), over the {len(cpu)} cells "
+            f" CPU time per cell (one thread: what a cell costs on an idle core), over {len(cpu)} cell(s) "
             f"that recorded it: median {np.median(cpu) / 60:.1f} min; the whole grid at the median: "
             f"{planned * np.median(cpu) / 3600:.1f} h."
         )
