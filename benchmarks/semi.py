@@ -127,23 +127,35 @@ def curve_plot(rows, path, title: str = "") -> Path:
 
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
     colours = {"flexmatch": "tab:blue", "fullysupervised": "tab:orange"}
+    from subsel_plugins.evaluation._semi import CPU
+
+    from .report import _planned_iterations
+
     seen = set()
     last = 0
     runs = {}
+
+    def kind(r):
+        n = _planned_iterations(r)
+        return r["algorithm"] if n == CPU["num_train_iter"] else f"{r['algorithm']}, {n} iterations"
+
     for r in rows:
-        runs[r["algorithm"]] = runs.get(r["algorithm"], 0) + bool(r.get("eval_curve"))
+        runs[kind(r)] = runs.get(kind(r), 0) + bool(r.get("eval_curve"))
     for r in rows:
         curve = r.get("eval_curve") or []
         if not curve:
             continue
         it, acc = zip(*curve)
-        last = max(last, it[-1])
-        alg = r["algorithm"]
-        label = None if alg in seen else f"{alg} ({runs[alg]} seed{'s' if runs[alg] > 1 else ''})"
-        seen.add(alg)
-        ax.plot(it, np.asarray(acc) * 100, color=colours.get(alg, "grey"), alpha=0.8, lw=1.2, label=label)
+        k = kind(r)
+        if k == r["algorithm"]:
+            last = max(last, it[-1])
+        label = None if k in seen else f"{k} ({runs[k]} seed{'s' if runs[k] > 1 else ''})"
+        seen.add(k)
+        style = "-" if k == r["algorithm"] else "--"
+        colour = colours.get(r["algorithm"], "grey")
+        ax.plot(it, np.asarray(acc) * 100, style, color=colour, alpha=0.8, lw=1.2, label=label)
     if last:
-        ax.axvspan(0.8 * last, last, color="0.9", zorder=0, label="last fifth")
+        ax.axvspan(0.8 * last, last, color="0.9", zorder=0, label=f"last fifth of {last}")
     ax.set_xlabel("iteration")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title, fontsize=9)
@@ -202,17 +214,9 @@ def write_docs(run_dir, sanity_dir, out_dir, image) -> list[Path]:
     sanity.write_text(sanity_table(srows), encoding="utf-8")
     written.append(sanity)
     if srows:
-        from subsel_plugins.evaluation._semi import CPU
-
-        from .report import _planned_iterations
-
         per = sorted({r["labels_per_class"] for r in srows})[0]
-        # the preset's runs (a longer run of one cell has a table of its own)
-        sel = [
-            r
-            for r in srows
-            if r["labels_per_class"] == per and _planned_iterations(r) == CPU["num_train_iter"]
-        ]
+        # the preset's runs, and a longer run of one cell dashed
+        sel = [r for r in srows if r["labels_per_class"] == per]
         written.append(
             curve_plot(
                 sel,
