@@ -1,7 +1,8 @@
-"""Command line: ``python -m benchmarks [--preset quick|fashion|paper|beyond] [--config FILE] [options]``."""
+"""Command line: ``python -m benchmarks [--preset quick|fashion|paper|beyond|semi] [--config FILE] ...``."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import shutil
@@ -12,7 +13,7 @@ from pathlib import Path
 from subsel_plugins.cli import DEBUG_HELP, DoorParser, one_line, run_door
 from subsel_plugins.errors import InvalidValueError, MissingDependencyError
 
-from .config import PRESETS, BenchConfig, preset, probe_frameworks
+from .config import FRAMEWORK_LABELS, PRESETS, BenchConfig, preset, probe_frameworks
 from .harness import NORM_RESULTS, RESULTS, resolve_strategies, run_grid
 from .report import write_manifest, write_report
 
@@ -53,7 +54,11 @@ def build_parser() -> DoorParser:
         "results, e.g. typiclust_then_norm:factor=1.5), or 'all' for every registered name and combination",
     )
     p.add_argument(
-        "--frameworks", nargs="+", help="framework labels of the preset, or registered evaluation names"
+        "--frameworks",
+        nargs="+",
+        help="framework labels of the preset, registered evaluation names (flexmatch and simmatch run "
+        "their cpu preset), or flexmatch_smoke / simmatch_smoke (USB's 60-iteration plumbing checks, "
+        "for CI; their accuracy is at chance)",
     )
     p.add_argument(
         "--probe-normalize",
@@ -174,7 +179,9 @@ def config_from_args(args):
     if args.frameworks:
         fws = {}
         for f in args.frameworks:
-            fws[f] = cfg.frameworks.get(f) or {"name": f, "params": {}}
+            fws[f] = (
+                cfg.frameworks.get(f) or copy.deepcopy(FRAMEWORK_LABELS.get(f)) or {"name": f, "params": {}}
+            )
         cfg.frameworks = fws
         if cfg.norm_correlation and cfg.norm_correlation["framework"] not in fws:
             cfg.norm_correlation = None

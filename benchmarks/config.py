@@ -1,4 +1,4 @@
-"""Benchmark configuration and the presets ``quick``, ``fashion`` and ``paper``."""
+"""Benchmark configuration and the presets ``quick``, ``fashion``, ``paper``, ``beyond`` and ``semi``."""
 
 from __future__ import annotations
 
@@ -400,9 +400,10 @@ def _is_int(value) -> bool:
 
 
 def _quick() -> BenchConfig:
-    # FlexMatch/SimMatch (framework iii) are not in the quick grid: on two CPU
-    # cores USB's smoke run costs minutes per cell. Add them with
-    # `--frameworks linear_probe supervised_cnn flexmatch --strategies ... --budgets 2`.
+    # FlexMatch/SimMatch (framework iii) are not in the quick grid: a cell that
+    # learns costs minutes on a CPU (the `semi` preset runs them). The 60-iteration
+    # plumbing check, for CI only (its accuracy is at chance), is the framework
+    # label `flexmatch_smoke`: `--frameworks flexmatch_smoke --strategies random --budgets 2`.
     return BenchConfig(
         preset="quick",
         datasets=["digits"],
@@ -542,7 +543,58 @@ def _beyond() -> BenchConfig:
     )
 
 
-PRESETS = {"quick": _quick, "fashion": _fashion, "paper": _paper, "beyond": _beyond}
+#: The strategies of the semi-supervised check of the paper's Table 1 (issue 23).
+SEMI_STRATEGIES = (
+    "random",
+    "feature_norm",
+    "gram_schmidt",
+    "typiclust",
+    "typiclust_then_gs",
+    "probcover",
+    "probcover_then_gs",
+)
+
+#: The paper's four semi-supervised claims, as (better, baseline) strategy pairs.
+SEMI_CLAIMS = (
+    ("feature_norm", "random"),
+    ("gram_schmidt", "feature_norm"),
+    ("probcover_then_gs", "probcover"),
+    ("typiclust_then_gs", "typiclust"),
+)
+
+
+#: Framework labels that ``--frameworks`` knows besides a preset's own labels and the
+#: registered evaluation names: USB's 60-iteration plumbing checks, for CI (their
+#: accuracy is at chance: no table is made from them).
+FRAMEWORK_LABELS = {
+    "flexmatch_smoke": {"name": "flexmatch", "params": {"preset": "smoke"}},
+    "simmatch_smoke": {"name": "simmatch", "params": {"preset": "smoke"}},
+}
+
+
+def _semi() -> BenchConfig:
+    # The paper's Table 1 in direction, on a CPU: FlexMatch's `cpu` preset (a small
+    # CNN through the USB adapter, converging on one core in minutes) on
+    # Fashion-MNIST, 1 and 2 labels per class, selecting on EfficientNet-Lite0
+    # features of the cached first 10,000 training images (as the fashion preset);
+    # the unlabeled set is the whole training split and the test split is whole
+    # (the adapter's rules), so test_limit is None. Every cell costs minutes: no
+    # Fig. 7 analysis, and `--seeds 2` for a quick look.
+    return BenchConfig(
+        preset="semi",
+        datasets=["fashion_mnist"],
+        domains={"efficientnet_lite0": {"extractor": "efficientnet_lite0", "params": {}, "seed": 0}},
+        strategies=list(SEMI_STRATEGIES),
+        frameworks={"flexmatch": {"name": "flexmatch", "params": {"preset": "cpu"}}},
+        train_limit=10000,
+        test_limit=None,
+        budget_multipliers=[1, 2],
+        seeds=[0, 1, 2, 3, 4],
+        norm_correlation=None,
+    )
+
+
+PRESETS = {"quick": _quick, "fashion": _fashion, "paper": _paper, "beyond": _beyond, "semi": _semi}
 
 
 def preset(name: str) -> BenchConfig:

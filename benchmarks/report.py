@@ -694,3 +694,204 @@ def summary_main(argv=None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(summary_main())
+
+
+# ---------------------------------------------------------------------------
+# the semi-supervised check of the paper's Table 1 (preset `semi`, issue 23)
+
+
+def claim_differences(rows, better: str, baseline: str) -> dict:
+    """Paired differences ``better - baseline`` (same seed and budget) of result rows, per budget and pooled.
+
+    ``rows`` are result rows of one dataset, domain and framework (``strategy``,
+    ``seed``, ``budget``, ``accuracy``). The pooled entry (key ``"all"``)
+    averages each seed's differences over the budgets it has first, so its
+    standard error is over seeds, the independent units (the same seed's
+    budgets share a data order and an initialisation).
+
+    Returns
+    -------
+    dict
+        budget (int) or ``"all"`` -> ``{"mean", "se", "n_seeds", "up", "down", "tie", "diffs"}``
+        (accuracy fractions; ``up``: seeds where ``better`` scored higher).
+        Budgets without a pair are left out.
+    """
+    acc = {(r["strategy"], r["seed"], r["budget"]): float(r["accuracy"]) for r in rows}
+    per_budget: dict = {}
+    for (s, seed, b), a in sorted(acc.items(), key=lambda kv: (kv[0][2], kv[0][1])):
+        if s == better and (baseline, seed, b) in acc:
+            per_budget.setdefault(b, {})[seed] = a - acc[(baseline, seed, b)]
+    by_seed: dict = {}
+    for diffs in per_budget.values():
+        for seed, d in diffs.items():
+            by_seed.setdefault(seed, []).append(d)
+    out = {b: _claim_stats(d) for b, d in per_budget.items()}
+    if per_budget:
+        out["all"] = _claim_stats({seed: float(np.mean(ds)) for seed, ds in by_seed.items()})
+    return out
+
+
+def _claim_stats(diffs: dict) -> dict:
+    vals = np.array(list(diffs.values()), dtype=np.float64)
+    mean, se = analysis.mean_and_stderr(vals)
+    return {
+        "mean": mean,
+        "se": se,
+        "n_seeds": int(vals.size),
+        "up": int((vals > 0).sum()),
+        "down": int((vals < 0).sum()),
+        "tie": int((vals == 0).sum()),
+        "diffs": diffs,
+    }
+
+
+def _claim_cell(st) -> str:
+    if st is None:
+        return "-"
+    se = f" ± {st['se'] * 100:.1f}" if st["n_seeds"] > 1 else ""  # one seed has no standard error
+    return (
+        f"{st['mean'] * 100:+.1f}{se} (n={st['n_seeds']}; "
+        f"{st['up']} up, {st['down']} down" + (f", {st['tie']} tied" if st["tie"] else "") + ")"
+    )
+
+
+def semi_tables(rows, claims, num_classes: int, planned: int | None = None) -> str:
+    """Markdown: the accuracy table and the paired differences of ``claims`` ((better, baseline) pairs).
+
+    ``rows`` are the result rows of one dataset, domain and framework;
+    ``planned`` (the grid's cell count) makes the first line say how much of
+    the grid they are.
+    """
+    frame = _frame(rows)
+    lines = []
+    done = len(frame)
+    if planned is not None:
+        state = "complete" if done >= planned else "partial"
+        lines += [f"Cells done: {done} of {planned} ({state}).", ""]
+    if frame.empty:
+        return "\n".join(lines + ["No result rows yet.", ""])
+    budgets = sorted(set(frame["budget"]))
+    order = list(dict.fromkeys([s for pair in claims for s in pair[::-1]] + list(frame["strategy"])))
+    acc = _pivot(frame, "strategy", "budget", "accuracy").reindex(
+        index=[s for s in order if s in set(frame["strategy"])], columns=budgets
+    )
+
+    def fmt_acc(v):
+        if not isinstance(v, list) or not v:
+            return "-"
+        m, se = analysis.mean_and_stderr(v)
+        return f"{_fmt(m, se)} (n={len(v)})" if len(v) > 1 else f"{m * 100:.1f} (n=1)"
+
+    table = acc.map(fmt_acc)
+    table.columns = [f"{b // num_classes} per class (b={b})" for b in budgets]
+    lines += ["Test accuracy in %, mean ± SE over seeds (n = seeds done):", ""]
+    lines += [*_markdown(table, "strategy"), ""]
+    head = [f"{b // num_classes} per class (b={b})" for b in budgets] + ["both budgets"]
+    body = {}
+    for better, base in claims:
+        st = claim_differences(rows, better, base)
+        body[f"{better} - {base}"] = [_claim_cell(st.get(b)) for b in budgets] + [_claim_cell(st.get("all"))]
+    lines += [
+        "Paired differences in points (same seed, same budget), mean ± SE over seeds, with the number "
+        "of seeds and how many point each way; *both budgets* averages each seed's two differences "
+        "first:",
+        "",
+    ]
+    lines += [*_markdown(pd.DataFrame(body, index=head).T, "claim"), ""]
+    return "\n".join(lines)
+
+
+def sanity_table(rows) -> str:
+    """Markdown: FlexMatch against the same network on the labeled rows alone, per seed and on average.
+
+    ``rows`` are the rows of ``benchmarks.semi sanity`` (``algorithm``,
+    ``seed``, ``accuracy``, ``labels_per_class``, ``eval_curve``).
+    """
+    frame = _frame(rows)
+    if frame.empty:
+        return "No sanity rows yet.\n"
+    lines = []
+    # runs of other lengths (a longer run of the same cell) get a table of their own
+    frame["planned_iterations"] = [_planned_iterations(r) for r in frame.to_dict("records")]
+    for (per, iters), sub in frame.groupby(["labels_per_class", "planned_iterations"], sort=True):
+        acc = {(r["algorithm"], r["seed"]): r for r in sub.to_dict("records")}
+        algs = list(dict.fromkeys(sub["algorithm"]))
+        seeds = sorted(set(sub["seed"]))
+        table = pd.DataFrame(
+            {
+                a: [f"{acc[(a, s)]['accuracy'] * 100:.1f}" if (a, s) in acc else "-" for s in seeds]
+                for a in algs
+            },
+            index=[str(s) for s in seeds],
+        )
+        if {"flexmatch", "fullysupervised"} <= set(algs):
+            diffs = [
+                acc[("flexmatch", s)]["accuracy"] - acc[("fullysupervised", s)]["accuracy"]
+                for s in seeds
+                if ("flexmatch", s) in acc and ("fullysupervised", s) in acc
+            ]
+            table["flexmatch - fullysupervised"] = [
+                f"{(acc[('flexmatch', s)]['accuracy'] - acc[('fullysupervised', s)]['accuracy']) * 100:+.1f}"
+                if ("flexmatch", s) in acc and ("fullysupervised", s) in acc
+                else "-"
+                for s in seeds
+            ]
+        else:
+            diffs = []
+        means = {
+            a: analysis.mean_and_stderr([acc[(a, s)]["accuracy"] for s in seeds if (a, s) in acc])
+            for a in algs
+        }
+        counts = {a: sum((a, s) in acc for s in seeds) for a in algs}
+        summary = {
+            a: f"{_fmt(*means[a])} (n={counts[a]})" if counts[a] > 1 else f"{means[a][0] * 100:.1f} (n=1)"
+            for a in algs
+        }
+        if diffs:
+            m, se = analysis.mean_and_stderr(diffs)
+            se_txt = f" ± {se * 100:.1f}" if len(diffs) > 1 else ""
+            summary["flexmatch - fullysupervised"] = f"{m * 100:+.1f}{se_txt} (n={len(diffs)})"
+        table.loc["mean ± SE"] = [summary.get(c, "-") for c in table.columns]
+        lines += [f"{per} labeled images per class, {iters} iterations (test accuracy in %, by seed):", ""]
+        lines += [*_markdown(table, "seed"), ""]
+        for a in algs:
+            walls = [r["wall_s"] for r in sub[sub["algorithm"] == a].to_dict("records") if r.get("wall_s")]
+            if walls:
+                lines.append(
+                    f"- `{a}`: wall time per run {np.median(walls) / 60:.1f} min (median of {len(walls)}; "
+                    f"range {min(walls) / 60:.1f}-{max(walls) / 60:.1f})."
+                )
+        for a in algs:
+            tails = [_tail_change(r.get("eval_curve")) for r in sub[sub["algorithm"] == a].to_dict("records")]
+            tails = [t for t in tails if t is not None]
+            if tails:
+                lines.append(
+                    f"- `{a}`: best test accuracy in the last fifth of the iterations minus the best "
+                    f"before it: {min(tails) * 100:+.1f} to {max(tails) * 100:+.1f} points across "
+                    f"{len(tails)} seed(s) (mean {float(np.mean(tails)) * 100:+.1f})."
+                )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _planned_iterations(row) -> int:
+    """The iterations a sanity row's run was set to: its override, else the cpu preset's."""
+    from subsel_plugins.evaluation._semi import CPU
+
+    settings = row.get("settings")
+    overrides = (settings.get("overrides") if isinstance(settings, dict) else None) or {}
+    return int(overrides.get("num_train_iter", CPU["num_train_iter"]))
+
+
+def _tail_change(curve):
+    """How much a learning curve still rose in its last fifth: its best there minus its best before.
+
+    None when either part has no point. Negative or about zero: the accuracy
+    had stopped rising before the last fifth of the iterations.
+    """
+    if not curve or len(curve) < 2:
+        return None
+    last_it = curve[-1][0]
+    before = [acc for it, acc in curve if it <= 0.8 * last_it]
+    tail = [acc for it, acc in curve if it > 0.8 * last_it]
+    return max(tail) - max(before) if before and tail else None

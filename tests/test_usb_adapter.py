@@ -247,7 +247,10 @@ def test_semilearn_trains_on_exactly_the_chosen_rows(tmp_path, digits):
     labeled = np.random.default_rng(0).choice(pool, size=13, replace=False)
     args, alg = _semilearn_objects(tmp_path, digits, labeled, num_labels=13)
     lb, ulb, ev = (alg.dataset_dict[k] for k in ("train_lb", "train_ulb", "eval"))
-    assert all(isinstance(d, BasicDataset) for d in (lb, ulb, ev))
+    assert all(isinstance(d, BasicDataset) for d in (lb, ulb))
+    # the test split, transformed once up front (the same tensors as USB's PIL evaluation transform)
+    assert isinstance(ev, usb._data.PretransformedDataset)
+    assert np.array_equal(ev.targets, digits.test.labels)
     images = digits.train.images[..., 0]
     # labeled: the chosen rows, in pick order
     assert len(lb) == 13 and args.lb_dest_len == 13
@@ -265,6 +268,8 @@ def test_semilearn_trains_on_exactly_the_chosen_rows(tmp_path, digits):
     assert set(batch["idx_lb"].tolist()) <= set(range(13))
     item = ulb[7]
     assert item["idx_ulb"] == 7 and item["x_ulb_w"].shape == (3, 8, 8)
+    item = ev[3]
+    assert item["idx_lb"] == 3 and item["y_lb"] == digits.test.labels[3] and item["x_lb"].shape == (3, 8, 8)
 
 
 def test_include_lb_to_ulb_false_leaves_the_rest_unlabeled(tmp_path, digits):

@@ -68,7 +68,13 @@ Python API
     as ``num_labels``) skips selection and trains on exactly those rows;
     returns the final metrics
     (``eval/top-1-acc``, ``eval/balanced_acc``, ``eval/F1``, ``eval/best_acc``,
-    ``num_labels``, ``labeled_classes``, ``train_seconds``, ...).
+    ``eval_curve``, ``num_labels``, ``labeled_classes``, ``train_seconds``, ...).
+
+Networks
+--------
+Besides semilearn's own (``wrn_28_2``, ...), ``net: subsel_cnn`` is a small
+CNN that converges on a CPU (:mod:`._nets`; registered with semilearn's
+network builder when :func:`import_semilearn` runs).
 
 Dependencies: ``pip install 'subsel-plugins[usb]'`` then
 ``pip install --no-deps semilearn==0.3.2`` (its declared dependencies pin

@@ -146,12 +146,23 @@ def missing_optional_modules() -> list[str]:
 def import_semilearn():
     """Import and return the ``semilearn`` package, with the temporary stubs described above.
 
+    The CPU-sized networks of :mod:`._nets` (``subsel_cnn``) are registered
+    with its network builder on the way.
+
     Raises
     ------
     ImportError
         When semilearn itself, or a package it needs for image SSL, is missing;
         the message names the install commands.
     """
+    module = _import_semilearn()
+    from ._nets import register_nets
+
+    register_nets()
+    return module
+
+
+def _import_semilearn():
     if "semilearn" in sys.modules:
         return sys.modules["semilearn"]
     with _import_lock:

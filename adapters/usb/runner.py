@@ -297,8 +297,10 @@ def run_usb(config, labeled=None, *, device: str | None = None, verbose: bool = 
         Final metrics (also written to ``subsel_metrics.json``): the final EMA
         model's ``eval/top-1-acc``, ``eval/balanced_acc``, ``eval/precision``,
         ``eval/recall``, ``eval/F1``, ``eval/loss``; USB's ``eval/best_acc``
-        and ``eval/best_it``; and ``num_labels``, ``labeled_classes`` (classes
-        present in the labeled set), ``iterations``, ``device``,
+        and ``eval/best_it``; ``eval_curve`` (``[iteration, top-1 accuracy]``
+        of every evaluation during training, every ``num_eval_iter``
+        iterations and at the last); and ``num_labels``, ``labeled_classes``
+        (classes present in the labeled set), ``iterations``, ``device``,
         ``train_seconds``, ``save_path``.
     """
     args, subsel = _read_config(config, device, need_strategy=labeled is None)
@@ -469,6 +471,7 @@ def _train(args, dataset_dict, device, save_path, logger) -> dict:
         logger.info(f"Arguments: {alg.args}")
         if args.resume and args.load_path and os.path.exists(args.load_path):
             alg.load_model(args.load_path)
+        curve = _record_eval_curve(alg)
         if hasattr(alg, "warmup"):
             alg.warmup()
         start = time.perf_counter()
@@ -490,7 +493,29 @@ def _train(args, dataset_dict, device, save_path, logger) -> dict:
     metrics.update(results)
     metrics["iterations"] = int(alg.it)
     metrics["train_seconds"] = round(seconds, 3)
+    metrics["eval_curve"] = curve
     return metrics
+
+
+def _record_eval_curve(alg) -> list:
+    """Record ``[iteration, top-1 accuracy]`` of every evaluation on the eval split during training.
+
+    USB's EvaluationHook calls ``alg.evaluate("eval")`` every ``num_eval_iter``
+    iterations and at the last one, on the EMA weights; the instance's
+    ``evaluate`` is wrapped to keep each result (the list is filled in place).
+    """
+    curve: list = []
+    evaluate = alg.evaluate
+
+    def recording(eval_dest="eval", *args, **kwargs):
+        out = evaluate(eval_dest, *args, **kwargs)
+        if eval_dest == "eval" and isinstance(out, dict) and "eval/top-1-acc" in out:
+            # the hook runs before alg.it counts the step just taken
+            curve.append([int(alg.it) + 1, float(out["eval/top-1-acc"])])
+        return out
+
+    alg.evaluate = recording
+    return curve
 
 
 # ---------------------------------------------------------------------------
