@@ -5,6 +5,7 @@ from .strategies import (
     CenteredGramSchmidtQuery,
     FeatureNormQuery,
     GramSchmidtQuery,
+    KCenterGreedyQuery,
     ProbCoverQuery,
     RandomQuery,
     TypiClustGSQuery,
@@ -20,6 +21,8 @@ def subsel_register_strategies(register):
     register("gram_schmidt", GramSchmidtQuery)
     register("typiclust", TypiClustQuery)
     register("probcover", ProbCoverQuery)
+    # the core-set diversity baseline (Sener and Savarese 2018)
+    register("kcenter_greedy", KCenterGreedyQuery)
     # beyond the paper (docs/guide/evidence.md)
     register("typiclust_norm", TypiClustNormQuery)
     register("typiclust_gs", TypiClustGSQuery)

@@ -5,8 +5,8 @@
 as an array; this module registers the one for distributed inputs (a
 ``dask.array.Array``, a glob or list of ``.npy`` shards, a zarr array or a
 ``.zarr`` path, a :class:`~subsel_plugins.distributed.RowSource`). It runs
-``random``, ``feature_norm``, ``gram_schmidt`` (randomized) and ``ThenQuery``
-whose first stage is one of them, each through the same algorithm as on one
+``random``, ``feature_norm``, ``gram_schmidt`` (randomized), ``kcenter_greedy``
+and ``ThenQuery`` whose first stage is one of them, each through the same algorithm as on one
 machine over a :class:`~subsel_plugins.distributed.ChunkedPool`; any other
 strategy is refused in one error before any work. Importing
 :mod:`subsel_plugins` registers it.
@@ -24,11 +24,21 @@ import numpy as np
 from ._validation import check_budget, check_labeled, scale_scores_back
 from .distributed import is_distributed_input
 from .errors import ClusterError, InvalidTypeError, InvalidValueError
-from .strategies import FeatureNormQuery, GramSchmidtQuery, RandomQuery, ThenQuery, register_input_handler
+from .strategies import (
+    FeatureNormQuery,
+    GramSchmidtQuery,
+    KCenterGreedyQuery,
+    RandomQuery,
+    ThenQuery,
+    register_input_handler,
+)
 
 __all__ = ["SUPPORTED", "ClusterError", "runner_for", "select_with_scores"]
 
-SUPPORTED = "random, feature_norm, gram_schmidt and <random|feature_norm|gram_schmidt>_then_<any>"
+SUPPORTED = (
+    "random, feature_norm, gram_schmidt, kcenter_greedy and "
+    "<random|feature_norm|gram_schmidt|kcenter_greedy>_then_<any>"
+)
 
 # progress(event, pool) callbacks for the selection in flight (tests and reports)
 _PROGRESS: contextvars.ContextVar = contextvars.ContextVar("subsel_progress", default=None)
@@ -167,6 +177,16 @@ def _check_gram_schmidt(strategy):
         )
 
 
+def _kcenter(strategy, source, budget, lab, rng):
+    from .distributed import ChunkedDistancePool
+    from .strategies._kcenter import farthest_first
+
+    pool = ChunkedDistancePool(source)
+    idx, scores = farthest_first(pool, budget, lab, rng)
+    strategy.stats_ = pool.finish_stats()
+    return idx, scale_scores_back(scores, pool.e)
+
+
 def _then(strategy, source, budget, lab, rng):
     # ThenQuery's own selection: its first stage runs distributed (through this
     # handler again; runner_for checked that it can), its second on the
@@ -178,6 +198,7 @@ _RUNNERS = (
     (RandomQuery, _random),
     (FeatureNormQuery, _feature_norm),
     (GramSchmidtQuery, _gram_schmidt),
+    (KCenterGreedyQuery, _kcenter),
     (ThenQuery, _then),
 )
 

@@ -34,6 +34,7 @@ __all__ = [
     "weight_bound_factor",
     "sq_distance_blocks",
     "pair_sq_distances",
+    "fold_min_sq_distances",
     "nearest_sq_distances",
     "knn_sq_distances",
     "faiss_or_none",
@@ -302,6 +303,41 @@ def pair_sq_distances(Q: np.ndarray, B: np.ndarray) -> np.ndarray:
     D2 += np.einsum("ij,ij->i", B, B)[None, :]
     np.maximum(D2, 0.0, out=D2)
     return D2
+
+
+#: Elements of the largest float64 temporary of :func:`fold_min_sq_distances` (32 MB).
+FOLD_TEMP_ELEMENTS = 1 << 22
+
+
+def fold_min_sq_distances(mind: np.ndarray, block: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Fold ``centers`` (m, d) into ``mind`` (b,): ``min(mind_i, min_j ||block_i - centers_j||^2)``.
+
+    In place, in float64 whatever the rows' precision. One center: the
+    difference is squared directly (exact up to rounding, the same bits for a
+    row whichever block it is read in); several: ``||x||^2 + ||c||^2 - 2 x.c``
+    (BLAS-3, clamped at 0) in row pieces whose temporary stays under
+    :data:`FOLD_TEMP_ELEMENTS`. Entries at ``-inf`` (rows out of the race)
+    stay there. Returns ``mind``.
+    """
+    C = np.asarray(centers, dtype=np.float64)
+    if C.shape[0] == 0:
+        return mind
+    d = max(1, C.shape[1])
+    step = max(1, FOLD_TEMP_ELEMENTS // (d * C.shape[0] if C.shape[0] > 1 else d))
+    c_sq = np.einsum("ij,ij->i", C, C)
+    for s in range(0, mind.shape[0], step):
+        B = np.asarray(block[s : s + step], dtype=np.float64)
+        if C.shape[0] == 1:
+            diff = B - C[0]
+            d2 = np.einsum("ij,ij->i", diff, diff)
+        else:
+            D2 = B @ C.T
+            D2 *= -2.0
+            D2 += np.einsum("ij,ij->i", B, B)[:, None]
+            D2 += c_sq[None, :]
+            d2 = np.maximum(D2.min(axis=1), 0.0)
+        np.minimum(mind[s : s + len(B)], d2, out=mind[s : s + len(B)])
+    return mind
 
 
 def faiss_or_none():

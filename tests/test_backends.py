@@ -39,6 +39,7 @@ def test_claims_are_what_the_backends_run():
     assert claims["feature_norm"] == claims["random"] == {"numpy", "dask"}
     assert "dask" in claims["feature_norm_then_gs"] and "dask" not in claims["typiclust_then_gs"]
     assert claims["typiclust"] == claims["probcover"] == {"numpy"}
+    assert claims["kcenter_greedy"] == {"numpy", "dask"} and "dask" in claims["kcenter_greedy_then_gs"]
 
 
 @pytest.mark.parametrize("name,backend", CLAIMS, ids=[f"{n}-{b}" for n, b in CLAIMS])

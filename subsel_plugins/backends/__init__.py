@@ -3,12 +3,23 @@
 A selection algorithm that needs more than one pass over the rows (Gram-Schmidt's
 rejection sampler, the norm race that fills a budget) is written once against
 :class:`RowPool`; the backend decides where the rows live and where the passes run.
-This package holds the protocol and the in-memory backend; the Dask backend is
-:class:`subsel_plugins.distributed.ChunkedPool`. Which backend an input gets is
+Farthest-first traversal (k-center greedy) is written once against
+:class:`DistancePool`. This package holds the protocols and the in-memory
+backends; the Dask backends are :class:`subsel_plugins.distributed.ChunkedPool`
+and :class:`subsel_plugins.distributed.ChunkedDistancePool`. Which backend an input gets is
 decided at the door (``subsel_plugins.dispatch``), never by a strategy.
 """
 
-from ._memory import ArrayPool, Centered, NumpyKernels, TorchKernels
-from ._pool import Batch, RowPool
+from ._memory import ArrayDistancePool, ArrayPool, Centered, NumpyKernels, TorchKernels
+from ._pool import Batch, DistancePool, RowPool
 
-__all__ = ["RowPool", "Batch", "ArrayPool", "Centered", "NumpyKernels", "TorchKernels"]
+__all__ = [
+    "RowPool",
+    "Batch",
+    "ArrayPool",
+    "Centered",
+    "NumpyKernels",
+    "TorchKernels",
+    "DistancePool",
+    "ArrayDistancePool",
+]

@@ -8,13 +8,14 @@ from .._progress import blocks
 from ..errors import MissingDependencyError
 from ..kernels import (
     bound_slack,
+    fold_min_sq_distances,
     norm_sample_among,
     project_out,
     residual_bounds,
     sq_norm_rel_error,
     weight_bound_factor,
 )
-from ._pool import Batch, RowPool, residual_weights
+from ._pool import Batch, DistancePool, RowPool, residual_weights
 
 # Rows read from X at a time in a full pass: a float64 copy of one block is the
 # largest temporary (8192 x 384 x 8 B = 25 MB).
@@ -248,3 +249,30 @@ class ArrayPool(RowPool):
 
     def norm_fill(self, k, chosen, rng):
         return norm_sample_among(self.X, self.norm, self.free, k, rng)
+
+
+class ArrayDistancePool(DistancePool):
+    """:class:`DistancePool` over an in-memory array or memory map (read, never copied).
+
+    ``mind`` is one float64 per row; a fold reads X in blocks of
+    :data:`BLOCK_ROWS` rows.
+    """
+
+    e = 0
+
+    def __init__(self, X):
+        self.X = X
+        self.n, self.d = X.shape
+        self.mind = np.full(self.n, np.inf)
+        self.stats = {"passes": 0}
+
+    def rows(self, idx):
+        return np.asarray(self.X[np.asarray(idx, dtype=np.int64)])
+
+    def fold(self, centers, taken):
+        self.mind[np.asarray(taken, dtype=np.int64)] = -np.inf
+        for s in range(0, self.n, BLOCK_ROWS):
+            fold_min_sq_distances(self.mind[s : s + BLOCK_ROWS], self.X[s : s + BLOCK_ROWS], centers)
+        self.stats["passes"] += 1
+        i = int(np.argmax(self.mind))
+        return (i, float(self.mind[i])) if self.mind[i] > -np.inf else (-1, -np.inf)

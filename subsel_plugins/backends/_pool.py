@@ -103,6 +103,30 @@ class RowPool:
         """Called after each batch of trials (progress reports)."""
 
 
+class DistancePool:
+    """Rows of a feature matrix and each row's squared distance to its nearest center.
+
+    What farthest-first traversal (k-center greedy) asks of the rows, wherever
+    they live: the pool keeps, per row, the squared distance ``mind`` to the
+    nearest center folded so far (``inf`` before any), and ``-inf`` for the
+    rows out of the race (labeled or chosen). Attributes: ``n``, ``d``,
+    ``stats`` (``passes``), and ``e``: the exponent the rows were rescaled by
+    (``2**-e``, exact) when their magnitude was extreme (0 otherwise).
+    """
+
+    def rows(self, idx) -> np.ndarray:
+        """The rows ``idx`` (global indices), (len(idx), d) as the pool reads them."""
+        raise NotImplementedError
+
+    def fold(self, centers: np.ndarray, taken) -> tuple[int, float]:
+        """One pass: ``taken`` rows leave the race, ``centers`` (m, d) fold into ``mind``.
+
+        Returns the free row farthest from every center (the lowest index among
+        ties) and its squared distance; ``(-1, -inf)`` when no row is free.
+        """
+        raise NotImplementedError
+
+
 def residual_weights(R: np.ndarray, norm: str, sqn: np.ndarray, alive: np.ndarray):
     """Weights of residual rows ``R`` (m, d) and which of the ``alive`` rows are found in the span.
 

@@ -24,6 +24,7 @@ __all__ = [
     "is_distributed_input",
     "connect",
     "ChunkedPool",
+    "ChunkedDistancePool",
     "RowSource",
     "NpyShards",
     "ZarrRows",
@@ -34,6 +35,7 @@ __all__ = [
 
 _LAZY = {
     "ChunkedPool": "._pool",
+    "ChunkedDistancePool": "._farthest",
     "connect": "._client",
     "RowSource": "._sources",
     "NpyShards": "._sources",

@@ -14,6 +14,7 @@ from ._base import register_input_handler as register_input_handler
 from ._base import register_modal_query_hook as register_modal_query_hook
 from ._feature_norm import FeatureNormQuery
 from ._gram_schmidt import GramSchmidtQuery
+from ._kcenter import KCenterGreedyQuery
 from ._probcover import DEFAULT_PSEUDO_CLASSES as DEFAULT_PSEUDO_CLASSES
 from ._probcover import ProbCoverQuery
 from ._random import RandomQuery
@@ -33,4 +34,5 @@ __all__ = [
     "TypiClustNormQuery",
     "TypiClustGSQuery",
     "CenteredGramSchmidtQuery",
+    "KCenterGreedyQuery",
 ]

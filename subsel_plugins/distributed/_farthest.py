@@ -1,0 +1,113 @@
+"""The Dask backend of :class:`~subsel_plugins.backends.DistancePool`: nearest-center distances on the workers.
+
+Farthest-first traversal (``subsel_plugins.strategies._kcenter.farthest_first``)
+is the single machine's; this pool keeps, per chunk, a persisted state on the
+workers: each row's squared distance to its nearest center (``-inf`` for rows
+out of the race) and the chunk's farthest free row. A fold is one task per
+chunk (it reads the chunk from the source and folds the new centers in, with
+:func:`~subsel_plugins.kernels.fold_min_sq_distances`, the single machine's
+kernel) and one reduction of the chunks' maxima on the client: one round trip
+per pick. The client holds O(chunks + centers d).
+
+Every state is a pure function of the source and of the client's inputs: a
+state lost with a worker is recomputed by the scheduler from the source. The
+distances are those of the single machine row for row (the same kernel in
+float64), so the picks are the single machine's for the same seed.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .._validation import rescale_exponent
+from ..backends import DistancePool
+from ..kernels import fold_min_sq_distances
+from ._client import Traffic
+from ._passes import gather_rows, raise_if_bad, scan, split_by_chunk
+from ._sources import block_len, iter_pieces
+
+#: Rows per piece of a worker's fold (a float64 copy of 8192 x 384 is 25 MB).
+FOLD_ROWS = 8192
+
+
+def _task_fold(state, block, centers, taken):
+    """The chunk's next state: ``taken`` rows out of the race, ``centers`` folded into the distances."""
+    mind = np.full(block_len(block), np.inf) if state is None else state["mind"].copy()
+    mind[taken] = -np.inf
+    for s, piece in iter_pieces(block, FOLD_ROWS):
+        fold_min_sq_distances(mind[s : s + len(piece)], piece, centers)
+    j = int(np.argmax(mind)) if mind.size else 0
+    return {"mind": mind, "best": (j, float(mind[j]) if mind.size else -np.inf)}
+
+
+def _task_best(state):
+    return state["best"]
+
+
+class ChunkedDistancePool(DistancePool):
+    """:class:`~subsel_plugins.backends.DistancePool` over a row-chunked source (module docstring).
+
+    A first pass validates the source (NaN or infinity: an error naming the
+    first bad row); features of extreme magnitude are read rescaled by an
+    exact power of two ``2**-e`` (``e``: the attribute).
+
+    Parameters
+    ----------
+    source : RowSource
+
+    Attributes
+    ----------
+    stats : dict
+        ``passes`` (the validation pass and one per fold), and from
+        :meth:`finish_stats` ``traffic``, ``seconds`` and ``chunks``.
+    """
+
+    def __init__(self, source):
+        import dask
+        from dask import delayed
+
+        self._dask, self._delayed = dask, delayed
+        self.traffic = Traffic()
+        self.stats = {"passes": 0}
+        self._t0 = time.perf_counter()
+        res = scan(source, traffic=self.traffic, phase="validate")
+        raise_if_bad(res)
+        self.stats["passes"] += 1
+        self.e = rescale_exponent(res["max_abs"])
+        self.source = source.scaled(self.e) if self.e else source
+        self.n, self.d = source.n, source.d
+        self.states = [None] * source.n_chunks
+
+    def rows(self, idx):
+        return gather_rows(self.source, np.asarray(idx, dtype=np.int64), self.traffic, "centers")
+
+    def fold(self, centers, taken):
+        dask, delayed = self._dask, self._delayed
+        taken = np.asarray(taken, dtype=np.int64)
+        parts = split_by_chunk(self.source, taken)
+        C = np.ascontiguousarray(centers)
+        dC = delayed(C)  # one copy per worker, not one per chunk
+        tasks = [
+            delayed(_task_fold)(self.states[c], self.source.block_task(c), dC, parts[c])
+            for c in range(self.source.n_chunks)
+        ]
+        self.states = list(dask.persist(*tasks))
+        best = dask.compute(*[delayed(_task_best)(s) for s in self.states])
+        self.traffic.add(
+            "fold", to_client=16 * len(best), to_workers=C.nbytes + taken.nbytes, tasks=len(tasks)
+        )
+        self.stats["passes"] += 1
+        vals = np.array([v for _, v in best])
+        c = int(np.argmax(vals))  # the first chunk among equal maxima: the lowest global index
+        if vals[c] == -np.inf:
+            return -1, -np.inf
+        return int(self.source.starts[c]) + int(best[c][0]), float(vals[c])
+
+    def finish_stats(self):
+        """``stats`` as ``KCenterGreedyQuery.stats_`` reports it for distributed inputs."""
+        self.stats["traffic"] = self.traffic.as_dict()
+        self.stats["seconds"] = round(time.perf_counter() - self._t0, 3)
+        self.stats["chunks"] = self.source.n_chunks
+        return self.stats
