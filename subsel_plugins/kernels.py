@@ -42,6 +42,7 @@ __all__ = [
     "official_kmeans",
     "official_kmeans_on_sample",
     "sample_kmeans",
+    "sample_kmeans_centroids",
     "sample_kmeans_labels",
     "nearest_centroid",
 ]
@@ -451,40 +452,52 @@ def sample_kmeans_labels(F: np.ndarray, n_clusters: int, seed: int) -> np.ndarra
 def sample_kmeans(F: np.ndarray, n_clusters: int, seed: int, points_per_centroid: int | None = None):
     """Approximate k-means for large pools: ``(labels, centroids)``, trained on a sample.
 
-    Lloyd's algorithm (``SAMPLE_KMEANS_ITERS`` iterations, one start) on a
-    uniform sample of ``MAX_POINTS_PER_CENTROID * n_clusters`` rows (or
-    ``points_per_centroid * n_clusters``), as faiss
-    does by default, started from greedy k-means++ seeds (scikit-learn's
-    2 + ln k trials per centre: on the 1000-class ImageNet stand-in one trial
-    left Lloyd at an adjusted mutual information of 0.89 with the classes,
-    greedy seeding reaches 0.97, above MiniBatchKMeans's 0.96) drawn
-    from the first ``KMEANS_INIT_ROWS_PER_CENTROID * n_clusters`` sampled rows;
-    then every row gets its nearest centroid. faiss's Kmeans runs the
-    iterations when installed, scikit-learn's KMeans otherwise, from the same
-    seeds.
+    :func:`sample_kmeans_centroids` on the rows of ``F``, then every row gets
+    its nearest centroid (:func:`nearest_centroid`).
     """
-    n = F.shape[0]
-    rng = np.random.default_rng(seed)
-    m = min(n, (points_per_centroid or MAX_POINTS_PER_CENTROID) * n_clusters)
-    sample = np.sort(rng.choice(n, m, replace=False)) if m < n else np.arange(n)
-    S = np.ascontiguousarray(F[sample], dtype=np.float32)
-    faiss = faiss_or_none()
-    with progress(total=3, desc=f"k-means, k={n_clusters} on {m:,} rows", unit="step") as bar:
-        init_rows = rng.permutation(m)[: KMEANS_INIT_ROWS_PER_CENTROID * n_clusters]
-        init, _ = kmeans_plusplus(S[init_rows], n_clusters, random_state=seed)
+    with progress(total=2, desc=f"k-means, k={n_clusters}", unit="step") as bar:
+        centroids = sample_kmeans_centroids(
+            lambda idx: F[idx], F.shape[0], n_clusters, seed, points_per_centroid
+        )
         bar.update()
-        if faiss is not None:
-            km = faiss.Kmeans(S.shape[1], n_clusters, niter=SAMPLE_KMEANS_ITERS, seed=seed % 2**31)
-            km.train(S, init_centroids=np.ascontiguousarray(init, dtype=np.float32))
-            centroids = km.centroids
-        else:
-            km = KMeans(n_clusters, init=init, n_init=1, max_iter=SAMPLE_KMEANS_ITERS, tol=0.0)
-            centroids = km.fit(S).cluster_centers_
-        bar.update()
-        centroids = np.asarray(centroids, dtype=np.float32)
         labels = nearest_centroid(F, centroids)
         bar.update()
     return labels, centroids
+
+
+def sample_kmeans_centroids(
+    rows_of, n: int, n_clusters: int, seed: int, points_per_centroid: int | None = None
+):
+    """Centroids (n_clusters, d) float32 of approximate k-means, trained on a sample of the ``n`` rows.
+
+    Lloyd's algorithm (``SAMPLE_KMEANS_ITERS`` iterations, one start) on a
+    uniform sample of ``MAX_POINTS_PER_CENTROID * n_clusters`` rows (or
+    ``points_per_centroid * n_clusters``), as faiss does by default, started
+    from greedy k-means++ seeds (scikit-learn's 2 + ln k trials per centre: on
+    the 1000-class ImageNet stand-in one trial left Lloyd at an adjusted mutual
+    information of 0.89 with the classes, greedy seeding reaches 0.97, above
+    MiniBatchKMeans's 0.96) drawn from the first
+    ``KMEANS_INIT_ROWS_PER_CENTROID * n_clusters`` sampled rows. faiss's Kmeans
+    runs the iterations when installed, scikit-learn's KMeans otherwise, from
+    the same seeds. ``rows_of(idx)`` reads the rows ``idx`` (sorted global
+    indices): an array's fancy index, or a gather from Dask chunks, so both
+    backends train on the same sample.
+    """
+    rng = np.random.default_rng(seed)
+    m = min(n, (points_per_centroid or MAX_POINTS_PER_CENTROID) * n_clusters)
+    sample = np.sort(rng.choice(n, m, replace=False)) if m < n else np.arange(n)
+    S = np.ascontiguousarray(rows_of(sample), dtype=np.float32)
+    faiss = faiss_or_none()
+    init_rows = rng.permutation(m)[: KMEANS_INIT_ROWS_PER_CENTROID * n_clusters]
+    init, _ = kmeans_plusplus(S[init_rows], n_clusters, random_state=seed)
+    if faiss is not None:
+        km = faiss.Kmeans(S.shape[1], n_clusters, niter=SAMPLE_KMEANS_ITERS, seed=seed % 2**31)
+        km.train(S, init_centroids=np.ascontiguousarray(init, dtype=np.float32))
+        centroids = km.centroids
+    else:
+        km = KMeans(n_clusters, init=init, n_init=1, max_iter=SAMPLE_KMEANS_ITERS, tol=0.0)
+        centroids = km.fit(S).cluster_centers_
+    return np.asarray(centroids, dtype=np.float32)
 
 
 def nearest_centroid(F: np.ndarray, centroids: np.ndarray) -> np.ndarray:

@@ -142,9 +142,12 @@ def test_dask_shards_on_a_local_cluster(tmp_path):
         np.save(tmp_path / f"part{k}.npy", X[k * 1000 : (k + 1) * 1000])
     labeled = [10, 1500, 2999]
     ref = KCenterGreedyQuery(random_state=0).select_with_scores(X, 30, labeled=labeled)
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    ) as cluster, distributed.Client(cluster):
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
         got = KCenterGreedyQuery(random_state=0).select_with_scores(
             str(tmp_path / "part*.npy"), 30, labeled=labeled
         )
@@ -177,6 +180,8 @@ def test_dask_exhausted_pool_ties_break_as_on_one_machine(dask_sync, labeled):
 
     X = np.repeat(np.eye(3), 4, axis=0)  # distance-0 ties across chunks once the 3 points are covered
     one = KCenterGreedyQuery(random_state=0).select_with_scores(X, 9, labeled=labeled)
-    got = KCenterGreedyQuery(random_state=0).select_with_scores(da.from_array(X, chunks=(5, 3)), 9, labeled=labeled)
+    got = KCenterGreedyQuery(random_state=0).select_with_scores(
+        da.from_array(X, chunks=(5, 3)), 9, labeled=labeled
+    )
     np.testing.assert_array_equal(got[0], one[0])
     np.testing.assert_array_equal(got[1], one[1])

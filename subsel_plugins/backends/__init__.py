@@ -4,14 +4,15 @@ A selection algorithm that needs more than one pass over the rows (Gram-Schmidt'
 rejection sampler, the norm race that fills a budget) is written once against
 :class:`RowPool`; the backend decides where the rows live and where the passes run.
 Farthest-first traversal (k-center greedy) is written once against
-:class:`DistancePool`. This package holds the protocols and the in-memory
-backends; the Dask backends are :class:`subsel_plugins.distributed.ChunkedPool`
-and :class:`subsel_plugins.distributed.ChunkedDistancePool`. Which backend an input gets is
+:class:`DistancePool`, TypiClust's visiting loop against :class:`ClusterPool`.
+This package holds the protocols and the in-memory backends; the Dask backends are :class:`subsel_plugins.distributed.ChunkedPool`,
+:class:`subsel_plugins.distributed.ChunkedDistancePool` and
+:class:`subsel_plugins.distributed.ChunkedClusterPool`. Which backend an input gets is
 decided at the door (``subsel_plugins.dispatch``), never by a strategy.
 """
 
-from ._memory import ArrayDistancePool, ArrayPool, Centered, NumpyKernels, TorchKernels
-from ._pool import Batch, DistancePool, RowPool
+from ._memory import ArrayClusterPool, ArrayDistancePool, ArrayPool, Centered, NumpyKernels, TorchKernels
+from ._pool import Batch, ClusterPool, DistancePool, RowPool
 
 __all__ = [
     "RowPool",
@@ -22,4 +23,6 @@ __all__ = [
     "TorchKernels",
     "DistancePool",
     "ArrayDistancePool",
+    "ClusterPool",
+    "ArrayClusterPool",
 ]

@@ -15,7 +15,7 @@ from ..kernels import (
     sq_norm_rel_error,
     weight_bound_factor,
 )
-from ._pool import Batch, DistancePool, RowPool, residual_weights
+from ._pool import Batch, ClusterPool, DistancePool, RowPool, residual_weights
 
 # Rows read from X at a time in a full pass: a float64 copy of one block is the
 # largest temporary (8192 x 384 x 8 B = 25 MB).
@@ -276,3 +276,28 @@ class ArrayDistancePool(DistancePool):
         self.stats["passes"] += 1
         i = int(np.argmax(self.mind))
         return (i, float(self.mind[i])) if self.mind[i] > -np.inf else (-1, -np.inf)
+
+
+class ArrayClusterPool(ClusterPool):
+    """:class:`ClusterPool` over in-memory features ``F`` clustered by ``cluster_fn(F, k, seed)``.
+
+    Labels are one int64 per row; :meth:`members` is one scan of them.
+    """
+
+    def __init__(self, F, cluster_fn):
+        self.F, self.cluster_fn = F, cluster_fn
+        self.n = F.shape[0]
+
+    def fit(self, n_clusters, seed):
+        self.labels = np.asarray(self.cluster_fn(self.F, n_clusters, seed), dtype=np.int64)
+        self.free = self.labels.copy()  # -1: out of the race
+        return np.bincount(self.labels, minlength=n_clusters)
+
+    def labels_of(self, rows):
+        return self.labels[np.asarray(rows, dtype=np.int64)]
+
+    def take(self, rows):
+        self.free[np.asarray(rows, dtype=np.int64)] = -1
+
+    def members(self, cluster):
+        return np.flatnonzero(self.free == cluster)

@@ -127,6 +127,30 @@ class DistancePool:
         raise NotImplementedError
 
 
+class ClusterPool:
+    """Rows grouped by k-means: what TypiClust's visiting loop asks of the rows, wherever they live.
+
+    The pool keeps every row's cluster label where the rows are, and which
+    rows are out of the race (labeled or chosen). Attributes: ``n``.
+    """
+
+    def fit(self, n_clusters: int, seed: int) -> np.ndarray:
+        """Cluster every row into ``n_clusters``; returns the cluster sizes (n_clusters,) int64."""
+        raise NotImplementedError
+
+    def labels_of(self, rows) -> np.ndarray:
+        """Cluster labels of the rows ``rows`` (global indices)."""
+        raise NotImplementedError
+
+    def take(self, rows) -> None:
+        """Rows ``rows`` leave the race (they are labeled, or were chosen)."""
+        raise NotImplementedError
+
+    def members(self, cluster: int) -> np.ndarray:
+        """The rows of ``cluster`` still in the race, sorted global indices."""
+        raise NotImplementedError
+
+
 def residual_weights(R: np.ndarray, norm: str, sqn: np.ndarray, alive: np.ndarray):
     """Weights of residual rows ``R`` (m, d) and which of the ``alive`` rows are found in the span.
 

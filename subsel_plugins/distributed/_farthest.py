@@ -1,4 +1,4 @@
-"""The Dask backend of :class:`~subsel_plugins.backends.DistancePool`: nearest-center distances on the workers.
+"""The Dask backend of :class:`~subsel_plugins.backends.DistancePool`: nearest-center distances.
 
 Farthest-first traversal (``subsel_plugins.strategies._kcenter.farthest_first``)
 is the single machine's; this pool keeps, per chunk, a persisted state on the

@@ -6,6 +6,7 @@ import numpy as np
 
 from .._progress import progress
 from .._validation import check_bool, check_choice, check_int, sklearn_seed
+from ..backends import ArrayClusterPool
 from ..kernels import (
     kmeans_labels,
     knn_sq_distances,
@@ -136,37 +137,45 @@ class TypiClustQuery(QueryStrategy):
 
     def _select(self, X, budget, labeled, rng):
         F = unit_rows_float32(X)
-        n = F.shape[0]
-        n_clusters = min(labeled.size + budget, self.max_clusters, n)
-        self.approximate_ = use_approximate(self.approximate, n)
-        cluster_fn = sample_kmeans_labels if self.approximate_ else kmeans_labels
-        clusters = cluster_fn(F, n_clusters, sklearn_seed(rng))
-        sizes = np.bincount(clusters, minlength=n_clusters)
-        labeled_counts = np.bincount(clusters[labeled], minlength=n_clusters)
+        self.approximate_ = use_approximate(self.approximate, F.shape[0])
+        pool = ArrayClusterPool(F, sample_kmeans_labels if self.approximate_ else kmeans_labels)
+        return self._visit(pool, X, F, budget, labeled, rng)
+
+    def _visit(self, pool, X, F, budget, labeled, rng):
+        """TypiClust's loop over a :class:`~subsel_plugins.backends.ClusterPool`: ``(indices, scores)``.
+
+        Written once for every backend: ``X`` and ``F`` (the features as given
+        and their L2-normalized float32 rows) are read only by row index, for
+        the members of the clusters visited.
+        """
+        n_clusters = min(labeled.size + budget, self.max_clusters, pool.n)
+        sizes = pool.fit(n_clusters, sklearn_seed(rng))
+        labeled_counts = np.bincount(pool.labels_of(labeled), minlength=n_clusters)
+        pool.take(labeled)
+        left = sizes - labeled_counts  # members still in the race, per cluster
         ids = np.flatnonzero(sizes > self.min_cluster_size)
         if ids.size == 0:  # tiny pools: keep every non-empty cluster rather than fail
             ids = np.flatnonzero(sizes > 0)
         # fewest labeled first, then largest first; cluster id breaks ties
         order = ids[np.lexsort((ids, -sizes[ids], labeled_counts[ids]))]
-        free = clusters.copy()
-        free[labeled] = -1
         chosen, scores = [], []
         step = 0
         bar = progress(total=budget, desc="TypiClust picks", unit="pick")
         while len(chosen) < budget:
             cluster = order[step % order.size]
             step += 1
-            members = np.flatnonzero(free == cluster)
-            if members.size == 0:
-                if not np.isin(order, free).any():
+            if left[cluster] == 0:
+                if not (left[order] > 0).any():
                     # every visited cluster is used up: the rest of the pool
                     # lies in skipped small clusters.
-                    order = np.unique(free[free >= 0])
+                    order = np.flatnonzero(left > 0)
                 continue
+            members = pool.members(cluster)
             best, score = self._pick_in_cluster(X, F, members, rng)
             chosen.append(int(members[best]))
             scores.append(float(score))
-            free[members[best]] = -1
+            pool.take([members[best]])
+            left[cluster] -= 1
             bar.update()
         bar.close()
         return np.asarray(chosen), np.asarray(scores)
