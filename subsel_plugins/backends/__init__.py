@@ -5,7 +5,8 @@ rejection sampler, the norm race that fills a budget) is written once against
 :class:`RowPool`; the backend decides where the rows live and where the passes run.
 Farthest-first traversal (k-center greedy) is written once against
 :class:`DistancePool`, TypiClust's visiting loop against :class:`ClusterPool`.
-This package holds the protocols and the in-memory backends; the Dask backends are :class:`subsel_plugins.distributed.ChunkedPool`,
+This package holds the protocols and the in-memory backends; the Dask backends
+are :class:`subsel_plugins.distributed.ChunkedPool`,
 :class:`subsel_plugins.distributed.ChunkedDistancePool` and
 :class:`subsel_plugins.distributed.ChunkedClusterPool`. Which backend an input gets is
 decided at the door (``subsel_plugins.dispatch``), never by a strategy.
