@@ -5,9 +5,10 @@
 as an array; this module registers the one for distributed inputs (a
 ``dask.array.Array``, a glob or list of ``.npy`` shards, a zarr array or a
 ``.zarr`` path, a :class:`~subsel_plugins.distributed.RowSource`). It runs
-``random``, ``feature_norm``, ``gram_schmidt`` (randomized), ``kcenter_greedy``
-and ``ThenQuery`` whose first stage is one of them, each through the same algorithm as on one
-machine over a :class:`~subsel_plugins.distributed.ChunkedPool`; any other
+``random``, ``feature_norm``, ``gram_schmidt`` (randomized), ``kcenter_greedy``,
+``typiclust`` (its approximate path) and ``ThenQuery`` whose first stage is
+one of them, each through the same algorithm as on one machine over a Dask
+pool (:mod:`subsel_plugins.distributed`); any other
 strategy is refused in one error before any work. Importing
 :mod:`subsel_plugins` registers it.
 
@@ -30,14 +31,15 @@ from .strategies import (
     KCenterGreedyQuery,
     RandomQuery,
     ThenQuery,
+    TypiClustQuery,
     register_input_handler,
 )
 
 __all__ = ["SUPPORTED", "ClusterError", "runner_for", "select_with_scores"]
 
 SUPPORTED = (
-    "random, feature_norm, gram_schmidt, kcenter_greedy and "
-    "<random|feature_norm|gram_schmidt|kcenter_greedy>_then_<any>"
+    "random, feature_norm, gram_schmidt, kcenter_greedy, typiclust and "
+    "<random|feature_norm|gram_schmidt|kcenter_greedy|typiclust>_then_<any>"
 )
 
 # progress(event, pool) callbacks for the selection in flight (tests and reports)
@@ -70,11 +72,14 @@ def runner_for(strategy, role: str = ""):
                 runner_for(strategy.first, role="ThenQuery's first stage ")
             if cls is GramSchmidtQuery:
                 _check_gram_schmidt(strategy)
+            if cls is TypiClustQuery:
+                _check_typiclust(strategy)
             return run
+    why = getattr(strategy, "not_distributed_because", None)
     raise InvalidTypeError(
         f"{role}{type(strategy).__name__} does not run on distributed inputs (dask arrays, .npy shard "
-        f"globs, zarr arrays); the distributed strategies are {SUPPORTED}. Select on one machine "
-        "instead: pass a numpy array or a memory map (numpy.load(path, mmap_mode='r'))."
+        f"globs, zarr arrays){': ' + why if why else ''}; the distributed strategies are {SUPPORTED}. "
+        "Select on one machine instead: pass a numpy array or a memory map (numpy.load(path, mmap_mode='r'))."
     )
 
 
@@ -187,6 +192,25 @@ def _kcenter(strategy, source, budget, lab, rng):
     return idx, scale_scores_back(scores, pool.e)
 
 
+def _typiclust(strategy, source, budget, lab, rng):
+    from .distributed import ChunkedClusterPool
+
+    pool = ChunkedClusterPool(source)
+    strategy.approximate_ = True
+    idx, scores = strategy._visit(pool, pool.source, pool.unit_rows, budget, lab, rng)
+    strategy.stats_ = pool.finish_stats()
+    return idx, scores
+
+
+def _check_typiclust(strategy):
+    if strategy.approximate is False:
+        raise InvalidValueError(
+            "TypiClustQuery(approximate=False) does not run on distributed inputs: its exact path fits "
+            "k-means (with restarts) on the whole pool in memory. Use approximate='auto' or True (k-means "
+            "on a sample, every row assigned on the workers), or select on one machine."
+        )
+
+
 def _then(strategy, source, budget, lab, rng):
     # ThenQuery's own selection: its first stage runs distributed (through this
     # handler again; runner_for checked that it can), its second on the
@@ -199,6 +223,7 @@ _RUNNERS = (
     (FeatureNormQuery, _feature_norm),
     (GramSchmidtQuery, _gram_schmidt),
     (KCenterGreedyQuery, _kcenter),
+    (TypiClustQuery, _typiclust),
     (ThenQuery, _then),
 )
 

@@ -18,9 +18,9 @@ distributed = pytest.importorskip("distributed")
 from subsel_plugins import (  # noqa: E402
     FeatureNormQuery,
     GramSchmidtQuery,
+    ProbCoverQuery,
     RandomQuery,
     ThenQuery,
-    TypiClustQuery,
     get_strategy,
 )
 from subsel_plugins.dispatch import select_with_scores  # noqa: E402
@@ -213,8 +213,8 @@ def test_then_query_first_stage_distributed(client):
         return ThenQuery(FeatureNormQuery(randomized=False), GramSchmidtQuery(), random_state=4)
 
     np.testing.assert_array_equal(make().select(D, 10, labeled=[1, 2]), make().select(X, 10, labeled=[1, 2]))
-    with pytest.raises(InvalidTypeError, match="first stage TypiClustQuery does not run"):
-        ThenQuery(TypiClustQuery(), GramSchmidtQuery(), random_state=0).select(D, 5)
+    with pytest.raises(InvalidTypeError, match="first stage ProbCoverQuery does not run"):
+        ThenQuery(ProbCoverQuery(), GramSchmidtQuery(), random_state=0).select(D, 5)
 
 
 # -- inputs: shards, lists, zarr, seeded rows, validation ------------------------
@@ -300,7 +300,7 @@ def test_bad_inputs_and_unsupported_strategies_say_what_is_supported(tmp_path, s
     with pytest.raises(
         InvalidTypeError, match="distributed strategies are random, feature_norm, gram_schmidt"
     ):
-        TypiClustQuery().select(D, 3)
+        ProbCoverQuery().select(D, 3)
     with pytest.raises(InvalidValueError, match="randomized=False"):
         GramSchmidtQuery(randomized=False).select(D, 3)
     with pytest.raises(InvalidValueError, match="features=...\\) is not applied"):

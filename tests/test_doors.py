@@ -597,7 +597,7 @@ def test_a_strategy_that_is_not_distributed_is_refused_before_a_cluster_starts(c
     np.save(tmp_path / "a.npy", np.random.default_rng(0).normal(size=(30, 4)))
     started = []
     monkeypatch.setattr(_client, "connect", lambda *a, **k: started.append(a))
-    argv = ["select", tmp_path / "*.npy", "-s", "typiclust", "-b", "3", "--scheduler", "local"]
+    argv = ["select", tmp_path / "*.npy", "-s", "probcover", "-b", "3", "--scheduler", "local"]
     code, out, err = call(capsys, subsel_main, argv)
     assert_one_line(code, err, "does not run on distributed inputs")
     assert not started

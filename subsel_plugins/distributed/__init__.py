@@ -25,6 +25,7 @@ __all__ = [
     "connect",
     "ChunkedPool",
     "ChunkedDistancePool",
+    "ChunkedClusterPool",
     "RowSource",
     "NpyShards",
     "ZarrRows",
@@ -36,6 +37,7 @@ __all__ = [
 _LAZY = {
     "ChunkedPool": "._pool",
     "ChunkedDistancePool": "._farthest",
+    "ChunkedClusterPool": "._clusters",
     "connect": "._client",
     "RowSource": "._sources",
     "NpyShards": "._sources",

@@ -525,6 +525,12 @@ class ProbCoverQuery(QueryStrategy):
     description = "ProbCover: greedy max coverage of delta-balls (Yehuda et al. 2022)."
     scale_invariant = True  # rows are L2-normalized
 
+    #: Why the distributed dispatch refuses it (one line, before any work).
+    not_distributed_because = (
+        "its ball graph and greedy coverage are not distributed (yet); its approximate path "
+        "(approximate='auto') runs on one machine with a memory limit (max_graph_memory)"
+    )
+
     def __init__(
         self,
         delta=None,

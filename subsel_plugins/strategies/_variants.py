@@ -24,6 +24,12 @@ class _InClusterVariant(TypiClustQuery):
 
     score_degree = 1  # typicality (unchanged by scale) times a norm
 
+    #: Why the distributed dispatch refuses it (one line, before any work).
+    not_distributed_because = (
+        "it always runs TypiClust's exact path (k-means with restarts on the whole pool and exact "
+        "typicality within whole clusters, in memory)"
+    )
+
     #: TypiClust's exact path always (k-means with restarts, exact typicality):
     #: the variants are for pools of the harness's size, not ImageNet's.
     #: ``approximate`` reads False; setting it to anything but False (or the

@@ -1,0 +1,151 @@
+"""The Dask backend of :class:`~subsel_plugins.backends.ClusterPool`: TypiClust's clusters on the workers.
+
+TypiClust's loop (``TypiClustQuery._visit``) is the single machine's, on its
+approximate path; this pool keeps what is N-sized on the workers:
+
+- **k-means on a sample** (:func:`~subsel_plugins.kernels.sample_kmeans_centroids`,
+  the single machine's): the sampled rows (256 per cluster) are gathered on
+  the client, L2-normalized and clustered there;
+- **every row assigned on the workers**: one task per chunk normalizes its
+  rows and takes their nearest centroid
+  (:func:`~subsel_plugins.kernels.nearest_centroid`); the labels stay there,
+  persisted, and the client receives the cluster sizes;
+- **a visited cluster's members** are listed by one task per chunk over the
+  persisted labels (no read of the source), and their rows are gathered to the
+  client, where the typicality is computed as on one machine. The client holds
+  O(K + the largest cluster visited x d), never O(N d).
+
+The rows are normalized by the same kernel per row as on one machine and the
+sample is the same, so the picks are those of
+``TypiClustQuery(approximate=True)`` on one machine for the same seed (up to
+ties in a row's nearest centroid that a float32 product of another block
+shape could break the other way).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .._validation import rescale_exponent
+from ..backends import ClusterPool
+from ..kernels import nearest_centroid, sample_kmeans_centroids, unit_rows_float32
+from ._client import Traffic
+from ._passes import gather_rows, raise_if_bad, scan, split_by_chunk
+from ._sources import iter_pieces
+
+#: Rows per piece of a worker's assignment pass.
+ASSIGN_ROWS = 65536
+
+
+def _task_assign(block, centroids):
+    """Cluster labels (int32) of a chunk's rows: L2-normalized, then their nearest centroid."""
+    parts = [
+        nearest_centroid(unit_rows_float32(piece), centroids) for _, piece in iter_pieces(block, ASSIGN_ROWS)
+    ]
+    return np.concatenate(parts).astype(np.int32) if parts else np.empty(0, np.int32)
+
+
+def _task_sizes(labels, n_clusters):
+    return np.bincount(labels, minlength=n_clusters)
+
+
+def _task_members(labels, cluster):
+    return np.flatnonzero(labels == cluster)
+
+
+def _task_labels_at(labels, local):
+    return labels[local]
+
+
+class UnitRows:
+    """Rows of a source L2-normalized as float32 when read by index (TypiClust's ``F``)."""
+
+    def __init__(self, source, traffic=None):
+        self.source, self.traffic = source, traffic
+        self.shape = (source.n, source.d)
+
+    def __getitem__(self, rows):
+        return unit_rows_float32(gather_rows(self.source, np.asarray(rows), self.traffic, "members"))
+
+
+class ChunkedClusterPool(ClusterPool):
+    """:class:`~subsel_plugins.backends.ClusterPool` over a row-chunked source (module docstring).
+
+    A first pass validates the source (NaN or infinity: an error naming the
+    first bad row); features of extreme magnitude are read rescaled by an
+    exact power of two (``e``), which changes no normalized row.
+
+    Attributes
+    ----------
+    source : RowSource
+        The rows as read (rescaled when ``e``); ``X`` for the in-cluster choice.
+    unit_rows : UnitRows
+        Their L2-normalized rows by index; ``F`` for the in-cluster choice.
+    stats : dict
+        ``passes``, and from :meth:`finish_stats` ``traffic``, ``seconds``, ``chunks``.
+    """
+
+    def __init__(self, source):
+        import dask
+        from dask import delayed
+
+        self._dask, self._delayed = dask, delayed
+        self.traffic = Traffic()
+        self.stats = {"passes": 0, "clusters_visited": 0}
+        self._t0 = time.perf_counter()
+        res = scan(source, traffic=self.traffic, phase="validate")
+        raise_if_bad(res)
+        self.stats["passes"] += 1
+        self.e = rescale_exponent(res["max_abs"])
+        self.source = source.scaled(self.e) if self.e else source
+        self.n = source.n
+        self.unit_rows = UnitRows(self.source, self.traffic)
+        self._out = np.empty(0, dtype=np.int64)  # rows out of the race, sorted
+
+    def fit(self, n_clusters, seed):
+        dask, delayed = self._dask, self._delayed
+        centroids = sample_kmeans_centroids(self.unit_rows.__getitem__, self.n, n_clusters, seed)
+        dC = delayed(centroids)
+        self.labels = list(
+            dask.persist(
+                *[delayed(_task_assign)(self.source.block_task(c), dC) for c in range(self.source.n_chunks)]
+            )
+        )
+        sizes = dask.compute(*[delayed(_task_sizes)(lab, n_clusters) for lab in self.labels])
+        self.stats["passes"] += 1
+        self.traffic.add(
+            "assign", to_client=sum(s.nbytes for s in sizes), to_workers=centroids.nbytes, tasks=len(sizes)
+        )
+        return np.sum(sizes, axis=0).astype(np.int64)
+
+    def labels_of(self, rows):
+        dask, delayed = self._dask, self._delayed
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        parts = split_by_chunk(self.source, rows)
+        got = dask.compute(
+            *[delayed(_task_labels_at)(self.labels[c], p) for c, p in enumerate(parts) if p.size]
+        )
+        out = np.empty(rows.size, dtype=np.int64)
+        out[order] = np.concatenate(got) if got else np.empty(0, np.int64)
+        return out
+
+    def take(self, rows):
+        self._out = np.union1d(self._out, np.asarray(rows, dtype=np.int64))
+
+    def members(self, cluster):
+        dask, delayed = self._dask, self._delayed
+        local = dask.compute(*[delayed(_task_members)(lab, int(cluster)) for lab in self.labels])
+        rows = np.concatenate([self.source.starts[c] + loc for c, loc in enumerate(local)])
+        self.stats["clusters_visited"] += 1
+        self.traffic.add("members", to_client=rows.nbytes, tasks=len(local))
+        return rows[~np.isin(rows, self._out, assume_unique=True)]
+
+    def finish_stats(self):
+        """``stats`` as ``TypiClustQuery.stats_`` reports it for distributed inputs."""
+        self.stats["traffic"] = self.traffic.as_dict()
+        self.stats["seconds"] = round(time.perf_counter() - self._t0, 3)
+        self.stats["chunks"] = self.source.n_chunks
+        return self.stats

@@ -1,0 +1,116 @@
+"""TypiClust and its combinations on Dask: the single machine's approximate path, labels on the workers."""
+
+import numpy as np
+import pytest
+
+from subsel_plugins import TypiClustQuery, get_strategy
+from subsel_plugins.errors import InvalidTypeError, InvalidValueError
+
+dask = pytest.importorskip("dask")
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture
+def sync():
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+def blobs(n, d, k, seed, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(k, d))
+    y = rng.integers(k, size=n)
+    return (centers[y] * 4.0 + rng.normal(size=(n, d))).astype(dtype), y
+
+
+@pytest.mark.parametrize("labeled", [[], [1999, 3, 400, 1001]])
+@pytest.mark.parametrize("chunks", [2000, 700, 333])
+def test_picks_equal_the_single_machines_approximate_path(sync, labeled, chunks):
+    X, _ = blobs(2000, 8, 6, 0)
+    one = TypiClustQuery(random_state=4, approximate=True).select_with_scores(X, 12, labeled=labeled)
+    q = TypiClustQuery(random_state=4)  # "auto" takes the approximate path on Dask
+    got = q.select_with_scores(da.from_array(X, chunks=(chunks, 8)), 12, labeled=labeled)
+    np.testing.assert_array_equal(got[0], one[0])
+    np.testing.assert_allclose(got[1], one[1], rtol=1e-6)
+    assert q.approximate_ is True and q.stats_["chunks"] == -(-2000 // chunks)
+    assert q.stats_["clusters_visited"] == 12
+
+
+def test_large_clusters_take_the_sampled_typicality_as_on_one_machine(sync):
+    # clusters of more than 640 members: most_typical_approx on the gathered members
+    X, _ = blobs(6000, 6, 3, 1)
+    one = TypiClustQuery(random_state=0, approximate=True, max_clusters=4).select(X, 6)
+    got = TypiClustQuery(random_state=0, max_clusters=4).select(da.from_array(X, chunks=(1500, 6)), 6)
+    np.testing.assert_array_equal(got, one)
+
+
+def test_one_pick_per_class_on_shards_on_a_local_cluster(tmp_path):
+    X, y = blobs(4000, 10, 8, 2)
+    for k in range(4):
+        np.save(tmp_path / f"p{k}.npy", X[k * 1000 : (k + 1) * 1000])
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        idx = TypiClustQuery(random_state=0).select(str(tmp_path / "p*.npy"), 8)
+        then = get_strategy("typiclust_then_gs", random_state=0).select(str(tmp_path / "p*.npy"), 8)
+    assert np.unique(y[idx]).size == 8  # well-separated classes: one typical row of each
+    assert then.size == 8 and np.unique(then).size == 8
+
+
+def test_then_combinations_run_their_first_stage_distributed(sync):
+    X, _ = blobs(1500, 6, 5, 3)
+    for name in ("typiclust_then_norm", "typiclust_then_gs"):
+        one = get_strategy(name, random_state=1, first__approximate=True).select(X, 5, labeled=[0, 1])
+        got = get_strategy(name, random_state=1).select(da.from_array(X, chunks=(500, 6)), 5, labeled=[0, 1])
+        np.testing.assert_array_equal(got, one)
+
+
+def test_refusals_say_why_before_any_work(sync):
+    X = da.from_array(blobs(300, 4, 3, 0)[0], chunks=(100, 4))
+    with pytest.raises(InvalidValueError, match="approximate=False"):
+        TypiClustQuery(approximate=False).select(X, 3)
+    for name in ("typiclust_gs", "typiclust_norm"):
+        with pytest.raises(InvalidTypeError, match="exact path"):
+            get_strategy(name).select(X, 3)
+    with pytest.raises(InvalidTypeError, match="ball graph"):
+        get_strategy("probcover").select(X, 3)
+
+
+def test_nan_names_its_global_row(sync):
+    X = blobs(300, 4, 3, 0)[0]
+    X[211, 0] = np.nan
+    with pytest.raises(InvalidValueError, match="row 211"):
+        TypiClustQuery().select(da.from_array(X, chunks=(100, 4)), 3)
+
+
+def test_cycling_past_the_clusters_and_typical_labeled_rows_as_on_one_machine(sync):
+    X, _ = blobs(600, 5, 3, 5)
+    first = TypiClustQuery(random_state=2, approximate=True, max_clusters=3).select(X, 3)
+    # the most typical rows are labeled: never picked; 40 picks cycle through the 3 clusters
+    one = TypiClustQuery(random_state=2, approximate=True, max_clusters=3).select(X, 40, labeled=first)
+    got = TypiClustQuery(random_state=2, max_clusters=3).select(
+        da.from_array(X, chunks=(250, 5)), 40, labeled=first
+    )
+    np.testing.assert_array_equal(got, one)
+    assert not np.isin(got, first).any()
+
+
+def test_labels_of_any_rows_in_their_order(sync):
+    from subsel_plugins.backends import ArrayClusterPool
+    from subsel_plugins.distributed import ChunkedClusterPool, as_source
+    from subsel_plugins.kernels import sample_kmeans_labels, unit_rows_float32
+
+    X, _ = blobs(900, 4, 5, 6)
+    pool = ChunkedClusterPool(as_source(da.from_array(X, chunks=(200, 4))))
+    ref = ArrayClusterPool(unit_rows_float32(X), sample_kmeans_labels)
+    np.testing.assert_array_equal(pool.fit(5, 11), ref.fit(5, 11))
+    rows = np.array([899, 0, 450, 201, 199, 450])
+    np.testing.assert_array_equal(pool.labels_of(rows), ref.labels[rows])
+    pool.take([0, 899])
+    ref.take([0, 899])
+    for c in range(5):
+        np.testing.assert_array_equal(pool.members(c), ref.members(c))
