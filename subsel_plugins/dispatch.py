@@ -152,7 +152,7 @@ def _gram_schmidt(strategy, source, budget, lab, rng):
     from .distributed import ChunkedPool
     from .strategies._gs_sampler import select_rounds
 
-    pool = ChunkedPool(source, strategy.norm, lab, _PROGRESS.get())
+    pool = ChunkedPool(source, strategy.norm, lab, _PROGRESS.get(), center=strategy.center)
     chosen, scores, restarts = select_rounds(
         pool, budget, lab, rng, exhausted=strategy.exhausted, stacklevel=6
     )
@@ -163,17 +163,12 @@ def _gram_schmidt(strategy, source, budget, lab, rng):
 
 def _check_gram_schmidt(strategy):
     """The Gram-Schmidt settings the distributed pool does not run, refused before any work."""
-    if strategy.center:
-        # the distributed pool reads rows as they are stored
-        raise InvalidValueError(
-            "GramSchmidtQuery(center=True) does not run on distributed inputs yet; center the "
-            "features first (e.g. X - X.mean(axis=0) on a dask array) and pass center=False, or "
-            "select on one machine."
-        )
     if not strategy.randomized:
         raise InvalidValueError(
-            "GramSchmidtQuery(randomized=False) does not run on distributed inputs (its exact argmax would "
-            "need a pass per pick); use randomized=True, or select on one machine."
+            "GramSchmidtQuery(randomized=False) does not run on distributed inputs: its exact argmax "
+            "visits rows in decreasing order of their residual bounds, held in memory on one machine, "
+            "and on Dask chunks that is a pass over every chunk per pick; use randomized=True (the "
+            "paper's Alg. 1, which runs distributed), or select on one machine."
         )
     if strategy.method not in ("auto", "fast"):
         raise InvalidValueError(

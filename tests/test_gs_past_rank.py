@@ -246,11 +246,15 @@ def test_bad_parameters_name_themselves():
         GramSchmidtQuery(center="yes").select(X, 2)
 
 
-def test_distributed_inputs_refuse_centering():
+def test_distributed_inputs_run_centering():
+    # the law, the shift and the shards: tests/test_distributed_center.py
+    dask = pytest.importorskip("dask")
     da = pytest.importorskip("dask.array")
+    pytest.importorskip("distributed")
     D = da.from_array(low_rank(100, 5, 3, seed=0), chunks=(50, 5))
-    with pytest.raises(InvalidValueError, match="center=True.*distributed inputs"):
-        GramSchmidtQuery(random_state=0, center=True).select(D, 3)
+    with dask.config.set(scheduler="synchronous"):
+        idx = GramSchmidtQuery(random_state=0, center=True).select(D, 3)
+    assert np.unique(idx).size == 3
 
 
 def test_restart_is_the_default():

@@ -58,7 +58,21 @@ def _empty_keys():
     return {"t": np.empty(0), "z": np.empty(0), "idx": np.empty(0, np.int64), "norm": np.empty(0)}
 
 
-def _task_scan(block, start, excluded, mode, k, norm, seed, c):
+def _add_scaled(acc, acc_e, part, part_e):
+    """``acc * 2**acc_e + part * 2**part_e`` as ``(sum, exponent)``, kept at the larger exponent.
+
+    Column sums are carried with an exponent of their own, so summing rows
+    near the float maximum cannot overflow and rows near zero lose nothing to
+    subnormals. ``acc`` None: nothing summed yet.
+    """
+    if acc is None:
+        return part, part_e
+    if part_e > acc_e:
+        return np.ldexp(acc, acc_e - part_e) + part, part_e
+    return acc + np.ldexp(part, part_e - acc_e), acc_e
+
+
+def _task_scan(block, start, excluded, mode, k, norm, seed, c, sums=False):
     """Finite check and ``max |X|`` of one chunk, and its ``k`` best race keys (``mode``).
 
     ``mode`` None: validation only. ``"race"``: exponential race of the rows'
@@ -66,9 +80,13 @@ def _task_scan(block, start, excluded, mode, k, norm, seed, c):
     ``default_rng([*seed, c])``; zero-weight rows get key inf and a uniform
     tie-breaker ``z``). ``"top"``: key ``-w`` (the largest norms first, ties
     to the lowest index). Rows in ``excluded`` (local indices) take no part.
+    ``sums``: also the float64 column sums of the chunk, as ``sum * 2**sum_e``
+    (each piece scaled by a power of two of its own magnitude: exact, no overflow).
     """
     n = block_len(block)
     out = {"max_abs": 0.0, "bad": -1, "n_pos": 0, **_empty_keys()}
+    if sums:
+        out.update(sum=None, sum_e=0)
     w = np.empty(n)
     hi, lo = -np.inf, np.inf
     for s, b in iter_pieces(block, _SCAN_ROWS):  # each piece checked and measured while in cache
@@ -77,6 +95,10 @@ def _task_scan(block, start, excluded, mode, k, norm, seed, c):
             out["bad"] = int(start + s + np.argwhere(~np.isfinite(b))[0, 0])
             return out
         hi, lo = max(hi, bh), min(lo, bl)
+        if sums and max(bh, -bl) > 0:
+            pe = int(np.frexp(max(bh, -bl))[1])
+            part = np.ldexp(b, -pe, dtype=np.float64).sum(axis=0)
+            out["sum"], out["sum_e"] = _add_scaled(out["sum"], out["sum_e"], part, pe)
         if mode is not None:
             w[s : s + len(b)] = row_norms(b, norm)
     out["max_abs"] = max(hi, -lo, 0.0)
@@ -122,11 +144,22 @@ def _task_merge(parts, k):
     cat = {key: np.concatenate([p[key] for p in parts]) for key in ("t", "z", "idx", "norm")}
     keep = _best(cat["t"], cat["z"], cat["idx"], k) if cat["t"].size else np.empty(0, np.int64)
     out.update({key: v[keep] for key, v in cat.items()})
+    if "sum_e" in parts[0]:
+        acc, acc_e = None, 0
+        for p in parts:
+            if p["sum"] is not None:
+                acc, acc_e = _add_scaled(acc, acc_e, p["sum"], p["sum_e"])
+        out.update(sum=acc, sum_e=acc_e)
     return out
 
 
-def scan(source, *, mode=None, k=0, norm="l2", seed=(0, 0), excluded=(), traffic=None, phase="scan"):
-    """One pass: validation (and a race or top-k of norms); returns the merged result dict."""
+def scan(
+    source, *, mode=None, k=0, norm="l2", seed=(0, 0), excluded=(), traffic=None, phase="scan", sums=False
+):
+    """One pass: validation (and a race or top-k of norms); returns the merged result dict.
+
+    ``sums``: also the column sums, as ``res["sum"] * 2**res["sum_e"]`` (``sum`` None for all-zero rows).
+    """
     import dask
     from dask import delayed
 
@@ -134,7 +167,7 @@ def scan(source, *, mode=None, k=0, norm="l2", seed=(0, 0), excluded=(), traffic
     seed = np.asarray(seed, dtype=np.uint64)
     parts = [
         delayed(_task_scan, pure=True)(
-            source.block_task(c), int(source.starts[c]), excl[c], mode, k, norm, seed, c
+            source.block_task(c), int(source.starts[c]), excl[c], mode, k, norm, seed, c, sums
         )
         for c in range(source.n_chunks)
     ]
@@ -156,6 +189,24 @@ def raise_if_bad(res, name="X"):
         raise InvalidValueError(
             f"{name} contains NaN or infinity (first at row {res['bad']}); expected finite features."
         )
+
+
+def centered_source(source, traffic=None):
+    """``source`` minus its mean row, and the exponent ``e`` it was rescaled by first: one pass.
+
+    As on one machine (the base class rescales, then ``Centered``): the pass
+    validates the rows (NaN or infinity: an error naming the first bad global
+    row), measures ``max |X|`` and sums the columns in float64; features of
+    extreme magnitude are rescaled by ``2**-e``, and the rows are centred by
+    the float64 mean of the rescaled rows as the workers read them.
+    """
+    from .._validation import rescale_exponent
+
+    res = scan(source, sums=True, traffic=traffic, phase="center")
+    raise_if_bad(res)
+    e = rescale_exponent(res["max_abs"])
+    total = np.zeros(source.d) if res["sum"] is None else np.ldexp(res["sum"], res["sum_e"] - e)
+    return (source.scaled(e) if e else source).centered(total / source.n), e
 
 
 def norm_select(source, budget, excluded, norm, randomized, rng, traffic=None, what=None):

@@ -45,7 +45,7 @@ from ..kernels import (
     weight_bound_factor,
 )
 from ._client import Traffic
-from ._passes import gather_rows, norm_select, raise_if_bad, split_by_chunk
+from ._passes import centered_source, gather_rows, norm_select, raise_if_bad, split_by_chunk
 from ._sources import BlockRef, block_len, iter_pieces, take_rows
 
 # -- cost model (the single machine's unit: about one float64 multiply-add) --
@@ -164,6 +164,11 @@ class ChunkedPool(RowPool):
     progress : callable, optional
         Called as ``progress(event, self)`` after the first pass (``"init"``),
         each refresh (``"refresh"``) and each batch (``"batch"``).
+    center : bool, default False
+        Select on the rows minus their mean row, as ``GramSchmidtQuery(center=True)``
+        on one machine: one more pass first (:func:`centered_source`: validation,
+        magnitude and float64 column sums of the rows as stored); the pool then
+        reads float64 rows, rescaled and centred as the workers read them.
 
     Attributes
     ----------
@@ -176,30 +181,35 @@ class ChunkedPool(RowPool):
     row_overhead = ROW_READ
     batch_overhead = ROUND_TRIPS
 
-    def __init__(self, source, norm, labeled, progress=None):
+    def __init__(self, source, norm, labeled, progress=None, center=False):
         import dask
         from dask import delayed
 
         self._dask, self._delayed = dask, delayed
         self.norm, self.progress = norm, progress
         self.traffic = Traffic()
-        self.d, self.n, self.dtype = source.d, source.n, source.dtype
-        self.nf = weight_bound_factor(norm, self.d)
         self.labeled = labeled
         self.stats = {"trials": 0, "refreshes": 0, "passes": 0, "exact_rows": 0, "bound_violations": 0}
         # wall seconds by phase, for reports only (never read by the sampler)
         self.seconds = {"passes": 0.0, "trials": 0.0}
         self._t_batch = None
         t0 = time.perf_counter()
+        e_center = 0
+        if center:  # rescaled first (extreme magnitudes), then centred: the single machine's order
+            source, e_center = centered_source(source, self.traffic)
+            self.stats["passes"] += 1
+        self.d, self.n, self.dtype = source.d, source.n, source.dtype
+        self.nf = weight_bound_factor(norm, self.d)
         # norms summed in the rows' precision until the first refresh (as on one machine)
         self.sqn_rel = sq_norm_rel_error(source.dtype, self.d)
         self.rel = bound_slack(self.sqn_rel, self.d, 0)
         excl = split_by_chunk(source, labeled)
         states = self._init_states(source, excl)
-        self.e = rescale_exponent(self._max_abs)
-        if self.e:
-            source = source.scaled(self.e)
+        e = rescale_exponent(self._max_abs)
+        if e:  # centred rows can be extreme too (nearly constant features): scaled again, exactly
+            source = source.scaled(e)
             states = self._init_states(source, excl)
+        self.e = e_center + e  # the rows read are the source's times 2**-e
         self.source, self.states = source, states
         self.gone: set[int] = set()
         self.pending: list[int] = []

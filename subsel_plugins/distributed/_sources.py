@@ -65,6 +65,8 @@ class RowSource:
     scale_exponent : int
         Rows are multiplied by ``2**-scale_exponent`` (exact) when read: set
         by :meth:`scaled` for features of extreme magnitude.
+    center_mean : ndarray of shape (d,), float64, or None
+        Subtracted from every rescaled row when read (:meth:`centered`).
     """
 
     n: int
@@ -72,6 +74,8 @@ class RowSource:
     dtype: np.dtype
     starts: np.ndarray
     scale_exponent: int = 0
+    #: The float64 mean row subtracted from every row, set by :meth:`centered` (None: rows as stored).
+    center_mean: np.ndarray | None = None
 
     @property
     def n_chunks(self) -> int:
@@ -133,20 +137,47 @@ class RowSource:
         return delayed(_read_rows, pure=True)(self, c, local)
 
     def scaled(self, e: int) -> RowSource:
-        """The same source with rows multiplied by ``2**-e`` (exact)."""
+        """The same source with rows multiplied by ``2**-e`` (exact).
+
+        Of a :meth:`centered` source: the centred rows times ``2**-e`` (the
+        stored rows' exponent and the mean are both scaled).
+        """
         import copy
 
         out = copy.copy(self)
-        out.scale_exponent = int(e)
+        out.scale_exponent = self.scale_exponent + int(e)
+        if self.center_mean is not None:
+            out.center_mean = np.ldexp(self.center_mean, -int(e))
+        return out
+
+    def centered(self, mean) -> RowSource:
+        """The same source with the float64 row ``mean`` subtracted from every row, as it is read.
+
+        The rows are then float64, as :class:`~subsel_plugins.backends.Centered`
+        hands them out on one machine: each row is converted to float64,
+        multiplied by ``2**-scale_exponent`` (exact), then the mean is
+        subtracted. ``mean`` is in those rescaled units; it is part of the
+        source's dask token, so states of the centred and the raw rows never share a key.
+        """
+        import copy
+
+        mean = np.array(mean, dtype=np.float64)
+        if mean.shape != (self.d,):
+            raise ValueError(f"mean must have shape ({self.d},); got {mean.shape}")
+        out = copy.copy(self)
+        out.center_mean = mean
+        out.dtype = np.dtype(np.float64)
         return out
 
     def _finish(self, block) -> np.ndarray:
-        B = np.asarray(block)
-        if B.dtype != self.dtype:
-            B = B.astype(self.dtype)
-        if self.scale_exponent:
-            B = np.ldexp(B, -self.scale_exponent).astype(self.dtype, copy=False)
-        return B
+        return _finish_block(block, self.dtype, self.scale_exponent, self.center_mean)
+
+    def _center_token(self) -> tuple:
+        if self.center_mean is None:
+            return ()
+        import hashlib
+
+        return ("centered", hashlib.sha1(self.center_mean.tobytes()).hexdigest())
 
     def _read_block(self, c):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -155,7 +186,13 @@ class RowSource:
         return self._read_block(c)[local]
 
     def __dask_tokenize__(self):
-        return (type(self).__name__, self._token(), self.scale_exponent, tuple(self.starts.tolist()))
+        return (
+            type(self).__name__,
+            self._token(),
+            self.scale_exponent,
+            tuple(self.starts.tolist()),
+            *self._center_token(),
+        )
 
     def _token(self):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -395,7 +432,9 @@ class DaskRows(RowSource):
     def block_task(self, c):
         from dask import delayed
 
-        return delayed(_finish_block, pure=True)(self._blocks[c], self.dtype.str, self.scale_exponent)
+        return delayed(_finish_block, pure=True)(
+            self._blocks[c], self.dtype.str, self.scale_exponent, self.center_mean
+        )
 
     def rows_task(self, c, local):
         from dask import delayed
@@ -403,15 +442,18 @@ class DaskRows(RowSource):
         return delayed(_take_rows, pure=True)(self.block_task(c), local)
 
     def __dask_tokenize__(self):
-        return ("DaskRows", self.array.name, self.scale_exponent)
+        return ("DaskRows", self.array.name, self.scale_exponent, *self._center_token())
 
     def __repr__(self):
         return f"DaskRows({self.n} x {self.d} {self.dtype}, {self.n_chunks} chunks)"
 
 
-def _finish_block(block, dtype, e):
+def _finish_block(block, dtype, e, mean=None):
+    """Rows as a source hands them out: in ``dtype``, times ``2**-e``, minus ``mean`` (when given)."""
     B = np.asarray(block).astype(dtype, copy=False)
-    return np.ldexp(B, -e).astype(dtype, copy=False) if e else B
+    if e:
+        B = np.ldexp(B, -e).astype(dtype, copy=False)
+    return B if mean is None else B - mean
 
 
 def _take_rows(block, local):
