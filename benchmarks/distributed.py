@@ -9,7 +9,11 @@ Cases (each runs in its own process, so its peak memory is its own):
   one array, so the rows are written twice);
 - ``seeded-gs``: Gram-Schmidt (s=380) over rows generated per chunk on the
   workers from a seed (:class:`~subsel_plugins.distributed.SeededRows`, uniform
-  law: generation is most of a pass), no disk.
+  law: generation is most of a pass), no disk;
+- ``<single|shards|seeded>-kcenter``: k-center greedy (budget 1000: one pass
+  per pick), and ``<single|shards|seeded>-typiclust-then-gs``: the paper's
+  combination (TypiClust's approximate path proposes 2000, Gram-Schmidt keeps
+  1000). ``--budget`` overrides a case's budget.
 
 Usage::
 
@@ -105,14 +109,25 @@ def _bytes_summary(stats: dict | None, worker_bytes: int) -> dict:
     }
 
 
-def run_case(case: str, root: Path, n: int, workers: int) -> dict:
-    """One case in this process; returns its record."""
-    from subsel_plugins import FeatureNormQuery, GramSchmidtQuery
+#: What each case runs: (registered strategy name, its default budget).
+WHAT = {
+    "norm": ("feature_norm", NORM_BUDGET),
+    "gs": ("gram_schmidt", GS_BUDGET),
+    "kcenter": ("kcenter_greedy", 1000),
+    "typiclust-then-gs": ("typiclust_then_gs", 1000),
+}
 
-    gs = case.endswith("-gs")
-    strategy = GramSchmidtQuery(random_state=SEED) if gs else FeatureNormQuery(random_state=SEED)
-    budget = GS_BUDGET if gs else NORM_BUDGET
-    rec = {"case": case, "budget": budget, "workers": None}
+
+def run_case(case: str, root: Path, n: int, workers: int, budget: int | None = None) -> dict:
+    """One case in this process; returns its record."""
+    from subsel_plugins import get_strategy
+
+    name, default_budget = WHAT[case.split("-", 1)[1]]
+    strategy = get_strategy(name, random_state=SEED)
+    if name == "typiclust_then_gs":
+        strategy.set_params(first__approximate=True)  # the single machine takes the same path as Dask
+    budget = budget or default_budget
+    rec = {"case": case, "strategy": name, "budget": budget, "workers": None}
     if case.startswith("single"):
         X = np.load(root / "all.npy", mmap_mode="r")
         rec.update(n=X.shape[0], d=X.shape[1])
@@ -144,7 +159,9 @@ def run_case(case: str, root: Path, n: int, workers: int) -> dict:
     return rec
 
 
-CASES = ("single-norm", "shards-norm", "single-gs", "shards-gs", "seeded-gs")
+CASES = ("single-norm", "shards-norm", "single-gs", "shards-gs", "seeded-gs") + tuple(
+    f"{where}-{what}" for what in ("kcenter", "typiclust-then-gs") for where in ("single", "shards", "seeded")
+)
 
 
 def _fmt_bytes(b) -> str:
@@ -191,6 +208,7 @@ def main(argv=None) -> int:
     c.add_argument("--root", type=Path, default=Path("/work/bench-data/distributed"))
     c.add_argument("--n", type=int, default=100_000_000, help="rows of seeded-gs")
     c.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    c.add_argument("--budget", type=int, default=None, help="override the case's budget")
     r = sub.add_parser(
         "run", help="run cases, each in a fresh process; append JSON lines and print the table"
     )
@@ -199,12 +217,15 @@ def main(argv=None) -> int:
     r.add_argument("--n", type=int, default=100_000_000, help="rows of seeded-gs")
     r.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     r.add_argument("--out", type=Path, default=Path("bench-results/distributed.jsonl"))
+    r.add_argument("--budget", type=int, default=None, help="override every case's budget")
     args = p.parse_args(argv)
+    if getattr(args, "budget", None) is not None and args.budget < 1:
+        p.error(f"--budget must be a positive integer; got {args.budget}")
     if args.cmd == "generate":
         generate(args.root, args.n, single=not args.no_single)
         return 0
     if args.cmd == "case":
-        print(json.dumps(run_case(args.case, args.root, args.n, args.workers)))
+        print(json.dumps(run_case(args.case, args.root, args.n, args.workers, args.budget)))
         return 0
     cases = CASES if args.cases == "all" else tuple(args.cases.split(","))
     bad = [x for x in cases if x not in CASES]
@@ -221,6 +242,8 @@ def main(argv=None) -> int:
     for case in cases:
         cmd = [sys.executable, __file__, "case", case, "--root", str(args.root), "--n", str(args.n)]
         cmd += ["--workers", str(args.workers)]
+        if args.budget is not None:
+            cmd += ["--budget", str(args.budget)]
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
             sys.stderr.write(out.stderr[-4000:])
