@@ -24,15 +24,11 @@ shape could break the other way).
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from .._validation import rescale_exponent
 from ..backends import ClusterPool
 from ..kernels import nearest_centroid, sample_kmeans_centroids, unit_rows_float32
-from ._client import Traffic
-from ._passes import gather_rows, raise_if_bad, scan, split_by_chunk
+from ._passes import ValidatedPool, gather_rows, split_by_chunk
 from ._sources import iter_pieces
 
 #: Rows per piece of a worker's assignment pass.
@@ -70,7 +66,7 @@ class UnitRows:
         return unit_rows_float32(gather_rows(self.source, np.asarray(rows), self.traffic, "members"))
 
 
-class ChunkedClusterPool(ClusterPool):
+class ChunkedClusterPool(ValidatedPool, ClusterPool):
     """:class:`~subsel_plugins.backends.ClusterPool` over a row-chunked source (module docstring).
 
     A first pass validates the source (NaN or infinity: an error naming the
@@ -88,19 +84,7 @@ class ChunkedClusterPool(ClusterPool):
     """
 
     def __init__(self, source):
-        import dask
-        from dask import delayed
-
-        self._dask, self._delayed = dask, delayed
-        self.traffic = Traffic()
-        self.stats = {"passes": 0, "clusters_visited": 0}
-        self._t0 = time.perf_counter()
-        res = scan(source, traffic=self.traffic, phase="validate")
-        raise_if_bad(res)
-        self.stats["passes"] += 1
-        self.e = rescale_exponent(res["max_abs"])
-        self.source = source.scaled(self.e) if self.e else source
-        self.n = source.n
+        self._start(source, clusters_visited=0)
         self.unit_rows = UnitRows(self.source, self.traffic)
         self._out = np.empty(0, dtype=np.int64)  # rows out of the race, sorted
 
@@ -142,10 +126,3 @@ class ChunkedClusterPool(ClusterPool):
         self.stats["clusters_visited"] += 1
         self.traffic.add("members", to_client=rows.nbytes, tasks=len(local))
         return rows[~np.isin(rows, self._out, assume_unique=True)]
-
-    def finish_stats(self):
-        """``stats`` as ``TypiClustQuery.stats_`` reports it for distributed inputs."""
-        self.stats["traffic"] = self.traffic.as_dict()
-        self.stats["seconds"] = round(time.perf_counter() - self._t0, 3)
-        self.stats["chunks"] = self.source.n_chunks
-        return self.stats

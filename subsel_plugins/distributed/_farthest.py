@@ -17,15 +17,11 @@ float64), so the picks are the single machine's for the same seed.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from .._validation import rescale_exponent
 from ..backends import DistancePool
 from ..kernels import fold_min_sq_distances
-from ._client import Traffic
-from ._passes import gather_rows, raise_if_bad, scan, split_by_chunk
+from ._passes import ValidatedPool, gather_rows, split_by_chunk
 from ._sources import block_len, iter_pieces
 
 #: Rows per piece of a worker's fold (a float64 copy of 8192 x 384 is 25 MB).
@@ -46,7 +42,7 @@ def _task_best(state):
     return state["best"]
 
 
-class ChunkedDistancePool(DistancePool):
+class ChunkedDistancePool(ValidatedPool, DistancePool):
     """:class:`~subsel_plugins.backends.DistancePool` over a row-chunked source (module docstring).
 
     A first pass validates the source (NaN or infinity: an error naming the
@@ -65,20 +61,8 @@ class ChunkedDistancePool(DistancePool):
     """
 
     def __init__(self, source):
-        import dask
-        from dask import delayed
-
-        self._dask, self._delayed = dask, delayed
-        self.traffic = Traffic()
-        self.stats = {"passes": 0}
-        self._t0 = time.perf_counter()
-        res = scan(source, traffic=self.traffic, phase="validate")
-        raise_if_bad(res)
-        self.stats["passes"] += 1
-        self.e = rescale_exponent(res["max_abs"])
-        self.source = source.scaled(self.e) if self.e else source
-        self.n, self.d = source.n, source.d
-        self.states = [None] * source.n_chunks
+        self._start(source)
+        self.states = [None] * self.source.n_chunks
 
     def rows(self, idx):
         return gather_rows(self.source, np.asarray(idx, dtype=np.int64), self.traffic, "centers")
@@ -104,10 +88,3 @@ class ChunkedDistancePool(DistancePool):
         if vals[c] == -np.inf:
             return -1, -np.inf
         return int(self.source.starts[c]) + int(best[c][0]), float(vals[c])
-
-    def finish_stats(self):
-        """``stats`` as ``KCenterGreedyQuery.stats_`` reports it for distributed inputs."""
-        self.stats["traffic"] = self.traffic.as_dict()
-        self.stats["seconds"] = round(time.perf_counter() - self._t0, 3)
-        self.stats["chunks"] = self.source.n_chunks
-        return self.stats

@@ -246,3 +246,42 @@ def norm_select(source, budget, excluded, norm, randomized, rng, traffic=None, w
             stacklevel=4,
         )
     return res["idx"].astype(np.int64), scale_scores_back(res["norm"], e), e
+
+
+class ValidatedPool:
+    """What the Dask pools of one pass per pick share: a validation pass first, traffic, stats.
+
+    :meth:`_start` scans the source once (NaN or infinity: an error naming
+    the first bad global row), reads it rescaled by an exact power of two
+    ``2**-e`` when its magnitude is extreme, and sets ``source``, ``n``,
+    ``d``, ``e``, ``traffic`` and ``stats``.
+    """
+
+    def _start(self, source, **counters):
+        import time
+
+        import dask
+        from dask import delayed
+
+        from .._validation import rescale_exponent
+        from ._client import Traffic
+
+        self._dask, self._delayed = dask, delayed
+        self.traffic = Traffic()
+        self.stats = {"passes": 0, **counters}
+        self._t0 = time.perf_counter()
+        res = scan(source, traffic=self.traffic, phase="validate")
+        raise_if_bad(res)
+        self.stats["passes"] += 1
+        self.e = rescale_exponent(res["max_abs"])
+        self.source = source.scaled(self.e) if self.e else source
+        self.n, self.d = source.n, source.d
+
+    def finish_stats(self):
+        """``stats`` as the strategy's ``stats_`` reports it: also ``traffic``, ``seconds``, ``chunks``."""
+        import time
+
+        self.stats["traffic"] = self.traffic.as_dict()
+        self.stats["seconds"] = round(time.perf_counter() - self._t0, 3)
+        self.stats["chunks"] = self.source.n_chunks
+        return self.stats
