@@ -38,8 +38,8 @@ from .strategies import (
 __all__ = ["SUPPORTED", "ClusterError", "runner_for", "select_with_scores"]
 
 SUPPORTED = (
-    "random, feature_norm, gram_schmidt, kcenter_greedy, typiclust and "
-    "<random|feature_norm|gram_schmidt|kcenter_greedy|typiclust>_then_<any>"
+    "random, feature_norm, gram_schmidt, gram_schmidt_centered, kcenter_greedy, typiclust "
+    "(approximate path) and <one of them>_then_<any>"
 )
 
 # progress(event, pool) callbacks for the selection in flight (tests and reports)
