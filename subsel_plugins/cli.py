@@ -391,19 +391,33 @@ def is_distributed_path(features, scheduler) -> bool:
     return any(ch in features for ch in "*?[") or features.rstrip("/\\").lower().endswith(".zarr")
 
 
-def select_distributed(strategy, name, features, budget, labeled, scheduler):
-    """Select over .npy shards or zarr on ``scheduler`` (None: dask's local scheduler, in this process)."""
+def select_distributed(strategy, name, features, budget, labeled, scheduler, debug=False):
+    """Select over .npy shards or zarr on ``scheduler`` (None: dask's local scheduler, in this process).
+
+    Everything that can be refused without a cluster is refused before one
+    starts or is contacted: a strategy that does not run distributed, missing
+    or unreadable shards (their headers are read here, and relative paths and
+    globs resolved against this directory, not the workers'), labeled rows out
+    of range and a budget the unlabeled rows cannot fill. Without ``debug``,
+    dask's log lines and warnings are kept off stderr (a failure is one line).
+    """
     import contextlib
 
     from .distributed import _require
 
     _require()
+    from ._validation import check_budget, check_labeled
     from .dispatch import runner_for
+    from .distributed import as_source
     from .distributed._client import connect
 
-    runner_for(strategy)  # a strategy that does not run distributed is refused before a cluster starts
-    with connect(scheduler) if scheduler is not None else contextlib.nullcontext():
-        return run_strategy(strategy, name, features, budget, labeled)
+    runner_for(strategy)
+    source = as_source(features)
+    lab = check_labeled(labeled, source.n)
+    check_budget(budget, source.n - lab.size)
+    cluster = connect(scheduler, quiet=not debug) if scheduler is not None else contextlib.nullcontext()
+    with cluster:
+        return run_strategy(strategy, name, source, budget, labeled)
 
 
 def cmd_select(args) -> int:
@@ -428,7 +442,7 @@ def cmd_select(args) -> int:
     labeled = load_indices(args.labeled) if args.labeled else None
     if is_distributed_path(args.features, args.scheduler):
         idx, scores = select_distributed(
-            strategy, args.strategy, args.features, args.budget, labeled, args.scheduler
+            strategy, args.strategy, args.features, args.budget, labeled, args.scheduler, args.debug
         )
     else:
         X = load_matrix(args.features) if args.features is not None else compute_features(args)

@@ -104,20 +104,52 @@ def _distributed_handler(strategy, X, budget, labeled, rng_of):
     try:
         idx, scores = run(strategy, source, budget, lab, rng_of())
     except _cluster_failures() as exc:
+        from distributed import KilledWorker
+
+        reason = getattr(exc, "reason", None)  # a cancelled future's, e.g. 'scheduler-connection-lost'
+        text = " ".join(str(exc).split())[:300]
+        if isinstance(reason, str):  # its text starts with the future's key: not for a user
+            text = f"cancelled for reason: {reason}"
+        detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        if isinstance(exc, KilledWorker):
+            raise ClusterError(
+                f"the Dask cluster failed during the selection ({detail}); no result was returned. "
+                "Lost workers are replaced and their chunks re-read from the source, but this failure "
+                "did not recover: check the workers (memory limits, restarts) and run again."
+            ) from exc
         raise ClusterError(
-            f"the Dask cluster failed during the selection ({type(exc).__name__}: "
-            f"{' '.join(str(exc).split())[:300]}); no result was returned. Lost workers are "
-            "replaced and their chunks re-read from the source, but this failure did not recover: "
-            "check the workers (memory limits, restarts) and run again."
+            f"the connection to the Dask scheduler was lost during the selection ({detail}); no result "
+            "was returned. Check that the scheduler is still running (and reachable from here), "
+            "then run again."
         ) from exc
     return idx, scores, budget, lab, source.n
 
 
 def _cluster_failures() -> tuple:
+    """What a selection's dask calls raise when the cluster, not the input, failed.
+
+    ``KilledWorker`` (a task killed its workers too often); a closed
+    connection (``CommClosedError``); and the cancellations of the futures in
+    flight when the client loses the scheduler (distributed's
+    ``FutureCancelledError`` and ``FuturesCancelledError``, both
+    ``concurrent.futures.CancelledError``; ``asyncio.CancelledError`` from the
+    client's event loop), and ``ClosedClientError`` for a call made after the
+    client gave up reconnecting.
+    """
+    import asyncio
+    import concurrent.futures
+
     from distributed import KilledWorker
     from distributed.comm.core import CommClosedError
 
-    return (KilledWorker, CommClosedError)
+    found = [KilledWorker, CommClosedError, concurrent.futures.CancelledError, asyncio.CancelledError]
+    try:
+        from distributed.client import ClosedClientError
+    except ImportError:  # pragma: no cover - older distributed
+        pass
+    else:
+        found.append(ClosedClientError)
+    return tuple(found)
 
 
 def _nth_unlabeled(pos, labeled):

@@ -353,13 +353,19 @@ def _data_offset(path) -> int | None:
 
 
 def _expand_paths(paths) -> list[Path]:
+    """The shard files of ``paths`` (a glob, a file or a list), as absolute paths.
+
+    Relative paths and globs are resolved here, against the client's working
+    directory: the workers read the files by these names, and a worker
+    started in another directory would not find ``emb/part_0.npy``.
+    """
     if isinstance(paths, (str, os.PathLike)):
         text = str(paths)
         if any(ch in text for ch in "*?["):
             files = sorted(_glob.glob(text))
             if not files:
                 raise MissingFileError(f"X: no file matches the glob {text!r}.")
-            return [Path(f) for f in files]
+            return [Path(os.path.abspath(f)) for f in files]
         paths = [text]
     files = [Path(p) for p in paths]
     if not files:
@@ -375,7 +381,7 @@ def _expand_paths(paths) -> list[Path]:
             raise InvalidValueError(
                 f"X: {f} is not a .npy file; distributed inputs are .npy shards, zarr or dask arrays."
             )
-    return files
+    return [Path(os.path.abspath(f)) for f in files]
 
 
 class ZarrRows(RowSource):
@@ -566,7 +572,8 @@ def _open_zarr(path):
     if not Path(path).exists():
         raise MissingFileError(f"X: no such zarr store: {path}")
     try:
-        z = zarr.open(str(path), mode="r")
+        # an absolute path: the store travels to the workers, which may run in another directory
+        z = zarr.open(os.path.abspath(path), mode="r")
     except Exception as exc:  # noqa: BLE001
         raise InvalidValueError(f"X: could not open {path} as a zarr array: {exc}") from None
     if not hasattr(z, "get_orthogonal_selection"):
