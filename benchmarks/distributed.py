@@ -20,6 +20,7 @@ Usage::
     python benchmarks/distributed.py generate --root /work/bench-data/distributed --n 10000000
     python benchmarks/distributed.py run --root /work/bench-data/distributed --cases all
     python benchmarks/distributed.py case seeded-gs --n 100000000       # one case, JSON on stdout
+    python benchmarks/distributed.py table benchmarks/results/distributed/n1e6.jsonl   # the markdown table
 
 Every case reports wall time, the client's peak resident memory (its own
 process: the workers are other processes), and the bytes moved as counted by
@@ -218,7 +219,21 @@ def main(argv=None) -> int:
     r.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     r.add_argument("--out", type=Path, default=Path("bench-results/distributed.jsonl"))
     r.add_argument("--budget", type=int, default=None, help="override every case's budget")
+    t = sub.add_parser("table", help="print the markdown table of a results file (JSON lines)")
+    t.add_argument("results", type=Path)
     args = p.parse_args(argv)
+    if args.cmd == "table":
+        if not args.results.is_file():
+            p.error(f"no results file at {args.results}")
+        try:
+            records = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            p.error(f"{args.results} is not a file of JSON lines ({exc})")
+        need = {"case", "n", "budget", "wall_s", "client_peak_mib"}
+        if not records or any(not isinstance(r, dict) or not need <= set(r) for r in records):
+            p.error(f"{args.results} holds no records of `distributed.py run` (each needs {sorted(need)})")
+        print(table(records))
+        return 0
     if getattr(args, "budget", None) is not None and args.budget < 1:
         p.error(f"--budget must be a positive integer; got {args.budget}")
     if args.cmd == "generate":
