@@ -114,3 +114,21 @@ def test_labels_of_any_rows_in_their_order(sync):
     ref.take([0, 899])
     for c in range(5):
         np.testing.assert_array_equal(pool.members(c), ref.members(c))
+
+
+def test_shards_read_rows_with_the_listing_and_pick_as_on_one_machine(sync, tmp_path):
+    # .npy shards: a visited cluster's rows are read in the task that lists them
+    X, _ = blobs(3000, 8, 7, 9)
+    for k in range(3):
+        np.save(tmp_path / f"s{k}.npy", X[k * 1000 : (k + 1) * 1000])
+    # the most typical rows labeled: each visited cluster lists rows that must be filtered out
+    # (max_clusters=15: the same 15 clusters, each holding one labeled row)
+    labeled = TypiClustQuery(random_state=3, approximate=True, max_clusters=15).select(X, 15)
+    one = TypiClustQuery(random_state=3, approximate=True, max_clusters=15).select_with_scores(
+        X, 15, labeled=labeled
+    )
+    q = TypiClustQuery(random_state=3, max_clusters=15)
+    got = q.select_with_scores(str(tmp_path / "s*.npy"), 15, labeled=labeled)
+    np.testing.assert_array_equal(got[0], one[0])
+    np.testing.assert_allclose(got[1], one[1], rtol=1e-6)
+    assert set(q.stats_["traffic"]) >= {"members", "assign"} and "gather" not in q.stats_["traffic"]

@@ -29,7 +29,7 @@ import numpy as np
 from ..backends import ClusterPool
 from ..kernels import nearest_centroid, sample_kmeans_centroids, unit_rows_float32
 from ._passes import ValidatedPool, gather_rows, split_by_chunk
-from ._sources import iter_pieces
+from ._sources import BlockRef, iter_pieces, take_rows
 
 #: Rows per piece of a worker's assignment pass.
 ASSIGN_ROWS = 65536
@@ -47,8 +47,10 @@ def _task_sizes(labels, n_clusters):
     return np.bincount(labels, minlength=n_clusters)
 
 
-def _task_members(labels, cluster):
-    return np.flatnonzero(labels == cluster)
+def _task_members(labels, ref, cluster):
+    """Local indices of the chunk's rows in ``cluster``, and (``ref``: a BlockRef) those rows read here."""
+    local = np.flatnonzero(labels == cluster)
+    return local, (take_rows(ref, local) if ref is not None else None)
 
 
 def _task_labels_at(labels, local):
@@ -56,14 +58,26 @@ def _task_labels_at(labels, local):
 
 
 class UnitRows:
-    """Rows of a source L2-normalized as float32 when read by index (TypiClust's ``F``)."""
+    """Rows of a source L2-normalized as float32 when read by index (TypiClust's ``F``).
+
+    The rows of the cluster last listed by :meth:`ChunkedClusterPool.members`
+    came with the listing (``remember``): reading exactly those is served
+    without a second round trip.
+    """
 
     def __init__(self, source, traffic=None):
         self.source, self.traffic = source, traffic
         self.shape = (source.n, source.d)
+        self._rows = self._X = None
+
+    def remember(self, rows, X):
+        self._rows, self._X = rows, X
 
     def __getitem__(self, rows):
-        return unit_rows_float32(gather_rows(self.source, np.asarray(rows), self.traffic, "members"))
+        rows = np.asarray(rows)
+        if self._rows is not None and rows.shape == self._rows.shape and np.array_equal(rows, self._rows):
+            return unit_rows_float32(self._X)
+        return unit_rows_float32(gather_rows(self.source, rows, self.traffic, "members"))
 
 
 class ChunkedClusterPool(ValidatedPool, ClusterPool):
@@ -120,9 +134,29 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
         self._out = np.union1d(self._out, np.asarray(rows, dtype=np.int64))
 
     def members(self, cluster):
+        """One task per chunk lists the cluster's rows and reads them (one round trip per visit).
+
+        Sources read by :class:`BlockRef` (shards, zarr, seeded rows) read the
+        rows in the listing task; a dask array's rows are gathered after it
+        (reading a few rows computes their chunk).
+        """
         dask, delayed = self._dask, self._delayed
-        local = dask.compute(*[delayed(_task_members)(lab, int(cluster)) for lab in self.labels])
-        rows = np.concatenate([self.source.starts[c] + loc for c, loc in enumerate(local)])
+        refs = [self.source.block_task(c) for c in range(self.source.n_chunks)]
+        fused = all(isinstance(r, BlockRef) for r in refs)
+        parts = dask.compute(
+            *[
+                delayed(_task_members)(lab, ref if fused else None, int(cluster))
+                for lab, ref in zip(self.labels, refs)
+            ]
+        )
+        rows = np.concatenate([self.source.starts[c] + loc for c, (loc, _) in enumerate(parts)])
+        free = ~np.isin(rows, self._out, assume_unique=True)
+        rows = rows[free]
+        if fused:
+            X = np.concatenate([x for _, x in parts])[free]
+        else:
+            X = gather_rows(self.source, rows, self.traffic, "members")
+        self.unit_rows.remember(rows, X)
         self.stats["clusters_visited"] += 1
-        self.traffic.add("members", to_client=rows.nbytes, tasks=len(local))
-        return rows[~np.isin(rows, self._out, assume_unique=True)]
+        self.traffic.add("members", to_client=rows.nbytes + X.nbytes, tasks=len(parts))
+        return rows
