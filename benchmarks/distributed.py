@@ -31,6 +31,7 @@ counters (worker <-> worker).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -157,6 +158,8 @@ def run_case(case: str, root: Path, n: int, workers: int, budget: int | None = N
             rec["bytes"] = _bytes_summary(stats, worker_transfer_bytes(client) - w0)
     rec["client_peak_mib"] = _peak_mib()
     rec["first_picks"] = [int(i) for i in idx[:5]]
+    # every pick, hashed: equal hashes of a single and a shards case are equal selections
+    rec["picks_sha256"] = hashlib.sha256(np.asarray(idx, dtype=np.int64).tobytes()).hexdigest()[:16]
     return rec
 
 
