@@ -90,11 +90,19 @@ def compact_table(run_dir: Path = QUICK, framework: str = "linear_probe", budget
     commit = (manifest.get("git_commit") or "unknown")[:12]
     minutes = manifest.get("wall_s") or 0
     dataset, domain = rows[0]["dataset"], rows[0]["domain"]
+    resumed, run_now = manifest.get("cells_resumed") or 0, manifest.get("cells_run_now") or 0
+    cores = manifest["machine"]["cpu_count"]
+    if resumed:  # a resumed run: only its new cells ran at this commit
+        when = (
+            f"{run_now} cells run at commit `{commit}` in {minutes:.0f} s on {cores} cores, "
+            f"{resumed} resumed from the directory's earlier run"
+        )
+    else:
+        when = f"commit `{commit}`, {minutes / 60:.0f} min of wall time on {cores} cores"
     note = (
         f"Test accuracy in % on the {_test_size(rows)} test images of `{dataset}`, `{framework}` on "
         f"the `{domain}` features, mean ± standard error over seeds {seeds}; best per budget in "
-        f"bold. Generated from `{run_dir.relative_to(ROOT)}/results.jsonl` (commit `{commit}`, "
-        f"{minutes / 60:.0f} min of wall time on {manifest['machine']['cpu_count']} cores)."
+        f"bold. Generated from `{run_dir.relative_to(ROOT)}/results.jsonl` ({when})."
     )
     return "\n".join(lines) + "\n\n" + note + "\n"
 
