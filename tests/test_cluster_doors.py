@@ -24,10 +24,11 @@ import pytest
 
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
+from distributed import KilledWorker  # noqa: E402
 
 import subsel_plugins  # noqa: E402
 from subsel_plugins import GramSchmidtQuery  # noqa: E402
-from subsel_plugins.dispatch import select_with_scores  # noqa: E402
+from subsel_plugins.dispatch import _cluster_failures, select_with_scores  # noqa: E402
 from subsel_plugins.distributed import NpyShards, connect  # noqa: E402
 from subsel_plugins.distributed._client import quiet_dask  # noqa: E402
 from subsel_plugins.errors import ClusterError, InvalidValueError  # noqa: E402
@@ -243,8 +244,13 @@ def test_scheduler_killed_mid_selection_is_a_cluster_error(tmp_path, shards):
             with connect(address, timeout=TIMEOUT, quiet=True):
                 select_with_scores(GramSchmidtQuery(random_state=0), glob, 3000, progress=kill_scheduler)
         assert killed
-        assert "scheduler-connection-lost" in str(info.value) or "CommClosedError" in str(info.value)
-        assert time.monotonic() - t0 < 60
+        # What distributed raises depends on which side notices first: a cancelled future
+        # (its reason is 'scheduler-connection-lost' or, under load, 'unknown') or a closed comm.
+        cause = info.value.__cause__
+        assert isinstance(cause, _cluster_failures()) and not isinstance(cause, KilledWorker), repr(cause)
+        assert type(cause).__name__ in str(info.value)
+        # A guard against a hang (the bug was minutes of silence), not a speed claim.
+        assert time.monotonic() - t0 < 120
 
 
 @pytest.mark.slow
