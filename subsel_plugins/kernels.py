@@ -41,6 +41,7 @@ __all__ = [
     "kmeans_labels",
     "official_kmeans",
     "official_kmeans_on_sample",
+    "official_kmeans_centroids",
     "sample_kmeans",
     "sample_kmeans_centroids",
     "sample_kmeans_labels",
@@ -269,23 +270,31 @@ DISTANCE_ROW_BLOCK = 1024
 DISTANCE_COL_BLOCK = 32768
 
 
-def sq_distance_blocks(F: np.ndarray, queries: np.ndarray | None = None, desc: str | None = None):
+def sq_distance_blocks(
+    F: np.ndarray, queries: np.ndarray | None = None, desc: str | None = None, query_rows=None
+):
     """Yield (query positions, column slice, squared distances) over the Q x N matrix in blocks.
 
     ``queries``: row indices of F (default every row; the positions are then
-    slices). ``||x||^2 + ||y||^2 - 2 x.y`` with a float32 matrix product
-    (BLAS-3); for the unit vectors used here the rounding is about 1e-7 in
-    squared distance.
+    slices), or of ``query_rows`` when given (rows that are not F's: a
+    sample gathered from elsewhere). ``||x||^2 + ||y||^2 - 2 x.y`` with a
+    float32 matrix product (BLAS-3); for the unit vectors used here the
+    rounding is about 1e-7 in squared distance.
     """
     F = np.asarray(F, dtype=np.float32)
     sq = np.einsum("ij,ij->i", F, F)
+    if query_rows is None:
+        QF, q_all = F, sq
+    else:
+        QF = np.asarray(query_rows, dtype=np.float32)
+        q_all = np.einsum("ij,ij->i", QF, QF)
     n = F.shape[0]
-    n_q = n if queries is None else queries.size
+    n_q = QF.shape[0] if queries is None else queries.size
     starts = range(0, n_q, DISTANCE_ROW_BLOCK)
     for r in progress(starts, desc=desc, unit="block") if desc else starts:
         pos = slice(r, min(r + DISTANCE_ROW_BLOCK, n_q))
         rows = pos if queries is None else queries[pos]
-        Q, q_sq = F[rows], sq[rows]
+        Q, q_sq = QF[rows], q_all[rows]
         for c in range(0, n, DISTANCE_COL_BLOCK):
             cols = slice(c, min(c + DISTANCE_COL_BLOCK, n))
             D2 = Q @ F[cols].T
@@ -432,16 +441,26 @@ def official_kmeans_on_sample(F: np.ndarray, n_clusters: int, seed: int):
     that of another clustering (a better k-means finds purer clusters and a
     larger radius).
     """
-    n = F.shape[0]
-    m = min(n, MAX_POINTS_PER_CENTROID * n_clusters)
-    sample = np.sort(np.random.default_rng(seed).choice(n, m, replace=False)) if m < n else np.arange(n)
-    with progress(total=2, desc=f"k-means, k={n_clusters} on {m:,} rows", unit="step") as bar:
-        km = official_kmeans(n_clusters, m, seed).fit(np.asarray(F[sample], dtype=np.float32))
+    with progress(total=2, desc=f"k-means, k={n_clusters}", unit="step") as bar:
+        centroids = official_kmeans_centroids(lambda idx: F[idx], F.shape[0], n_clusters, seed)
         bar.update()
-        centroids = np.asarray(km.cluster_centers_, dtype=np.float32)
         labels = nearest_centroid(F, centroids)
         bar.update()
     return labels, centroids
+
+
+def official_kmeans_centroids(rows_of, n: int, n_clusters: int, seed: int) -> np.ndarray:
+    """Centroids (n_clusters, d) float32 of :func:`official_kmeans_on_sample`'s k-means.
+
+    ``rows_of(idx)`` reads the sampled rows (sorted global indices): an
+    array's fancy index, or a gather from Dask chunks, so both backends fit
+    the same k-means on the same sample.
+    """
+    m = min(n, MAX_POINTS_PER_CENTROID * n_clusters)
+    sample = np.sort(np.random.default_rng(seed).choice(n, m, replace=False)) if m < n else np.arange(n)
+    S = np.asarray(rows_of(sample), dtype=np.float32)
+    km = official_kmeans(n_clusters, m, seed).fit(S)
+    return np.asarray(km.cluster_centers_, dtype=np.float32)
 
 
 def sample_kmeans_labels(F: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:

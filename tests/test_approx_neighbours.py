@@ -14,6 +14,7 @@ import pytest
 from sklearn.datasets import make_blobs
 
 from subsel_plugins import ProbCoverQuery, TypiClustQuery, kernels
+from subsel_plugins.backends import _balls
 from subsel_plugins.errors import InvalidTypeError, InvalidValueError
 from subsel_plugins.strategies import _probcover, _typiclust
 
@@ -168,7 +169,7 @@ def test_default_cells_are_about_sqrt_n():
 @pytest.mark.parametrize("row_block", [1024, 7])
 def test_ball_graph_approx_exact_when_every_cell_is_probed(backend, monkeypatch, row_block):
     monkeypatch.setattr(kernels, "DISTANCE_ROW_BLOCK", row_block)
-    monkeypatch.setattr(_probcover, "DISTANCE_ROW_BLOCK", row_block)
+    monkeypatch.setattr(_balls, "DISTANCE_ROW_BLOCK", row_block)
     F, _ = unit_blobs(1200, centers=5, seed=1, std=2.0)
     delta = 0.3
     exact = _probcover.ball_graph(F, delta)
@@ -298,7 +299,7 @@ def test_purity_sample_keeps_the_purity_within_its_sampling_error(monkeypatch):
     seeds; every row's distance hits it from above."""
     F, _ = unit_blobs(20000, d=16, centers=10, seed=4, std=2.0)
     clusters = kernels.official_kmeans_on_sample(F, 10, 0)
-    monkeypatch.setattr(_probcover, "official_kmeans_on_sample", lambda F, k, seed: clusters)
+    monkeypatch.setattr(_balls, "official_kmeans_on_sample", lambda F, k, seed: clusters)
     fixed = clusters[0]
     monkeypatch.setattr(_probcover, "PURITY_SAMPLE_ROWS", 2000)
 
@@ -323,7 +324,7 @@ def test_purity_sample_keeps_the_purity_within_its_sampling_error(monkeypatch):
 @pytest.mark.parametrize("row_block", [1024, 7])
 def test_purity_distances_of_a_row_sample_are_those_rows_distances(monkeypatch, row_block):
     monkeypatch.setattr(kernels, "DISTANCE_ROW_BLOCK", row_block)
-    monkeypatch.setattr(_probcover, "DISTANCE_ROW_BLOCK", row_block)
+    monkeypatch.setattr(_balls, "DISTANCE_ROW_BLOCK", row_block)
     monkeypatch.setattr(kernels, "DISTANCE_COL_BLOCK", 500)
     F, y = unit_blobs(2500, centers=6, seed=2, std=2.0)
     full = _probcover.distance_to_other_cluster(F, y)

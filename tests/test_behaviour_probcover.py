@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from subsel_plugins import ProbCoverQuery, kernels
+from subsel_plugins.backends import _balls
 from subsel_plugins.errors import ResourceLimitError
 from subsel_plugins.strategies import _probcover
 
@@ -166,7 +167,7 @@ def fixed_pseudo_labels(monkeypatch):
         state["k"].append(n_clusters)
         return np.asarray(state["labels"])
 
-    monkeypatch.setattr(_probcover, "kmeans_labels", fake)
+    monkeypatch.setattr(_balls, "kmeans_labels", fake)
 
     def set_labels(labels):
         state["labels"] = np.asarray(labels)
@@ -356,7 +357,7 @@ def test_boundary_at_the_rounding_level_keeps_half_the_radius(fixed_pseudo_label
 def test_graph_built_in_small_blocks_equals_brute_force(monkeypatch, row_block, col_block):
     """Blocks of the distance matrix (sized for N in the millions) stitch into the exact graph."""
     monkeypatch.setattr(kernels, "DISTANCE_ROW_BLOCK", row_block)
-    monkeypatch.setattr(_probcover, "DISTANCE_ROW_BLOCK", row_block)
+    monkeypatch.setattr(_balls, "DISTANCE_ROW_BLOCK", row_block)
     monkeypatch.setattr(kernels, "DISTANCE_COL_BLOCK", col_block)
     monkeypatch.setenv("SUBSEL_FAISS", "0")
     X = sphere_points(23, 3, 9)
@@ -423,8 +424,8 @@ def no_graph(monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("the graph was built")
 
-    monkeypatch.setattr(_probcover, "ball_graph", refuse)
-    monkeypatch.setattr(_probcover, "ball_graph_approx", refuse)
+    monkeypatch.setattr(_balls, "ball_graph", refuse)
+    monkeypatch.setattr(_balls, "ball_graph_approx", refuse)
 
 
 @pytest.mark.parametrize("approximate", [False, True])
@@ -463,13 +464,13 @@ def test_the_edge_estimate_is_close_to_the_graph_built(monkeypatch, approximate)
     X = clustered(3000)  # above BALL_SAMPLE_ROWS: the estimate is sampled
     built = {}
     name = "ball_graph_approx" if approximate else "ball_graph"
-    original = getattr(_probcover, name)
+    original = getattr(_balls, name)
 
     def keep(*a):
         built["A"] = original(*a)
         return built["A"]
 
-    monkeypatch.setattr(_probcover, name, keep)
+    monkeypatch.setattr(_balls, name, keep)
     q = ProbCoverQuery(n_classes=20, random_state=0, approximate=approximate, max_graph_memory="1GB")
     q.select(X, 5)
     nnz = built["A"].nnz
@@ -544,7 +545,7 @@ def test_a_graph_far_over_the_limit_is_refused_before_the_full_purity_search(mon
         searched.append(None if rows is None else rows.size)
         return original(F, labels, rows)
 
-    monkeypatch.setattr(_probcover, "distance_to_other_cluster", count)
+    monkeypatch.setattr(_balls, "distance_to_other_cluster", count)
     q = ProbCoverQuery(n_classes=20, random_state=0, approximate=True, max_graph_memory="100kB")
     with pytest.raises(ResourceLimitError, match="the radius from the first 200 of 1000 purity rows"):
         q.select(clustered(3000), 5)

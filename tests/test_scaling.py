@@ -10,6 +10,7 @@ from sklearn.preprocessing import normalize
 
 from subsel_plugins import FeatureNormQuery, ProbCoverQuery, TypiClustQuery, kernels
 from subsel_plugins._validation import check_features
+from subsel_plugins.backends import _balls
 from subsel_plugins.kernels import row_norms
 from subsel_plugins.strategies import _probcover
 
@@ -18,7 +19,7 @@ from subsel_plugins.strategies import _probcover
 def small_blocks(monkeypatch):
     """Blocks far smaller than N, so every block edge is crossed."""
     monkeypatch.setattr(kernels, "DISTANCE_ROW_BLOCK", 64)
-    monkeypatch.setattr(_probcover, "DISTANCE_ROW_BLOCK", 64)
+    monkeypatch.setattr(_balls, "DISTANCE_ROW_BLOCK", 64)
     monkeypatch.setattr(kernels, "DISTANCE_COL_BLOCK", 100)
 
 
@@ -117,7 +118,7 @@ def test_probcover_selection_does_not_depend_on_block_size(monkeypatch, no_faiss
     X = np.random.default_rng(6).normal(size=(800, 6))
     big = ProbCoverQuery(random_state=0).select(X, 12, labeled=[0, 1])
     monkeypatch.setattr(kernels, "DISTANCE_ROW_BLOCK", 50)
-    monkeypatch.setattr(_probcover, "DISTANCE_ROW_BLOCK", 50)
+    monkeypatch.setattr(_balls, "DISTANCE_ROW_BLOCK", 50)
     monkeypatch.setattr(kernels, "DISTANCE_COL_BLOCK", 130)
     np.testing.assert_array_equal(ProbCoverQuery(random_state=0).select(X, 12, labeled=[0, 1]), big)
 

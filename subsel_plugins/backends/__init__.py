@@ -4,7 +4,8 @@ A selection algorithm that needs more than one pass over the rows (Gram-Schmidt'
 rejection sampler, the norm race that fills a budget) is written once against
 :class:`RowPool`; the backend decides where the rows live and where the passes run.
 Farthest-first traversal (k-center greedy) is written once against
-:class:`DistancePool`, TypiClust's visiting loop against :class:`ClusterPool`.
+:class:`DistancePool`, TypiClust's visiting loop against :class:`ClusterPool`, ProbCover's radius,
+graph and greedy coverage against :class:`BallPool` and :class:`CoverGraph`.
 This package holds the protocols and the in-memory backends; the Dask backends
 are :class:`subsel_plugins.distributed.ChunkedPool`,
 :class:`subsel_plugins.distributed.ChunkedDistancePool` and
@@ -12,8 +13,9 @@ are :class:`subsel_plugins.distributed.ChunkedPool`,
 decided at the door (``subsel_plugins.dispatch``), never by a strategy.
 """
 
+from ._balls import ArrayBallPool, ArrayCoverGraph, Cells
 from ._memory import ArrayClusterPool, ArrayDistancePool, ArrayPool, Centered, NumpyKernels, TorchKernels
-from ._pool import Batch, ClusterPool, DistancePool, RowPool
+from ._pool import BallPool, Batch, ClusterPool, CoverGraph, DistancePool, RowPool
 
 __all__ = [
     "RowPool",
@@ -26,4 +28,9 @@ __all__ = [
     "ArrayDistancePool",
     "ClusterPool",
     "ArrayClusterPool",
+    "BallPool",
+    "CoverGraph",
+    "ArrayBallPool",
+    "ArrayCoverGraph",
+    "Cells",
 ]

@@ -151,6 +151,78 @@ class ClusterPool:
         raise NotImplementedError
 
 
+class BallPool:
+    """Rows on the unit sphere and ProbCover's ball graph over them, wherever they live.
+
+    What ProbCover's selection (``ProbCoverQuery._cover``) asks of the rows:
+    pseudo-labels and cells kept where the rows are, distances of a few rows
+    to every row, and a :class:`CoverGraph` built where the rows are.
+    Attributes: ``n``.
+    """
+
+    def pseudo_labels(self, k: int, seed: int, approximate: bool):
+        """Fit the k-means pseudo-labels (kept by the pool); returns their centroids.
+
+        None for the exact path, or when k <= 1 (every row one label).
+
+        ``approximate``: the exact path's estimator on a sample of
+        ``MAX_POINTS_PER_CENTROID * k`` rows, every row then assigned
+        (:func:`~subsel_plugins.kernels.official_kmeans_on_sample`); else on
+        every row (:func:`~subsel_plugins.kernels.kmeans_labels`).
+        """
+        raise NotImplementedError
+
+    def pseudo_cells(self, centroids):
+        """The pseudo-label clusters as the approximate graph's cells (a :class:`Cells`)."""
+        raise NotImplementedError
+
+    def cells(self, n_cells: int, seed: int):
+        """k-means cells of the rows (kept by the pool), as a :class:`Cells`."""
+        raise NotImplementedError
+
+    def other_label_distances(self, rows) -> np.ndarray:
+        """float64 distance of each of ``rows`` (None: every row) to its nearest row of another
+        pseudo-label (inf when there is none)."""
+        raise NotImplementedError
+
+    def ball_counts(self, rows, sq_radii) -> np.ndarray:
+        """For each squared radius, how many (row of ``rows`` (None: every row), any row) pairs are closer."""
+        raise NotImplementedError
+
+    def spread(self) -> float:
+        """A radius whose ball around any row holds every row (the radius of a single cluster)."""
+        raise NotImplementedError
+
+    def graph(self, delta: float, cells):
+        """The ball graph at ``delta`` (strict), a :class:`CoverGraph`: exact when ``cells`` is None,
+        else searched in the cells each cell probes."""
+        raise NotImplementedError
+
+    def purity(self, graph) -> float:
+        """Fraction of rows whose ball in ``graph`` holds only rows of their own pseudo-label."""
+        raise NotImplementedError
+
+    def available_memory(self) -> int | None:
+        """Bytes the graph may still take where it is built; None: this process's memory."""
+        return None
+
+
+class CoverGraph:
+    """A ball graph as greedy coverage reads it: ``n``, and per row the rows its ball holds."""
+
+    def degrees(self) -> np.ndarray:
+        """(n,) int64: how many rows each ball holds."""
+        raise NotImplementedError
+
+    def balls(self, xs) -> np.ndarray:
+        """The rows the balls of ``xs`` hold, concatenated (with repeats)."""
+        raise NotImplementedError
+
+    def holders(self, ys) -> np.ndarray:
+        """The rows whose balls hold each of ``ys``, concatenated (with repeats: one per (holder, y))."""
+        raise NotImplementedError
+
+
 def residual_weights(R: np.ndarray, norm: str, sqn: np.ndarray, alive: np.ndarray):
     """Weights of residual rows ``R`` (m, d) and which of the ``alive`` rows are found in the span.
 

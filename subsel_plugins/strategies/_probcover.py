@@ -10,35 +10,37 @@ import scipy.sparse as sp
 
 from .._progress import progress
 from .._validation import check_int, check_memory_size, check_real, format_bytes, sklearn_seed
-from ..errors import ResourceLimitError
-from ..kernels import (
-    DISTANCE_ROW_BLOCK,
-    faiss_or_none,
-    kmeans_labels,
-    official_kmeans_on_sample,
-    pair_sq_distances,
-    sample_kmeans,
-    sq_distance_blocks,
-    unit_rows_float32,
+from ..backends._balls import (
+    CELL_POINTS_PER_CENTROID,
+    MIN_PROBE_CELLS,
+    PROBE_CELLS,
+    ArrayBallPool,
+    ArrayCoverGraph,
+    Cells,
+    ball_graph,
+    ball_graph_approx,
+    ball_purity,
+    default_n_cells,
+    distance_to_other_cluster,
 )
+from ..errors import ResourceLimitError
+from ..kernels import unit_rows_float32
 from ._base import QueryStrategy
 from ._typiclust import check_approximate, use_approximate
 
-
-def distance_to_other_cluster(F: np.ndarray, labels: np.ndarray, rows: np.ndarray | None = None):
-    """For each row, the distance to its nearest row with another label (inf if none).
-
-    Exact brute force in blocks: O(N^2 d) work, O(N) memory beyond one block.
-    ``rows`` (optional): only these rows' distances (to every row), O(len(rows) N d).
-    """
-    labels = np.asarray(labels)
-    q_labels = labels if rows is None else labels[rows]
-    best = np.full(q_labels.size, np.inf, dtype=np.float32)
-    desc = None if rows is None else "purity distances"
-    for pos, cols, D2 in sq_distance_blocks(F, rows, desc):
-        D2[q_labels[pos, None] == labels[None, cols]] = np.inf
-        np.minimum(best[pos], D2.min(axis=1), out=best[pos])
-    return np.sqrt(best.astype(np.float64))
+__all__ = [
+    "CELL_POINTS_PER_CENTROID",
+    "MIN_PROBE_CELLS",
+    "PROBE_CELLS",
+    "Cells",
+    "ProbCoverQuery",
+    "ball_graph",
+    "ball_graph_approx",
+    "ball_purity",
+    "default_n_cells",
+    "distance_to_other_cluster",
+    "greedy_cover",
+]
 
 
 #: k of the k-means pseudo-labels when the number of classes is not given.
@@ -51,20 +53,6 @@ DEFAULT_PSEUDO_CLASSES = 10
 _SQ_DIST_TOL = 16 * float(np.finfo(np.float32).eps)
 
 
-#: Approximate path: the pool is split into k-means cells (about sqrt(N), or the
-#: pseudo-label clusters when there are enough of them), and the rows of a cell
-#: are compared with the rows of the cells whose centroids are nearest its own
-#: (itself first), taken until they hold PROBE_CELLS times the mean cell size
-#: (at least MIN_PROBE_CELLS cells): an inverted-file search whose queries are
-#: batched by cell, so each cell is one matrix product. Bounding the probed
-#: rows rather than the probed cells keeps the work near N * PROBE_CELLS * N /
-#: cells even when k-means leaves a few cells ten times the mean size (it does
-#: on ImageNet-like data: merged classes).
-PROBE_CELLS = 8
-MIN_PROBE_CELLS = 2
-#: The cells' k-means trains on this many sampled rows per cell (cells only
-#: route the search; the pseudo-labels get faiss's default 256).
-CELL_POINTS_PER_CENTROID = 64
 #: The approximate path measures the distance to another label exactly (against
 #: every row) for a uniform sample of at most this many rows (every row below
 #: it). The radius is an order statistic of those distances, the (1 - purity)
@@ -78,116 +66,6 @@ PURITY_SAMPLE_ROWS = 20_000
 #: the purity search (2,000 rows: the purity within about 0.005 at p = 0.05).
 PRECHECK_ROWS = 2_000
 PRECHECK_SLACK = 4.0
-
-
-def default_n_cells(n: int) -> int:
-    """About sqrt(n) cells."""
-    return max(1, int(round(np.sqrt(n))))
-
-
-class Cells:
-    """The approximate path's inverted file: k-means cells and the cells each one probes.
-
-    ``cell[i]``: row i's cell; ``members[c]``: the rows of cell c (ascending);
-    ``order[c]``: every cell by centroid distance from c, c first;
-    ``probes[c]``: the cells c searches, ``order[c]``'s first ones until they
-    hold ``n_probe`` times the mean cell size (at least ``MIN_PROBE_CELLS``;
-    none for an empty cell);
-    ``n_probe = min(PROBE_CELLS, n_cells)``, so ``n_probe = n_cells`` probes
-    every cell (the exact search).
-    """
-
-    def __init__(self, cell: np.ndarray, centroids: np.ndarray, n_probe: int | None = None):
-        n_cells = centroids.shape[0]
-        self.cell = np.asarray(cell)
-        order = np.argsort(self.cell, kind="stable")
-        bounds = np.searchsorted(self.cell[order], np.arange(n_cells + 1))
-        self.members = [order[bounds[c] : bounds[c + 1]] for c in range(n_cells)]
-        self.sizes = np.diff(bounds)
-        C = np.asarray(centroids, dtype=np.float64)
-        sq = np.einsum("ij,ij->i", C, C)
-        D = sq[:, None] + sq[None, :] - 2.0 * (C @ C.T)
-        np.fill_diagonal(D, -np.inf)  # a cell probes itself first
-        self.order = np.argsort(D, axis=1, kind="stable")
-        self.n_probe = min(n_probe or PROBE_CELLS, n_cells)
-        self.row_budget = self.n_probe * self.cell.size / n_cells
-        none = np.empty(0, dtype=self.order.dtype)
-        self.probes = [self._probes(c) if self.sizes[c] else none for c in range(n_cells)]
-
-    @classmethod
-    def build(cls, F: np.ndarray, seed: int, n_cells: int | None = None, n_probe: int | None = None):
-        """Cells of a k-means with ``n_cells`` (default about sqrt(N)) on a sample of F."""
-        n_cells = n_cells or default_n_cells(F.shape[0])
-        return cls(*sample_kmeans(F, n_cells, seed, CELL_POINTS_PER_CENTROID), n_probe)
-
-    def _probes(self, c: int) -> np.ndarray:
-        """The non-empty cells nearest c, until they hold the row budget."""
-        near = self.order[c][self.sizes[self.order[c]] > 0]
-        if self.n_probe == len(self.members):
-            return near
-        reached = np.cumsum(self.sizes[near]) >= self.row_budget - 1e-9
-        stop = int(np.argmax(reached)) + 1 if reached.any() else near.size
-        return near[: max(stop, MIN_PROBE_CELLS)]
-
-    def rows(self, cells) -> np.ndarray:
-        return np.concatenate([self.members[p] for p in cells])
-
-    def pairs(self):
-        """Yield (cell a, the cells b >= a with a in b's probes or b in a's): each unordered
-        pair of cells that either one probes, once, a itself first."""
-        n_cells = len(self.members)
-        a = np.repeat(np.arange(n_cells), [p.size for p in self.probes])
-        b = np.concatenate(self.probes)
-        codes = np.unique(np.minimum(a, b) * n_cells + np.maximum(a, b))
-        lo, hi = codes // n_cells, codes % n_cells
-        starts = np.searchsorted(lo, np.arange(n_cells + 1))
-        for c in progress(range(n_cells), desc="ball graph", unit="cell"):
-            if self.sizes[c]:
-                yield c, hi[starts[c] : starts[c + 1]]
-
-
-def _close_pairs(Q: np.ndarray, B: np.ndarray, d2: np.float32):
-    """``(i, j)``: every pair of a row of Q and a row of B closer than sqrt(d2) (strict).
-
-    faiss's exact range search when installed, else numpy blocks of rows.
-    """
-    faiss = faiss_or_none()
-    if faiss is not None:
-        index = faiss.IndexFlatL2(B.shape[1])
-        index.add(np.ascontiguousarray(B, dtype=np.float32))
-        lims, dist, ind = index.range_search(np.ascontiguousarray(Q, dtype=np.float32), float(d2))
-        keep = dist < d2  # strict, as the exact graph
-        i = np.repeat(np.arange(Q.shape[0]), np.diff(lims.astype(np.int64)))[keep]
-        return i, ind[keep]
-    starts = range(0, Q.shape[0], DISTANCE_ROW_BLOCK)
-    hits = [np.nonzero(pair_sq_distances(Q[s : s + DISTANCE_ROW_BLOCK], B) < d2) for s in starts]
-    return np.concatenate([h[0] + s for s, h in zip(starts, hits)]), np.concatenate([h[1] for h in hits])
-
-
-def ball_graph_approx(F: np.ndarray, delta: float, cells: Cells) -> sp.csr_matrix:
-    """:func:`ball_graph` with each row's ball searched only in the cells probed.
-
-    One distance block per unordered pair of cells that either one probes
-    (:meth:`Cells.pairs`), and each edge found is stored both ways, so the
-    graph is symmetric and a pair that only one side probes is still found.
-    Every edge is a true edge (the distance is computed exactly); edges
-    between rows of cells that neither probes are missed.
-    """
-    n = F.shape[0]
-    d2 = np.float32(float(delta) ** 2)
-    rs, cs = [], []
-    for a, partners in cells.pairs():
-        rows, other = cells.members[a], cells.rows(partners)
-        i, j = _close_pairs(F[rows], F[other], d2)
-        r, c = rows[i].astype(np.int32), other[j].astype(np.int32)
-        mirror = cells.cell[c] != a  # a's own block holds both directions already
-        rs += [r, c[mirror]]
-        cs += [c, r[mirror]]
-    r = np.concatenate(rs) if rs else np.empty(0, dtype=np.int32)
-    c = np.concatenate(cs) if cs else np.empty(0, dtype=np.int32)
-    A = sp.csr_matrix((np.ones(r.size, dtype=np.bool_), (r, c)), shape=(n, n))
-    A.sort_indices()
-    return A
 
 
 def purity_delta(F: np.ndarray, labels: np.ndarray, purity: float) -> float:
@@ -207,56 +85,21 @@ def purity_delta(F: np.ndarray, labels: np.ndarray, purity: float) -> float:
     return delta_from_distances(distance_to_other_cluster(F, labels), purity, F)
 
 
-def delta_from_distances(d: np.ndarray, purity: float, F: np.ndarray) -> float:
-    """:func:`purity_delta` given each row's distance to its nearest row of another label."""
+def delta_from_distances(d: np.ndarray, purity: float, F) -> float:
+    """:func:`purity_delta` given each row's distance to its nearest row of another label.
+
+    ``F``: the unit rows, or a :class:`~subsel_plugins.backends.BallPool` of
+    them (its ``spread()`` is the radius of a single cluster).
+    """
     d = np.sort(d)
     n_pure = int(np.ceil(purity * d.size - 1e-9))
     boundary = float(d[d.size - n_pure]) if n_pure > 0 else float(d[-1])
     if not np.isfinite(boundary):  # a single cluster: every ball is pure
-        return float(np.max(np.linalg.norm(F - F.mean(0), axis=1)) * 2 + 1e-12)
+        return (F if hasattr(F, "spread") else ArrayBallPool(F)).spread()
     b2 = boundary * boundary
     # tight clusters (boundary at the rounding level) keep half the radius instead
     d2 = b2 - _SQ_DIST_TOL if b2 > 2 * _SQ_DIST_TOL else 0.5 * b2
     return float(np.sqrt(d2))
-
-
-def ball_graph(F: np.ndarray, delta: float) -> sp.csr_matrix:
-    """Sparse N x N adjacency: row x holds every y with ``||F_x - F_y|| < delta``.
-
-    Built in blocks of the squared-distance matrix, so memory is the edges
-    (int32 column indices) plus one block; never a dense N x N matrix. With
-    faiss installed its exact range search (IndexFlatL2) is used instead.
-    """
-    n = F.shape[0]
-    d2 = float(delta) ** 2
-    faiss = faiss_or_none()
-    if faiss is not None:
-        F32 = np.ascontiguousarray(F, dtype=np.float32)
-        index = faiss.IndexFlatL2(F32.shape[1])
-        index.add(F32)
-        lims, dist, ind = index.range_search(F32, d2)
-        keep = dist < d2  # strict, as the official code's `dist < delta`
-        query = np.repeat(np.arange(n), np.diff(lims.astype(np.int64)))
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(query[keep], minlength=n))])
-        A = sp.csr_matrix(
-            (np.ones(int(indptr[-1]), dtype=np.bool_), ind[keep].astype(np.int32), indptr), (n, n)
-        )
-        A.sort_indices()
-        return A
-    counts = np.zeros(n, dtype=np.int64)
-    indices, pending = [], []
-    for rows, cols, D2 in sq_distance_blocks(F):
-        r, c = np.nonzero(D2 < np.float32(d2))  # strict, as the official code's `dist < delta`
-        pending.append((r.astype(np.int32), (c + cols.start).astype(np.int32)))
-        if cols.stop == n:  # this row block is complete: order its edges by row, then column
-            r = np.concatenate([p[0] for p in pending])
-            c = np.concatenate([p[1] for p in pending])
-            indices.append(c[np.lexsort((c, r))])
-            counts[rows] = np.bincount(r, minlength=rows.stop - rows.start)
-            pending = []
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    indices = np.concatenate(indices) if indices else np.empty(0, dtype=np.int32)
-    return sp.csr_matrix((np.ones(indices.size, dtype=np.bool_), indices, indptr), shape=(n, n))
 
 
 #: Peak bytes per stored edge of building the ball graph and running the greedy
@@ -325,13 +168,14 @@ def available_memory() -> int:
     return int(min(known)) if known else 10**9
 
 
-def estimate_ball_edges(F: np.ndarray, delta: float, radii=()) -> tuple[float, np.ndarray]:
+def estimate_ball_edges(F, delta: float, radii=()) -> tuple[float, np.ndarray]:
     """Estimated edges of the ball graph at ``delta`` (and at each of ``radii``).
 
     N times the mean ball size of ``BALL_SAMPLE_ROWS`` rows (a fixed sample, so
     the estimate draws nothing from the selection's random stream; every row
     when N is at most that, then it is exact), counted against every row in
-    blocks: ``O(BALL_SAMPLE_ROWS * N * d)`` work, no graph.
+    blocks: ``O(BALL_SAMPLE_ROWS * N * d)`` work, no graph. ``F``: the unit
+    rows, or a :class:`~subsel_plugins.backends.BallPool` of them.
 
     Returns
     -------
@@ -340,25 +184,18 @@ def estimate_ball_edges(F: np.ndarray, delta: float, radii=()) -> tuple[float, n
     edges_at : ndarray of shape (len(radii),)
         At each radius of ``radii``.
     """
-    n = F.shape[0]
+    pool = F if hasattr(F, "ball_counts") else ArrayBallPool(F)
+    n = pool.n
     rows = None
     if n > BALL_SAMPLE_ROWS:
         rows = np.sort(np.random.default_rng(n).choice(n, BALL_SAMPLE_ROWS, replace=False))
-    r2 = np.float32(float(delta) ** 2)
-    others = np.asarray([float(r) ** 2 for r in radii], dtype=np.float32)
-    count = 0
-    counts = np.zeros(others.size, dtype=np.int64)
-    desc = "ball sizes" if n > 100_000 else None
-    for _, _, D2 in sq_distance_blocks(F, rows, desc):
-        count += int(np.count_nonzero(D2 < r2))
-        for i, o in enumerate(others):
-            counts[i] += int(np.count_nonzero(D2 < o))
+    counts = pool.ball_counts(rows, [float(r) ** 2 for r in (delta, *radii)])
     m = n if rows is None else rows.size
-    return count * n / m, counts * (n / m)
+    return counts[0] * n / m, counts[1:] * (n / m)
 
 
 def check_graph_fits(
-    F: np.ndarray,
+    F,
     delta: float,
     limit: int,
     limit_origin: str,
@@ -372,12 +209,12 @@ def check_graph_fits(
     Returns the estimated bytes. The error is one line: the estimate, the
     limit (``limit_shown`` when given: the user's, when ``limit`` has slack),
     the largest delta whose graph fits, and what to change; ``note`` says
-    where ``delta`` came from.
+    where ``delta`` came from. ``F``: the unit rows, or their ``BallPool``.
     """
     shown = limit if limit_shown is None else limit_shown
     shrunk = [delta * f for f in _SHRINK]
     edges, edges_at = estimate_ball_edges(F, delta, shrunk)
-    n = F.shape[0]
+    n = F.n if hasattr(F, "ball_counts") else F.shape[0]
 
     def cost(e):
         return e * GRAPH_BYTES_PER_EDGE + 16.0 * n
@@ -396,57 +233,59 @@ def check_graph_fits(
     )
 
 
-def ball_purity(A: sp.csr_matrix, labels: np.ndarray) -> float:
-    """Fraction of rows whose ball (row of ``A``) holds only rows of their own label."""
-    labels = np.asarray(labels)
-    rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
-    impure = np.zeros(A.shape[0], dtype=bool)
-    impure[rows[labels[A.indices] != labels[rows]]] = True
-    return float(1.0 - impure.mean())
-
-
-def greedy_cover(A: sp.csr_matrix, budget: int, labeled: np.ndarray, rng, AT: sp.csr_matrix | None = None):
+def greedy_cover(A, budget: int, labeled: np.ndarray, rng, AT: sp.csr_matrix | None = None):
     """ProbCover's greedy max coverage on the ball graph ``A``: ``(chosen, newly covered per pick)``.
 
     Each pick is the eligible row whose ball covers the most rows not yet
     covered (ties: the lowest index); the balls of ``labeled`` rows start
     covered. Once everything is covered the remaining picks are uniform among
-    the rest (score 0). ``AT`` is ``A``'s transpose (computed when None).
+    the rest (score 0). ``A``: a :class:`~subsel_plugins.backends.CoverGraph`
+    (wherever it lives), or a CSR matrix with its transpose ``AT`` (computed
+    when None).
+
+    The driver holds 9 bytes per row: each row's count of uncovered rows in
+    its ball (int64; rows out of the race sit far below zero) and whether it
+    is covered. Each pick asks the graph for one ball, then for the holders
+    of the rows it newly covers.
     """
-    n = A.shape[0]
-    AT = A.T.tocsr() if AT is None else AT  # AT[y] lists the x whose balls hold y
-    degree = np.diff(A.indptr).astype(np.int64)
+    graph = ArrayCoverGraph(A, A.T.tocsr() if AT is None else AT) if sp.issparse(A) else A
+    n = graph.n
+    gain = graph.degrees()
     covered = np.zeros(n, dtype=bool)
 
     def cover(xs):
-        ys = np.unique(A[xs].indices)
+        ys = np.unique(graph.balls(xs))
         new = ys[~covered[ys]]
         covered[new] = True
         if new.size:
-            degree[:] -= np.bincount(AT[new].indices, minlength=n)
+            held, times = np.unique(graph.holders(new), return_counts=True)
+            gain[held] -= times
         return new.size
 
     if labeled.size:
         cover(labeled)
-    eligible = np.ones(n, dtype=bool)
-    eligible[labeled] = False
+    gain[labeled] = _OUT
     chosen, scores = [], []
     bar = progress(total=budget, desc="ProbCover picks", unit="pick")
     while len(chosen) < budget:
-        masked = np.where(eligible, degree, -1)
-        x = int(np.argmax(masked))
-        if masked[x] <= 0:
+        x = int(np.argmax(gain))
+        if gain[x] <= 0:
             break
         chosen.append(x)
+        gain[x] = _OUT
         scores.append(float(cover(np.array([x]))))
-        eligible[x] = False
         bar.update()
     bar.close()
     if len(chosen) < budget:  # everything covered: the rest uniformly
-        rest = rng.permutation(np.flatnonzero(eligible))[: budget - len(chosen)]
+        rest = rng.permutation(np.flatnonzero(gain > _OUT // 2))[: budget - len(chosen)]
         chosen.extend(rest.tolist())
         scores.extend([0.0] * rest.size)
     return np.asarray(chosen), np.asarray(scores)
+
+
+#: The gain of a row out of the race (labeled or chosen): below any count a
+#: row's gain can be decremented by.
+_OUT = -(2**62)
 
 
 class ProbCoverQuery(QueryStrategy):
@@ -556,15 +395,20 @@ class ProbCoverQuery(QueryStrategy):
         check_approximate(self.approximate)
         check_memory_size(self.max_graph_memory, "max_graph_memory")
 
-    def _memory_limit(self) -> tuple[int, str]:
+    def _memory_limit(self, pool) -> tuple[int, str]:
         given = check_memory_size(self.max_graph_memory, "max_graph_memory")
         if given is not None:
             return given, "given"
-        avail = available_memory()
-        origin = f"the default: half of the {format_bytes(avail)} available"
+        avail = pool.available_memory()
+        where = "available"
+        if avail is None:
+            avail = available_memory()
+        else:
+            where = "available on the Dask workers"
+        origin = f"the default: half of the {format_bytes(avail)} {where}"
         return int(DEFAULT_MEMORY_FRACTION * avail), origin
 
-    def _sampled_purity_delta(self, F, pseudo, rng, limit, origin, hint) -> float:
+    def _sampled_purity_delta(self, pool, rng, limit, origin, hint) -> float:
         """The approximate path's radius, from the distances to another label of sampled rows.
 
         The first ``PRECHECK_ROWS`` of the (uniform, unordered) sample give a
@@ -572,55 +416,58 @@ class ProbCoverQuery(QueryStrategy):
         (``PRECHECK_SLACK`` times) is refused before the full search, which
         costs ``PURITY_SAMPLE_ROWS`` rows' distances to every row (minutes at 1.28M).
         """
-        n = F.shape[0]
+        n = pool.n
         if n <= PURITY_SAMPLE_ROWS:
-            return delta_from_distances(distance_to_other_cluster(F, pseudo, np.arange(n)), self.purity, F)
+            return delta_from_distances(pool.other_label_distances(np.arange(n)), self.purity, pool)
         sample = rng.choice(n, PURITY_SAMPLE_ROWS, replace=False)
         first, rest = np.sort(sample[:PRECHECK_ROWS]), np.sort(sample[PRECHECK_ROWS:])
-        d_first = distance_to_other_cluster(F, pseudo, first)
-        rough = delta_from_distances(d_first, self.purity, F)
+        d_first = pool.other_label_distances(first)
+        rough = delta_from_distances(d_first, self.purity, pool)
         note = f" (the radius from the first {PRECHECK_ROWS} of {PURITY_SAMPLE_ROWS} purity rows)"
-        check_graph_fits(F, rough, int(PRECHECK_SLACK * limit), origin, hint, note=note, limit_shown=limit)
-        d = np.concatenate([d_first, distance_to_other_cluster(F, pseudo, rest)])
-        return delta_from_distances(d, self.purity, F)
+        check_graph_fits(pool, rough, int(PRECHECK_SLACK * limit), origin, hint, note=note, limit_shown=limit)
+        d = np.concatenate([d_first, pool.other_label_distances(rest)])
+        return delta_from_distances(d, self.purity, pool)
 
     def _select(self, X, budget, labeled, rng):
         F = unit_rows_float32(X)
-        n = F.shape[0]
+        self.approximate_ = use_approximate(self.approximate, F.shape[0])
+        return self._cover(ArrayBallPool(F), budget, labeled, rng)
+
+    def _cover(self, pool, budget, labeled, rng):
+        """ProbCover over a :class:`~subsel_plugins.backends.BallPool`: ``(indices, newly covered)``.
+
+        The one selection every backend runs: pseudo-labels, the radius, the
+        memory check, the graph and the greedy, drawing from ``rng`` in the
+        same order wherever the rows live.
+        """
+        n = pool.n
         delta = self.delta
-        self.approximate_ = use_approximate(self.approximate, n)
         cells = None
         if delta is None:
             k = min(self.n_classes or DEFAULT_PSEUDO_CLASSES, n)
-            if k <= 1:
-                pseudo = np.zeros(n, dtype=int)
-            elif not self.approximate_:
-                pseudo = kmeans_labels(F, k, sklearn_seed(rng))
-            else:
-                pseudo, centroids = official_kmeans_on_sample(F, k, sklearn_seed(rng))
-                if 2 * k >= default_n_cells(n):
-                    # the pseudo-label clusters are fine enough to be the cells themselves
-                    # (a cell then holds one label: one search per cell for purity)
-                    cells = Cells(pseudo, centroids)
+            centroids = pool.pseudo_labels(k, sklearn_seed(rng) if k > 1 else 0, self.approximate_)
+            if centroids is not None and 2 * k >= default_n_cells(n):
+                # the pseudo-label clusters are fine enough to be the cells themselves
+                # (a cell then holds one label: one search per cell for purity)
+                cells = pool.pseudo_cells(centroids)
             # the cells' seed is drawn here, the cells built only once the graph is known to fit
             cell_seed = sklearn_seed(rng) if self.approximate_ and cells is None else None
-            limit, origin = self._memory_limit()
+            limit, origin = self._memory_limit(pool)
             hint = f" (or a higher purity than {self.purity}, or more n_classes than {k})"
             if not self.approximate_:
-                delta = purity_delta(F, pseudo, self.purity)
+                delta = delta_from_distances(pool.other_label_distances(None), self.purity, pool)
             else:
-                delta = self._sampled_purity_delta(F, pseudo, rng, limit, origin, hint)
+                delta = self._sampled_purity_delta(pool, rng, limit, origin, hint)
             self.n_clusters_ = k
         else:
-            pseudo, self.n_clusters_ = None, None
+            self.n_clusters_ = None
             cell_seed = sklearn_seed(rng) if self.approximate_ else None
-            limit, origin = self._memory_limit()
+            limit, origin = self._memory_limit(pool)
             hint = ""
         self.delta_ = float(delta)
-        self.graph_bytes_ = check_graph_fits(F, delta, limit, origin, hint)
+        self.graph_bytes_ = check_graph_fits(pool, delta, limit, origin, hint)
         if cell_seed is not None:
-            cells = Cells.build(F, cell_seed)
-        A = ball_graph(F, delta) if cells is None else ball_graph_approx(F, delta, cells)
-        self.purity_ = None if pseudo is None else ball_purity(A, pseudo)
-        # the approximate graph is symmetric: its transpose is itself
-        return greedy_cover(A, budget, labeled, rng, AT=A if cells is not None else None)
+            cells = pool.cells(default_n_cells(n), cell_seed)
+        graph = pool.graph(delta, cells)
+        self.purity_ = None if self.n_clusters_ is None else pool.purity(graph)
+        return greedy_cover(graph, budget, labeled, rng)
