@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import numbers
+import os
+import resource
 
 import numpy as np
 
@@ -432,3 +434,52 @@ def scale_scores_back(scores: np.ndarray, exponent: int) -> np.ndarray:
         stacklevel=3,
     )
     return scores
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _cgroup_available() -> int | None:
+    try:
+        with open("/sys/fs/cgroup/memory.max") as fh:
+            limit = fh.read().strip()
+        if limit == "max":
+            return None
+        with open("/sys/fs/cgroup/memory.current") as fh:
+            return max(0, int(limit) - int(fh.read().strip()))
+    except (OSError, ValueError):
+        return None
+
+
+def _address_space_left() -> int | None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return max(0, soft - int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return soft
+
+
+def available_memory() -> int:
+    """Bytes this process can still allocate: the least of the machine's available memory
+    (``MemAvailable`` in /proc/meminfo, else ``os.sysconf``), the cgroup's memory limit
+    left, and the address-space limit (``ulimit -v``, ``prlimit --as``) left; 1 GB when
+    none of them can be read."""
+    known = [v for v in (_meminfo_available(), _cgroup_available(), _address_space_left()) if v is not None]
+    return int(min(known)) if known else 10**9

@@ -6,7 +6,7 @@ as an array; this module registers the one for distributed inputs (a
 ``dask.array.Array``, a glob or list of ``.npy`` shards, a zarr array or a
 ``.zarr`` path, a :class:`~subsel_plugins.distributed.RowSource`). It runs
 ``random``, ``feature_norm``, ``gram_schmidt`` (randomized), ``kcenter_greedy``,
-``typiclust`` (its approximate path) and ``ThenQuery`` whose first stage is
+``typiclust`` and ``probcover`` (their approximate paths) and ``ThenQuery`` whose first stage is
 one of them, each through the same algorithm as on one machine over a Dask
 pool (:mod:`subsel_plugins.distributed`); any other
 strategy is refused in one error before any work. Importing
@@ -29,6 +29,7 @@ from .strategies import (
     FeatureNormQuery,
     GramSchmidtQuery,
     KCenterGreedyQuery,
+    ProbCoverQuery,
     RandomQuery,
     ThenQuery,
     TypiClustQuery,
@@ -38,8 +39,8 @@ from .strategies import (
 __all__ = ["SUPPORTED", "ClusterError", "runner_for", "select_with_scores"]
 
 SUPPORTED = (
-    "random, feature_norm, gram_schmidt, gram_schmidt_centered, kcenter_greedy, typiclust "
-    "(approximate path) and <one of them>_then_<any>"
+    "random, feature_norm, gram_schmidt, gram_schmidt_centered, kcenter_greedy, typiclust and "
+    "probcover (their approximate paths) and <one of them>_then_<any>"
 )
 
 # progress(event, pool) callbacks for the selection in flight (tests and reports)
@@ -72,8 +73,8 @@ def runner_for(strategy, role: str = ""):
                 runner_for(strategy.first, role="ThenQuery's first stage ")
             if cls is GramSchmidtQuery:
                 _check_gram_schmidt(strategy)
-            if cls is TypiClustQuery:
-                _check_typiclust(strategy)
+            if cls in (TypiClustQuery, ProbCoverQuery):
+                _check_approximate(strategy)
             return run
     why = getattr(strategy, "not_distributed_because", None)
     raise InvalidTypeError(
@@ -229,13 +230,29 @@ def _typiclust(strategy, source, budget, lab, rng):
     return idx, scores
 
 
-def _check_typiclust(strategy):
+def _check_approximate(strategy):
     if strategy.approximate is False:
-        raise InvalidValueError(
-            "TypiClustQuery(approximate=False) does not run on distributed inputs: its exact path fits "
-            "k-means (with restarts) on the whole pool in memory. Use approximate='auto' or True (k-means "
-            "on a sample, every row assigned on the workers), or select on one machine."
+        name = type(strategy).__name__
+        what = (
+            "fits k-means (with restarts) on the whole pool in memory"
+            if isinstance(strategy, TypiClustQuery)
+            else "compares every row with every row and fits k-means on the whole pool in memory"
         )
+        raise InvalidValueError(
+            f"{name}(approximate=False) does not run on distributed inputs: its exact path {what}. Use "
+            "approximate='auto' or True (k-means on a sample, every row assigned on the workers), or "
+            "select on one machine."
+        )
+
+
+def _probcover(strategy, source, budget, lab, rng):
+    from .distributed import ChunkedBallPool
+
+    pool = ChunkedBallPool(source)
+    strategy.approximate_ = True
+    idx, scores = strategy._cover(pool, budget, lab, rng)
+    strategy.stats_ = pool.finish_stats()
+    return idx, scores
 
 
 def _then(strategy, source, budget, lab, rng):
@@ -251,6 +268,7 @@ _RUNNERS = (
     (GramSchmidtQuery, _gram_schmidt),
     (KCenterGreedyQuery, _kcenter),
     (TypiClustQuery, _typiclust),
+    (ProbCoverQuery, _probcover),
     (ThenQuery, _then),
 )
 

@@ -3,9 +3,8 @@
 ``strategy.select(X, budget, labeled)`` runs here (``subsel_plugins.dispatch``) when ``X`` is a
 ``dask.array.Array``, a glob or list of ``.npy`` shard files, a zarr array
 (or a ``.zarr`` path), or a :class:`RowSource`; indices in and out are global
-row indices. The distributed strategies are ``random``, ``feature_norm``,
-``gram_schmidt`` (randomized) and ``ThenQuery`` whose first stage is one of
-them; any other raises one error saying so. The tasks run on the active
+row indices. The distributed strategies are listed in
+``subsel_plugins.dispatch.SUPPORTED``; any other raises one error saying so. The tasks run on the active
 ``distributed.Client`` (:func:`connect` makes one for ``local``, ``local:N``
 or ``tcp://host:port``), or on dask's local scheduler when there is none.
 
@@ -26,6 +25,7 @@ __all__ = [
     "ChunkedPool",
     "ChunkedDistancePool",
     "ChunkedClusterPool",
+    "ChunkedBallPool",
     "RowSource",
     "NpyShards",
     "ZarrRows",
@@ -38,6 +38,7 @@ _LAZY = {
     "ChunkedPool": "._pool",
     "ChunkedDistancePool": "._farthest",
     "ChunkedClusterPool": "._clusters",
+    "ChunkedBallPool": "._balls",
     "connect": "._client",
     "RowSource": "._sources",
     "NpyShards": "._sources",

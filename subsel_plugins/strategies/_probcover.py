@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import resource
-
 import numpy as np
 import scipy.sparse as sp
 
 from .._progress import progress
-from .._validation import check_int, check_memory_size, check_real, format_bytes, sklearn_seed
+from .._validation import (  # noqa: F401 - the memory probes are re-exported
+    _address_space_left,
+    _cgroup_available,
+    _meminfo_available,
+    available_memory,
+    check_int,
+    check_memory_size,
+    check_real,
+    format_bytes,
+    sklearn_seed,
+)
 from ..backends._balls import (
     CELL_POINTS_PER_CENTROID,
     MIN_PROBE_CELLS,
@@ -117,55 +124,6 @@ DEFAULT_MEMORY_FRACTION = 0.5
 #: Radii (fractions of delta) at which the sampled balls are also counted, so
 #: a refusal can name the largest one whose graph fits.
 _SHRINK = (0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
-
-
-def _meminfo_available() -> int | None:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _cgroup_available() -> int | None:
-    try:
-        with open("/sys/fs/cgroup/memory.max") as fh:
-            limit = fh.read().strip()
-        if limit == "max":
-            return None
-        with open("/sys/fs/cgroup/memory.current") as fh:
-            return max(0, int(limit) - int(fh.read().strip()))
-    except (OSError, ValueError):
-        return None
-
-
-def _address_space_left() -> int | None:
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft == resource.RLIM_INFINITY:
-        return None
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmSize:"):
-                    return max(0, soft - int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    return soft
-
-
-def available_memory() -> int:
-    """Bytes this process can still allocate: the least of the machine's available memory
-    (``MemAvailable`` in /proc/meminfo, else ``os.sysconf``), the cgroup's memory limit
-    left, and the address-space limit (``ulimit -v``, ``prlimit --as``) left; 1 GB when
-    none of them can be read."""
-    known = [v for v in (_meminfo_available(), _cgroup_available(), _address_space_left()) if v is not None]
-    return int(min(known)) if known else 10**9
 
 
 def estimate_ball_edges(F, delta: float, radii=()) -> tuple[float, np.ndarray]:
@@ -363,12 +321,6 @@ class ProbCoverQuery(QueryStrategy):
 
     description = "ProbCover: greedy max coverage of delta-balls (Yehuda et al. 2022)."
     scale_invariant = True  # rows are L2-normalized
-
-    #: Why the distributed dispatch refuses it (one line, before any work).
-    not_distributed_because = (
-        "its ball graph and greedy coverage are not distributed (yet); its approximate path "
-        "(approximate='auto') runs on one machine with a memory limit (max_graph_memory)"
-    )
 
     def __init__(
         self,
