@@ -13,7 +13,9 @@ Cases (each runs in its own process, so its peak memory is its own):
 - ``<single|shards|seeded>-kcenter``: k-center greedy (budget 1000: one pass
   per pick), and ``<single|shards|seeded>-typiclust-then-gs``: the paper's
   combination (TypiClust's approximate path proposes 2000, Gram-Schmidt keeps
-  1000). ``--budget`` overrides a case's budget.
+  1000); ``<single|shards|seeded>-probcover``: ProbCover's approximate path
+  (budget 1000; the graph on the workers, the greedy on the client).
+  ``--budget`` overrides a case's budget.
 
 Usage::
 
@@ -117,6 +119,7 @@ WHAT = {
     "gs": ("gram_schmidt", GS_BUDGET),
     "kcenter": ("kcenter_greedy", 1000),
     "typiclust-then-gs": ("typiclust_then_gs", 1000),
+    "probcover": ("probcover", 1000),
 }
 
 
@@ -128,6 +131,8 @@ def run_case(case: str, root: Path, n: int, workers: int, budget: int | None = N
     strategy = get_strategy(name, random_state=SEED)
     if name == "typiclust_then_gs":
         strategy.set_params(first__approximate=True)  # the single machine takes the same path as Dask
+    if name == "probcover":
+        strategy.set_params(approximate=True)
     budget = budget or default_budget
     rec = {"case": case, "strategy": name, "budget": budget, "workers": None}
     if case.startswith("single"):
@@ -164,7 +169,9 @@ def run_case(case: str, root: Path, n: int, workers: int, budget: int | None = N
 
 
 CASES = ("single-norm", "shards-norm", "single-gs", "shards-gs", "seeded-gs") + tuple(
-    f"{where}-{what}" for what in ("kcenter", "typiclust-then-gs") for where in ("single", "shards", "seeded")
+    f"{where}-{what}"
+    for what in ("kcenter", "typiclust-then-gs", "probcover")
+    for where in ("single", "shards", "seeded")
 )
 
 

@@ -525,11 +525,11 @@ def _dask_strategy(rng):
         rng,
         [
             {"cls": "GramSchmidtQuery", "params": {"randomized": False, "random_state": seed}},
-            # (five entries, as before center=True and TypiClust ran on Dask: the same draws)
+            # (five entries, as before center=True, TypiClust and ProbCover ran on Dask: the same draws)
             {"get": "typiclust_gs", "params": {"random_state": seed}},
             {"cls": "GramSchmidtQuery", "params": {"method": "plain", "random_state": seed}},
             {"cls": "TypiClustQuery", "params": {"approximate": False, "random_state": seed}},
-            {"get": "probcover_then_gs", "params": {"random_state": seed}},
+            {"cls": "ProbCoverQuery", "params": {"approximate": False, "random_state": seed}},
         ],
     )
     return refused, "cheap", None, "dask"

@@ -426,7 +426,7 @@ def test_quiet_dask_silences_and_restores_the_loggers(capfd):
         ("labeled file missing", "--labeled: no such file"),
         ("shards missing", "X: no file matches the glob"),
         ("zarr missing", "X: no such zarr store"),
-        ("not distributed", "ProbCoverQuery does not run on distributed inputs"),
+        ("not distributed", "TypiClustGSQuery does not run on distributed inputs"),
     ],
 )
 def test_cli_bad_inputs_are_refused_before_the_scheduler_is_contacted(tmp_path, listener, case, message):
@@ -445,7 +445,7 @@ def test_cli_bad_inputs_are_refused_before_the_scheduler_is_contacted(tmp_path, 
         features = str(tmp_path / "nope" / "*.npy")
     elif case == "zarr missing":
         features = str(tmp_path / "nope.zarr")
-    strategy = "probcover" if case == "not distributed" else "gram_schmidt"
+    strategy = "typiclust_gs" if case == "not distributed" else "gram_schmidt"
     out, _ = run_cli(
         "select", features, "-s", strategy, "-b", budget, *extra, "--scheduler", listener.address
     )

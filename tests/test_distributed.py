@@ -21,6 +21,7 @@ from subsel_plugins import (  # noqa: E402
     ProbCoverQuery,
     RandomQuery,
     ThenQuery,
+    TypiClustGSQuery,
     get_strategy,
 )
 from subsel_plugins.dispatch import select_with_scores  # noqa: E402
@@ -213,8 +214,8 @@ def test_then_query_first_stage_distributed(client):
         return ThenQuery(FeatureNormQuery(randomized=False), GramSchmidtQuery(), random_state=4)
 
     np.testing.assert_array_equal(make().select(D, 10, labeled=[1, 2]), make().select(X, 10, labeled=[1, 2]))
-    with pytest.raises(InvalidTypeError, match="first stage ProbCoverQuery does not run"):
-        ThenQuery(ProbCoverQuery(), GramSchmidtQuery(), random_state=0).select(D, 5)
+    with pytest.raises(InvalidTypeError, match="first stage TypiClustGSQuery does not run"):
+        ThenQuery(TypiClustGSQuery(), GramSchmidtQuery(), random_state=0).select(D, 5)
 
 
 # -- inputs: shards, lists, zarr, seeded rows, validation ------------------------
@@ -300,7 +301,9 @@ def test_bad_inputs_and_unsupported_strategies_say_what_is_supported(tmp_path, s
     with pytest.raises(
         InvalidTypeError, match="distributed strategies are random, feature_norm, gram_schmidt"
     ):
-        ProbCoverQuery().select(D, 3)
+        TypiClustGSQuery().select(D, 3)
+    with pytest.raises(InvalidValueError, match=r"ProbCoverQuery\(approximate=False\) does not run"):
+        ProbCoverQuery(approximate=False).select(D, 3)
     with pytest.raises(InvalidValueError, match="randomized=False"):
         GramSchmidtQuery(randomized=False).select(D, 3)
     with pytest.raises(InvalidValueError, match="features=...\\) is not applied"):
@@ -435,9 +438,9 @@ def test_cli_bad_scheduler_is_one_line_exit_2(tmp_path, scheduler, message):
 
 def test_cli_unsupported_strategy_is_one_line(tmp_path):
     np.save(tmp_path / "emb_0.npy", pool(n=50, d=4))
-    out = run_cli("select", str(tmp_path / "emb_*.npy"), "-s", "probcover", "-b", "3")
+    out = run_cli("select", str(tmp_path / "emb_*.npy"), "-s", "typiclust_gs", "-b", "3")
     assert out.returncode == 2 and out.stderr.count("\n") == 1
-    assert "ProbCoverQuery does not run on distributed inputs" in out.stderr
+    assert "TypiClustGSQuery does not run on distributed inputs" in out.stderr
 
 
 def test_without_dask_a_distributed_input_names_the_extra(tmp_path):

@@ -76,8 +76,8 @@ def test_refusals_say_why_before_any_work(sync):
     for name in ("typiclust_gs", "typiclust_norm"):
         with pytest.raises(InvalidTypeError, match="exact path"):
             get_strategy(name).select(X, 3)
-    with pytest.raises(InvalidTypeError, match="ball graph"):
-        get_strategy("probcover").select(X, 3)
+    with pytest.raises(InvalidValueError, match="approximate=False"):
+        get_strategy("probcover", approximate=False).select(X, 3)
 
 
 def test_nan_names_its_global_row(sync):

@@ -326,7 +326,7 @@ class ArrayBallPool(BallPool):
 
     def spread(self):
         F = self.F
-        return float(np.max(np.linalg.norm(F - F.mean(0), axis=1)) * 2 + 1e-12)
+        return float(np.max(np.linalg.norm(F - F.mean(0, dtype=np.float64), axis=1)) * 2 + 1e-12)
 
     def graph(self, delta, cells):
         if cells is None:
