@@ -388,9 +388,7 @@ class ChunkedBallPool(ValidatedPool, BallPool):
 
     def spread(self):
         mean = np.sum(self._per_chunk(_task_unit_sum, phase="spread"), axis=0) / self.n
-        return float(
-            max(self._per_chunk(_task_max_dist, mean, phase="spread")) * 2 + 1e-12
-        )
+        return float(max(self._per_chunk(_task_max_dist, mean, phase="spread")) * 2 + 1e-12)
 
     def available_memory(self):
         """Bytes the Dask workers have left under their memory limits (None without a distributed client)."""
