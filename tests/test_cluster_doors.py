@@ -453,6 +453,28 @@ def test_cli_bad_inputs_are_refused_before_the_scheduler_is_contacted(tmp_path, 
     assert not listener.contacted(), f"{case}: the scheduler address was contacted before the refusal"
 
 
+@pytest.mark.slow
+def test_a_scheduler_without_workers_is_one_error_not_a_wait(tmp_path):
+    """A `dask scheduler` nobody started workers for: the CLI and the Python API answer in one line."""
+    port = free_port()
+    address = f"tcp://{HOST}:{port}"
+    slog = tmp_path / "scheduler.log"
+    sched = start(
+        ["-m", "distributed.cli.dask_scheduler", "--host", HOST, "--port", str(port), "--no-dashboard"], slog
+    )
+    try:
+        wait_for_text(slog, "Scheduler at:", sched)
+        with pytest.raises(InvalidValueError, match=f"the scheduler at {address} has no workers"):
+            with connect(address, timeout=TIMEOUT, quiet=True):
+                pass
+        make_shards(tmp_path, n_files=2, rows=20, d=3)
+        glob = str(tmp_path / "emb" / "*.npy")
+        out, _ = run_cli("select", glob, "-s", "random", "-b", "3", "--scheduler", address)
+        assert_one_line(out, "has no workers (none joined within 3 s)")
+    finally:
+        stop(sched)
+
+
 @pytest.mark.parametrize(
     "address, message",
     [

@@ -104,9 +104,21 @@ def connect(scheduler: str, timeout: float | None = None, *, quiet: bool = False
                 "is a scheduler running there (dask scheduler)?"
             ) from None
         try:
+            _wait_for_a_worker(client, value, timeout)
             yield client
         finally:
             client.close()
+
+
+def _wait_for_a_worker(client, address: str, timeout: float) -> None:
+    """One error when no worker joins within ``timeout`` seconds (a selection would wait forever)."""
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (TimeoutError, asyncio.TimeoutError):
+        raise InvalidValueError(
+            f"--scheduler: the scheduler at {address} has no workers (none joined within {timeout:g} s), "
+            f"so a selection would wait forever; start some (dask worker {address}) and run again."
+        ) from None
 
 
 #: A logging level above CRITICAL: nothing passes.
