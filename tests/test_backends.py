@@ -38,7 +38,8 @@ def test_claims_are_what_the_backends_run():
     assert claims["gram_schmidt"] == claims["gram_schmidt_centered"] == {"numpy", "torch", "dask"}
     assert claims["feature_norm"] == claims["random"] == {"numpy", "dask"}
     assert "dask" in claims["feature_norm_then_gs"] and "dask" in claims["typiclust_then_gs"]
-    assert claims["typiclust"] == {"numpy", "dask"} and claims["probcover"] == {"numpy"}
+    assert claims["typiclust"] == claims["probcover"] == {"numpy", "dask"}
+    assert "dask" in claims["probcover_then_gs"] and "dask" in claims["probcover_then_norm"]
     assert claims["typiclust_gs"] == claims["typiclust_norm"] == {"numpy"}
     assert claims["kcenter_greedy"] == {"numpy", "dask"} and "dask" in claims["kcenter_greedy_then_gs"]
 
