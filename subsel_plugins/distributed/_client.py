@@ -111,13 +111,20 @@ def connect(scheduler: str, timeout: float | None = None, *, quiet: bool = False
 
 
 def _wait_for_a_worker(client, address: str, timeout: float) -> None:
-    """One error when no worker joins within ``timeout`` seconds (a selection would wait forever)."""
+    """One error when no worker joins within ``timeout`` seconds (a selection would wait forever).
+
+    ``SUBSEL_DASK_ADAPTIVE=1`` skips the check, for a cluster that starts its
+    workers only once tasks arrive (adaptive scaling from zero).
+    """
+    if os.environ.get("SUBSEL_DASK_ADAPTIVE", "").strip() in ("1", "true", "yes"):
+        return
     try:
         client.wait_for_workers(1, timeout=timeout)
     except (TimeoutError, asyncio.TimeoutError):
         raise InvalidValueError(
             f"--scheduler: the scheduler at {address} has no workers (none joined within {timeout:g} s), "
-            f"so a selection would wait forever; start some (dask worker {address}) and run again."
+            f"so a selection would wait forever; start some (dask worker {address}) and run again, or set "
+            "SUBSEL_DASK_ADAPTIVE=1 for a cluster that starts workers only when tasks arrive."
         ) from None
 
 
