@@ -188,8 +188,8 @@ def _fmt_bytes(b) -> str:
 def table(records: list[dict]) -> str:
     rows = [
         "| case | N | budget | workers | wall (s) | client peak (MiB) | passes | trials | "
-        "client <-> workers | per batch of trials | per refresh | worker <-> worker |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "client <-> workers | per batch of trials | per refresh | worker <-> worker | picks (sha256) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         st, by = r.get("stats") or {}, r.get("bytes") or {}
@@ -202,7 +202,7 @@ def table(records: list[dict]) -> str:
             f"{_fmt_bytes(total)} | "
             f"{_fmt_bytes(by['trial_bytes'] / rounds) if rounds else '-'} | "
             f"{_fmt_bytes(by['refresh_bytes'] / refreshes) if refreshes else '-'} | "
-            f"{_fmt_bytes(by.get('worker_to_worker'))} |"
+            f"{_fmt_bytes(by.get('worker_to_worker'))} | {r.get('picks_sha256', '-')} |"
         )
     return "\n".join(rows)
 
