@@ -92,9 +92,10 @@ def test_groups_hold_neighbouring_cells_and_every_cell():
     C = rng.normal(size=(60, 3))
     sizes = rng.integers(1, 50, size=60)
     sizes[7] = 0
+    sizes[3] = 500  # one cell alone over the target: a group of its own, no empty group before it
     cells = Cells.from_sizes(sizes, C)
     group = dballs.group_cells(cells, 200)
-    assert (group >= 0).all()
+    assert (group >= 0).all() and np.unique(group).size == group.max() + 1
     held = np.bincount(group, weights=sizes)
     # a group closes before it passes the target, unless one cell alone does
     assert (held <= 200).all() or all(sizes[group == g].max() > 200 for g in np.flatnonzero(held > 200))
