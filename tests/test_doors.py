@@ -589,7 +589,12 @@ def test_usb_debug_and_internal_errors(capsys, tmp_path, usb, monkeypatch):
         usb.main(["--c", str(_config(tmp_path))])
 
 
-def test_a_strategy_that_is_not_distributed_is_refused_before_a_cluster_starts(capsys, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "strategy", [["-s", "typiclust_gs"], ["-s", "probcover", "-p", "approximate=False"]], ids=["gs", "exact"]
+)
+def test_a_strategy_that_is_not_distributed_is_refused_before_a_cluster_starts(
+    capsys, tmp_path, monkeypatch, strategy
+):
     # issue 20's door: the refusal must not wait for `--scheduler local` to start workers
     pytest.importorskip("distributed")
     from subsel_plugins.distributed import _client
@@ -597,7 +602,7 @@ def test_a_strategy_that_is_not_distributed_is_refused_before_a_cluster_starts(c
     np.save(tmp_path / "a.npy", np.random.default_rng(0).normal(size=(30, 4)))
     started = []
     monkeypatch.setattr(_client, "connect", lambda *a, **k: started.append(a))
-    argv = ["select", tmp_path / "*.npy", "-s", "probcover", "-b", "3", "--scheduler", "local"]
+    argv = ["select", tmp_path / "*.npy", *strategy, "-b", "3", "--scheduler", "local"]
     code, out, err = call(capsys, subsel_main, argv)
     assert_one_line(code, err, "does not run on distributed inputs")
     assert not started

@@ -391,16 +391,18 @@ class ChunkedBallPool(ValidatedPool, BallPool):
         return float(max(self._per_chunk(_task_max_dist, mean, phase="spread")) * 2 + 1e-12)
 
     def available_memory(self):
-        """Bytes the Dask workers have left under their memory limits (None without a distributed client)."""
+        """Bytes the Dask workers have left under their memory limits (their limits less their
+        processes' memory); None without a distributed client or without limits."""
         try:
             from distributed import get_client
 
             info = get_client().scheduler_info()
         except (ImportError, ValueError):
             return None
-        workers = info.get("workers", {}).values()
-        left = [w.get("memory_limit", 0) - w.get("metrics", {}).get("memory", 0) for w in workers]
-        return int(sum(max(0, x) for x in left)) or None
+        workers = [w for w in info.get("workers", {}).values() if w.get("memory_limit")]
+        if not workers:  # no worker has a memory limit: nothing to read
+            return None
+        return int(sum(max(0, w["memory_limit"] - w.get("metrics", {}).get("memory", 0)) for w in workers))
 
     # the graph -------------------------------------------------------------------------------
 
