@@ -46,7 +46,7 @@ from ..backends._balls import (
 )
 from ..errors import InvalidValueError, ResourceLimitError
 from ..kernels import official_kmeans_centroids, sample_kmeans_centroids, unit_rows_float32
-from ._clusters import UnitRows, _task_assign, _task_labels_at, _task_sizes
+from ._clusters import UnitRows, assign_to_centroids, labels_at
 from ._passes import ValidatedPool, split_by_chunk
 from ._sources import iter_pieces, materialize
 
@@ -303,21 +303,6 @@ class ChunkedBallPool(ValidatedPool, BallPool):
 
     # the rows' labels ------------------------------------------------------------------------
 
-    def _assign(self, centroids, phase):
-        dask, delayed = self._dask, self._delayed
-        dC = delayed(centroids)
-        labels = list(
-            dask.persist(
-                *[delayed(_task_assign)(self.source.block_task(c), dC) for c in range(self.source.n_chunks)]
-            )
-        )
-        sizes = dask.compute(*[delayed(_task_sizes)(lab, centroids.shape[0]) for lab in labels])
-        self.stats["passes"] += 1
-        self.traffic.add(
-            phase, to_client=sum(s.nbytes for s in sizes), to_workers=centroids.nbytes, tasks=len(sizes)
-        )
-        return labels, np.sum(sizes, axis=0).astype(np.int64)
-
     def pseudo_labels(self, k, seed, approximate):
         if not approximate:  # the dispatch refuses approximate=False first
             raise InvalidValueError("ProbCover's exact path does not run on distributed inputs.")
@@ -325,7 +310,7 @@ class ChunkedBallPool(ValidatedPool, BallPool):
             self.pseudo = None
             return None
         centroids = official_kmeans_centroids(self.unit_rows.__getitem__, self.n, k, seed)
-        self.pseudo, self._pseudo_sizes = self._assign(centroids, "pseudo-labels")
+        self.pseudo, self._pseudo_sizes = assign_to_centroids(self, centroids, "pseudo-labels")
         return centroids
 
     def pseudo_cells(self, centroids):
@@ -336,21 +321,13 @@ class ChunkedBallPool(ValidatedPool, BallPool):
         centroids = sample_kmeans_centroids(
             self.unit_rows.__getitem__, self.n, n_cells, seed, CELL_POINTS_PER_CENTROID
         )
-        self.cell_of, sizes = self._assign(centroids, "cells")
+        self.cell_of, sizes = assign_to_centroids(self, centroids, "cells")
         return Cells.from_sizes(sizes, centroids)
 
     def _labels_of(self, rows):
         if self.pseudo is None:
             return np.zeros(len(rows), dtype=np.int64)
-        dask, delayed = self._dask, self._delayed
-        order = np.argsort(rows, kind="stable")
-        parts = split_by_chunk(self.source, rows)
-        got = dask.compute(
-            *[delayed(_task_labels_at)(self.pseudo[c], p) for c, p in enumerate(parts) if p.size]
-        )
-        out = np.empty(len(rows), dtype=np.int64)
-        out[order] = np.concatenate(got)
-        return out
+        return labels_at(self, self.pseudo, rows)
 
     # distances of a few rows to every row ----------------------------------------------------
 

@@ -53,6 +53,32 @@ def _task_members(labels, ref, cluster):
     return local, (take_rows(ref, local) if ref is not None else None)
 
 
+def assign_to_centroids(pool, centroids, phase):
+    """One pass of ``pool`` (a :class:`ValidatedPool`): every row's nearest centroid, persisted per
+    chunk on the workers; returns (the per-chunk labels, the cluster sizes (k,) int64)."""
+    dask, delayed = pool._dask, pool._delayed
+    dC = delayed(centroids)  # one copy per worker, not one per chunk
+    blocks = [pool.source.block_task(c) for c in range(pool.source.n_chunks)]
+    labels = list(dask.persist(*[delayed(_task_assign)(b, dC) for b in blocks]))
+    sizes = dask.compute(*[delayed(_task_sizes)(lab, centroids.shape[0]) for lab in labels])
+    pool.stats["passes"] += 1
+    back = sum(s.nbytes for s in sizes)
+    pool.traffic.add(phase, to_client=back, to_workers=centroids.nbytes, tasks=len(sizes))
+    return labels, np.sum(sizes, axis=0).astype(np.int64)
+
+
+def labels_at(pool, labels, rows) -> np.ndarray:
+    """The persisted per-chunk ``labels`` of the global ``rows`` (any order), gathered to the client."""
+    dask, delayed = pool._dask, pool._delayed
+    rows = np.asarray(rows, dtype=np.int64)
+    order = np.argsort(rows, kind="stable")
+    parts = split_by_chunk(pool.source, rows)
+    got = dask.compute(*[delayed(_task_labels_at)(labels[c], p) for c, p in enumerate(parts) if p.size])
+    out = np.empty(rows.size, dtype=np.int64)
+    out[order] = np.concatenate(got) if got else np.empty(0, np.int64)
+    return out
+
+
 def _task_labels_at(labels, local):
     return labels[local]
 
@@ -103,32 +129,12 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
         self._out = np.empty(0, dtype=np.int64)  # rows out of the race, sorted
 
     def fit(self, n_clusters, seed):
-        dask, delayed = self._dask, self._delayed
         centroids = sample_kmeans_centroids(self.unit_rows.__getitem__, self.n, n_clusters, seed)
-        dC = delayed(centroids)
-        self.labels = list(
-            dask.persist(
-                *[delayed(_task_assign)(self.source.block_task(c), dC) for c in range(self.source.n_chunks)]
-            )
-        )
-        sizes = dask.compute(*[delayed(_task_sizes)(lab, n_clusters) for lab in self.labels])
-        self.stats["passes"] += 1
-        self.traffic.add(
-            "assign", to_client=sum(s.nbytes for s in sizes), to_workers=centroids.nbytes, tasks=len(sizes)
-        )
-        return np.sum(sizes, axis=0).astype(np.int64)
+        self.labels, sizes = assign_to_centroids(self, centroids, "assign")
+        return sizes
 
     def labels_of(self, rows):
-        dask, delayed = self._dask, self._delayed
-        rows = np.asarray(rows, dtype=np.int64)
-        order = np.argsort(rows, kind="stable")
-        parts = split_by_chunk(self.source, rows)
-        got = dask.compute(
-            *[delayed(_task_labels_at)(self.labels[c], p) for c, p in enumerate(parts) if p.size]
-        )
-        out = np.empty(rows.size, dtype=np.int64)
-        out[order] = np.concatenate(got) if got else np.empty(0, np.int64)
-        return out
+        return labels_at(self, self.labels, rows)
 
     def take(self, rows):
         self._out = np.union1d(self._out, np.asarray(rows, dtype=np.int64))
