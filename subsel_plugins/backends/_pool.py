@@ -131,8 +131,22 @@ class ClusterPool:
     """Rows grouped by k-means: what TypiClust's visiting loop asks of the rows, wherever they live.
 
     The pool keeps every row's cluster label where the rows are, and which
-    rows are out of the race (labeled or chosen). Attributes: ``n``.
+    rows are out of the race (labeled or chosen). Attributes: ``n``, and
+    ``visit_batch``: how many visits (distinct clusters) TypiClust's loop asks
+    about at once.
+
+    A pool may also offer ``most_typical(clusters, k_neighbors, rng)``: for
+    each of the distinct ``clusters`` in visiting order, ``(row, score)`` of
+    its most typical member still in the race, as
+    ``TypiClustQuery._pick_in_cluster`` on the approximate path computes it
+    (:func:`~subsel_plugins.kernels.most_typical_approx` above
+    ``TYPICALITY_REFS + TYPICALITY_CANDIDATES`` members, else
+    :func:`~subsel_plugins.kernels.typicality`), drawing from ``rng`` in the
+    same order. Where the rows are not on the client, this keeps the
+    distances where the rows are.
     """
+
+    visit_batch = 1 << 31
 
     def fit(self, n_clusters: int, seed: int) -> np.ndarray:
         """Cluster every row into ``n_clusters``; returns the cluster sizes (n_clusters,) int64."""

@@ -7,11 +7,13 @@ import numpy as np
 from .._progress import progress
 from .._validation import check_bool, check_choice, check_int, sklearn_seed
 from ..backends import ArrayClusterPool
-from ..kernels import (
+from ..kernels import (  # noqa: F401 (typicality, most_typical_approx and the constants: re-exported)
+    TYPICALITY_CANDIDATES,
+    TYPICALITY_REFS,
     kmeans_labels,
-    knn_sq_distances,
-    nearest_sq_distances,
+    most_typical_approx,
     sample_kmeans_labels,
+    typicality,
     unit_rows_float32,
 )
 from ._base import QueryStrategy
@@ -19,38 +21,6 @@ from ._base import QueryStrategy
 #: ``approximate="auto"`` takes the approximate path for pools of more rows than
 #: this (TypiClust and ProbCover); smaller pools get the official, exact path.
 APPROX_MIN_ROWS = 100_000
-
-
-#: Approximate typicality inside a cluster larger than REFS + CANDIDATES: every
-#: member is scored against REFS random members (k scaled by REFS / size), and
-#: the CANDIDATES best get their exact typicality within the whole cluster.
-TYPICALITY_REFS = 512
-TYPICALITY_CANDIDATES = 128
-
-
-def most_typical_approx(G: np.ndarray, k: int, rng: np.random.Generator):
-    """``(position, typicality)`` of a most typical row of ``G``, approximately.
-
-    Every row is scored by its mean squared distance to its ``k'`` nearest of
-    ``TYPICALITY_REFS`` random rows (``k' = k * refs / n``, at least 1: the
-    same density scale on a sample); the ``TYPICALITY_CANDIDATES`` best then get
-    their exact typicality within all of ``G`` (as :func:`typicality`) and the
-    highest wins (ties to the lowest position). Work O(n (refs + candidates) d)
-    instead of O(n^2 d). The returned score is exact; the pick equals the exact
-    one whenever the exact argmax is among the candidates.
-    """
-    n = G.shape[0]
-    refs = np.sort(rng.choice(n, TYPICALITY_REFS, replace=False))
-    k_ref = max(1, int(round(k * TYPICALITY_REFS / n)))
-    D = knn_sq_distances(G[refs], G, k_ref + 1)
-    # a reference row finds itself at distance 0 first: drop that column for it
-    is_ref = np.zeros(n, dtype=bool)
-    is_ref[refs] = True
-    coarse = np.where(is_ref, D[:, 1:].mean(axis=1), D[:, :k_ref].mean(axis=1))
-    cand = np.sort(np.argpartition(coarse, TYPICALITY_CANDIDATES - 1)[:TYPICALITY_CANDIDATES])
-    typ = 1.0 / (knn_sq_distances(G, G[cand], k + 1)[:, 1:].mean(axis=1) + 1e-5)
-    best = int(np.argmax(typ))
-    return int(cand[best]), float(typ[best])
 
 
 def check_approximate(value) -> None:
@@ -64,17 +34,6 @@ def check_approximate(value) -> None:
 def use_approximate(value, n: int) -> bool:
     """Whether a pool of ``n`` rows takes the approximate path ("auto": n > APPROX_MIN_ROWS)."""
     return n > APPROX_MIN_ROWS if value == "auto" else bool(value)
-
-
-def typicality(F: np.ndarray, k: int) -> np.ndarray:
-    """``1 / (mean squared distance to the k nearest neighbours + 1e-5)``.
-
-    Squared distances, as faiss's IndexFlatL2 returns them in the official code.
-    """
-    k = min(k, F.shape[0] - 1)
-    if k < 1:
-        return np.ones(F.shape[0])
-    return 1.0 / (np.mean(nearest_sq_distances(F, k), axis=1) + 1e-5)
 
 
 class TypiClustQuery(QueryStrategy):
@@ -158,27 +117,60 @@ class TypiClustQuery(QueryStrategy):
             ids = np.flatnonzero(sizes > 0)
         # fewest labeled first, then largest first; cluster id breaks ties
         order = ids[np.lexsort((ids, -sizes[ids], labeled_counts[ids]))]
+        # the pool's own typicality (one batch of visits at a time) for TypiClust's rule
+        # on the approximate path; variants choose inside a cluster by their own rule
+        batched = getattr(pool, "most_typical", None)
+        if type(self)._pick_in_cluster is not TypiClustQuery._pick_in_cluster or not getattr(
+            self, "approximate_", False
+        ):
+            batched = None
         chosen, scores = [], []
         step = 0
         bar = progress(total=budget, desc="TypiClust picks", unit="pick")
         while len(chosen) < budget:
-            cluster = order[step % order.size]
+            limit = budget - len(chosen)
+            batch, step, order = self._next_visits(order, step, left.copy(), min(limit, pool.visit_batch))
+            if batched is not None:
+                picks = batched(batch, self.k_neighbors, rng)
+                bar.update(len(batch))
+            else:
+                picks = []
+                for cluster in batch:
+                    members = pool.members(cluster)
+                    best, score = self._pick_in_cluster(X, F, members, rng)
+                    picks.append((int(members[best]), float(score)))
+                    bar.update()
+            for cluster, (row, score) in zip(batch, picks):
+                chosen.append(row)
+                scores.append(score)
+                left[cluster] -= 1
+            pool.take([row for row, _ in picks])
+        bar.close()
+        return np.asarray(chosen), np.asarray(scores)
+
+    @staticmethod
+    def _next_visits(order, step, left, limit):
+        """The next ``limit`` visits of the loop (``order`` cycled from ``step``), each cluster at most once.
+
+        Clusters used up are skipped; once every cluster of ``order`` is, the
+        order becomes every cluster with members left (the rest of the pool
+        lies in skipped small clusters). The visits of one batch are distinct
+        clusters, so their members do not depend on each other's picks.
+        Returns ``(clusters, step, order)`` to go on from.
+        """
+        batch = []
+        while len(batch) < limit:
+            cluster = int(order[step % order.size])
+            if cluster in batch:
+                break
             step += 1
             if left[cluster] == 0:
                 if not (left[order] > 0).any():
-                    # every visited cluster is used up: the rest of the pool
-                    # lies in skipped small clusters.
                     order = np.flatnonzero(left > 0)
                 continue
-            members = pool.members(cluster)
-            best, score = self._pick_in_cluster(X, F, members, rng)
-            chosen.append(int(members[best]))
-            scores.append(float(score))
-            pool.take([members[best]])
+            batch.append(cluster)
             left[cluster] -= 1
-            bar.update()
-        bar.close()
-        return np.asarray(chosen), np.asarray(scores)
+        return batch, step, order
 
     def _pick_in_cluster(self, X, F, members, rng):
         """The member to take from a visited cluster: ``(position in members, score)``.
