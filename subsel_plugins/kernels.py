@@ -460,9 +460,10 @@ def most_typical_approx(G: np.ndarray, k: int, rng: np.random.Generator):
 
 
 def best_keys(keys: np.ndarray, ids: np.ndarray, m: int) -> np.ndarray:
-    """The ``ids`` of the ``m`` smallest ``keys`` (ties to the smaller id), sorted by id.
+    """Positions (into ``keys``) of the ``m`` smallest ``keys``, ties to the smaller id, in id order.
 
-    The same set whichever split of the rows it is taken over and merged in.
+    The same set of ids whichever split of the rows it is taken over and
+    the splits' best merged in (TypiClust's candidates on Dask).
     """
     if m < keys.size:
         kth = np.partition(keys, m - 1)[m - 1]
@@ -470,7 +471,7 @@ def best_keys(keys: np.ndarray, ids: np.ndarray, m: int) -> np.ndarray:
         c = c[np.lexsort((ids[c], keys[c]))[:m]]
     else:
         c = np.arange(keys.size)
-    return np.sort(ids[c])
+    return c[np.argsort(ids[c], kind="stable")]
 
 
 # -- k-means -----------------------------------------------------------------------------

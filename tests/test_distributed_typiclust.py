@@ -132,3 +132,57 @@ def test_shards_read_rows_with_the_listing_and_pick_as_on_one_machine(sync, tmp_
     np.testing.assert_array_equal(got[0], one[0])
     np.testing.assert_allclose(got[1], one[1], rtol=1e-6)
     assert set(q.stats_["traffic"]) >= {"members", "assign"} and "gather" not in q.stats_["traffic"]
+
+
+@pytest.mark.parametrize("chunks", [6000, 1500, 777])
+@pytest.mark.parametrize("batch_bytes", [None, 1])
+def test_typicality_of_large_clusters_is_computed_on_the_workers(sync, monkeypatch, chunks, batch_bytes):
+    # clusters of more than 640 members: references, coarse scores and the candidates'
+    # neighbours are computed per chunk and merged; picks and scores are the single
+    # machine's, over cycles past the clusters, with labeled rows, in batches of any size
+    from subsel_plugins.distributed import _clusters
+
+    if batch_bytes is not None:
+        monkeypatch.setattr(_clusters, "TYPICAL_BATCH_BYTES", batch_bytes)  # one visit per batch
+    X, _ = blobs(6000, 6, 3, 1)
+    labeled = [5, 17, 3000, 5999]
+    one = TypiClustQuery(random_state=0, approximate=True, max_clusters=4).select_with_scores(
+        X, 9, labeled=labeled
+    )
+    q = TypiClustQuery(random_state=0, max_clusters=4)
+    got = q.select_with_scores(da.from_array(X, chunks=(chunks, 6)), 9, labeled=labeled)
+    np.testing.assert_array_equal(got[0], one[0])
+    np.testing.assert_allclose(got[1], one[1], rtol=1e-6)
+    typical = q.stats_["traffic"]["typical"]
+    assert typical["tasks"] >= 4 * q.stats_["chunks"]  # four rounds of one task per chunk
+    batches = -(-9 // (1 if batch_bytes else 4))
+    assert typical["rounds"] == 4 * batches
+
+
+def test_mixed_batches_of_small_and_large_clusters(sync):
+    # uneven blobs: some clusters above 640 members, some below, in one batch
+    rng = np.random.default_rng(7)
+    sizes = [2500, 1200, 300, 150, 90]
+    X = np.vstack([rng.normal(size=(s, 5)) + 8 * rng.normal(size=5) for s in sizes]).astype(np.float32)
+    one = TypiClustQuery(random_state=3, approximate=True, max_clusters=5).select_with_scores(X, 12)
+    got = TypiClustQuery(random_state=3, max_clusters=5).select_with_scores(
+        da.from_array(X, chunks=(1000, 5)), 12
+    )
+    np.testing.assert_array_equal(got[0], one[0])
+    np.testing.assert_allclose(got[1], one[1], rtol=1e-6)
+
+
+def test_large_clusters_on_shards_on_a_local_cluster_as_on_one_machine(tmp_path):
+    # the references and candidates are scattered to every worker: picks are the single machine's
+    X, _ = blobs(8000, 8, 4, 11)
+    for k in range(4):
+        np.save(tmp_path / f"p{k}.npy", X[k * 2000 : (k + 1) * 2000])
+    one = get_strategy("typiclust_then_gs", random_state=5, first__approximate=True).select(X, 6)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        got = get_strategy("typiclust_then_gs", random_state=5).select(str(tmp_path / "p*.npy"), 6)
+    np.testing.assert_array_equal(got, one)

@@ -10,10 +10,21 @@ approximate path; this pool keeps what is N-sized on the workers:
   rows and takes their nearest centroid
   (:func:`~subsel_plugins.kernels.nearest_centroid`); the labels stay there,
   persisted, and the client receives the cluster sizes;
-- **a visited cluster's members** are listed by one task per chunk over the
-  persisted labels (no read of the source), and their rows are gathered to the
-  client, where the typicality is computed as on one machine. The client holds
-  O(K + the largest cluster visited x d), never O(N d).
+- **the typicality** is computed where the rows are, for a batch of visits
+  (distinct clusters, up to ``TYPICAL_BATCH_BYTES`` of reference rows) at a
+  time, in four rounds of one task per chunk (:meth:`ChunkedClusterPool.most_typical`):
+  (A) the reference rows drawn on the client (positions among a cluster's
+  members, as :func:`~subsel_plugins.kernels.typical_refs` draws them) are
+  read, with every member of the clusters of at most 640 members (their exact
+  typicality is computed on the client); (B) each chunk scores its members
+  against their cluster's references (:func:`~subsel_plugins.kernels.coarse_typicality`)
+  and keeps its 128 best, merged in a tree; (C) the 128 candidates' rows are
+  read; (D) each chunk gives each candidate's nearest squared distances among
+  its members, merged in a tree to the ``k + 1`` nearest in the cluster. The
+  client holds O(K x chunks + the batch's references), never O(N d); a
+  batch reads each chunk twice. Variants that choose inside a cluster by
+  another rule list a cluster's members (:meth:`ChunkedClusterPool.members`,
+  one task per chunk) and gather their rows.
 
 The rows are normalized by the same kernel per row as on one machine and the
 sample is the same, so the picks are those of
@@ -27,12 +38,29 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends import ClusterPool
-from ..kernels import nearest_centroid, sample_kmeans_centroids, unit_rows_float32
-from ._passes import ValidatedPool, gather_rows, split_by_chunk
-from ._sources import BlockRef, iter_pieces, take_rows
+from ..kernels import (
+    TYPICALITY_CANDIDATES,
+    TYPICALITY_REFS,
+    best_keys,
+    coarse_typicality,
+    knn_sq_distances,
+    nearest_centroid,
+    sample_kmeans_centroids,
+    typical_refs,
+    typicality,
+    typicality_from_sq,
+    unit_rows_float32,
+)
+from ._client import current_client, nbytes
+from ._passes import MERGE_FANOUT, ValidatedPool, gather_rows, split_by_chunk
+from ._sources import BlockRef, iter_pieces, materialize, take_rows
 
 #: Rows per piece of a worker's assignment pass.
 ASSIGN_ROWS = 65536
+
+#: Bytes of reference rows (TYPICALITY_REFS x d float32 per visit) one batch of
+#: visits holds on the client and sends to each worker.
+TYPICAL_BATCH_BYTES = 256 << 20
 
 
 def _task_assign(block, centroids):
@@ -53,9 +81,10 @@ def _task_members(labels, ref, cluster):
     return local, (take_rows(ref, local) if ref is not None else None)
 
 
-def assign_to_centroids(pool, centroids, phase):
+def assign_to_centroids(pool, centroids, phase, per_chunk=False):
     """One pass of ``pool`` (a :class:`ValidatedPool`): every row's nearest centroid, persisted per
-    chunk on the workers; returns (the per-chunk labels, the cluster sizes (k,) int64)."""
+    chunk on the workers; returns (the per-chunk labels, the cluster sizes (k,) int64, or with
+    ``per_chunk`` the sizes in each chunk (chunks, k))."""
     dask, delayed = pool._dask, pool._delayed
     dC = delayed(centroids)  # one copy per worker, not one per chunk
     blocks = [pool.source.block_task(c) for c in range(pool.source.n_chunks)]
@@ -64,6 +93,8 @@ def assign_to_centroids(pool, centroids, phase):
     pool.stats["passes"] += 1
     back = sum(s.nbytes for s in sizes)
     pool.traffic.add(phase, to_client=back, to_workers=centroids.nbytes, tasks=len(sizes))
+    if per_chunk:
+        return labels, np.asarray(sizes, dtype=np.int64).reshape(len(sizes), centroids.shape[0])
     return labels, np.sum(sizes, axis=0).astype(np.int64)
 
 
@@ -81,6 +112,121 @@ def labels_at(pool, labels, rows) -> np.ndarray:
 
 def _task_labels_at(labels, local):
     return labels[local]
+
+
+def _race_index(labels, out_local):
+    """The chunk's rows still in the race, sorted by cluster then row: ``(local rows, their clusters)``."""
+    keep = np.ones(labels.size, dtype=bool)
+    keep[out_local] = False
+    rows = np.flatnonzero(keep)
+    lab = labels[rows]
+    order = np.argsort(lab, kind="stable")
+    return rows[order], lab[order]
+
+
+def _members_in(index, cluster):
+    """Local rows of ``cluster`` still in the race (ascending), from :func:`_race_index`."""
+    rows, lab = index
+    a, b = np.searchsorted(lab, [cluster, cluster + 1])
+    return rows[a:b]
+
+
+def _task_rows_by_rank(labels, block, out_local, requests):
+    """Rows of a chunk by their rank among a cluster's members in the race, L2-normalized float32.
+
+    ``requests``: ``(cluster, ranks)`` pairs (``ranks`` None: every member).
+    Returns one ``(local rows, unit rows)`` per request.
+    """
+    index = _race_index(labels, out_local)
+    local = []
+    for cluster, ranks in requests:
+        m = _members_in(index, int(cluster))
+        local.append(m if ranks is None else m[ranks])
+    every = np.concatenate(local) if local else np.empty(0, np.int64)
+    uniq, inverse = np.unique(every, return_inverse=True)
+    F = unit_rows_float32(take_rows(block, uniq))[inverse.reshape(-1)]
+    cuts = np.cumsum([0] + [loc.size for loc in local])
+    return [(loc, F[cuts[i] : cuts[i + 1]]) for i, loc in enumerate(local)]
+
+
+def _task_coarse(labels, block, out_local, visits, refs):
+    """Each visit's ``TYPICALITY_CANDIDATES`` best members of the chunk by coarse typicality.
+
+    ``visits``: ``(j, cluster, first position, ranks of the references in this
+    chunk, k')``; ``refs[j]``: the visit's reference rows. Returns, per
+    visit, ``(keys, positions)`` (positions among the cluster's members).
+    """
+    index = _race_index(labels, out_local)
+    F = unit_rows_float32(materialize(block))
+    out = []
+    for j, cluster, pos0, ref_ranks, k_ref in visits:
+        m = _members_in(index, int(cluster))
+        is_ref = np.zeros(m.size, dtype=bool)
+        is_ref[ref_ranks] = True
+        if m.size == 0:
+            out.append((np.empty(0), np.empty(0, np.int64)))
+            continue
+        keys = coarse_typicality(F[m], refs[j], is_ref, int(k_ref))
+        pos = pos0 + np.arange(m.size, dtype=np.int64)
+        keep = best_keys(keys, pos, TYPICALITY_CANDIDATES)
+        out.append((keys[keep], pos[keep]))
+    return out
+
+
+def _task_merge_coarse(parts):
+    """Merge chunk results of :func:`_task_coarse` (aligned per visit): the best keys of all of them."""
+    out = []
+    for per_visit in zip(*parts):
+        keys = np.concatenate([k for k, _ in per_visit])
+        pos = np.concatenate([p for _, p in per_visit])
+        keep = best_keys(keys, pos, TYPICALITY_CANDIDATES)
+        out.append((keys[keep], pos[keep]))
+    return out
+
+
+def _task_candidate_knn(labels, block, out_local, visits, cands):
+    """Squared distances of each visit's candidates to their nearest members in the chunk.
+
+    ``visits``: ``(j, cluster, kk)``; ``cands[j]``: the candidates' rows.
+    Returns one (candidates, kk) float64 array per visit, ascending, padded
+    with inf where the chunk holds fewer than ``kk`` members.
+    """
+    index = _race_index(labels, out_local)
+    F = unit_rows_float32(materialize(block))
+    out = []
+    for j, cluster, kk in visits:
+        m = _members_in(index, int(cluster))
+        C = cands[j]
+        D = np.full((C.shape[0], kk), np.inf)
+        if m.size:
+            q = min(kk, m.size)
+            D[:, :q] = knn_sq_distances(F[m], C, q)
+        out.append(D)
+    return out
+
+
+def _task_merge_knn(parts, kk):
+    """Merge :func:`_task_candidate_knn` results (aligned per visit): the ``kk`` nearest of all."""
+    return [np.sort(np.concatenate(per_visit, axis=1), axis=1)[:, :kk] for per_visit in zip(*parts)]
+
+
+def _tree(delayed, parts, merge, *args):
+    """Merge per-chunk results in a tree of :data:`MERGE_FANOUT` (one result reaches the client)."""
+    while len(parts) > 1:
+        parts = [
+            delayed(merge, pure=True)(parts[i : i + MERGE_FANOUT], *args)
+            for i in range(0, len(parts), MERGE_FANOUT)
+        ]
+    return parts[0]
+
+
+def _shared(delayed, obj):
+    """``obj`` for many tasks: on a distributed cluster, one copy on every worker (scattered)
+    so that the tasks go where their chunk's labels are; else one Delayed."""
+    client = current_client()
+    if client is not None:
+        return client.scatter(obj, broadcast=True, hash=False)
+    return delayed(obj, pure=True)
 
 
 class UnitRows:
@@ -127,17 +273,140 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
         self._start(source, clusters_visited=0)
         self.unit_rows = UnitRows(self.source, self.traffic)
         self._out = np.empty(0, dtype=np.int64)  # rows out of the race, sorted
+        self.visit_batch = max(1, TYPICAL_BATCH_BYTES // (TYPICALITY_REFS * max(1, self.d) * 4))
 
     def fit(self, n_clusters, seed):
         centroids = sample_kmeans_centroids(self.unit_rows.__getitem__, self.n, n_clusters, seed)
-        self.labels, sizes = assign_to_centroids(self, centroids, "assign")
-        return sizes
+        self.labels, self.chunk_sizes = assign_to_centroids(self, centroids, "assign", per_chunk=True)
+        self.out_counts = np.zeros_like(self.chunk_sizes)  # rows out of the race, per chunk and cluster
+        self._known = {}  # cluster of rows whose label the client has seen
+        return self.chunk_sizes.sum(axis=0)
 
     def labels_of(self, rows):
-        return labels_at(self, self.labels, rows)
+        got = labels_at(self, self.labels, rows)
+        self._known.update(zip(np.asarray(rows, dtype=np.int64).tolist(), got.tolist()))
+        return got
 
     def take(self, rows):
-        self._out = np.union1d(self._out, np.asarray(rows, dtype=np.int64))
+        rows = np.setdiff1d(np.asarray(rows, dtype=np.int64), self._out)
+        unknown = [r for r in rows.tolist() if r not in self._known]
+        if unknown:
+            self.labels_of(unknown)
+        if rows.size:
+            np.add.at(self.out_counts, (self.source.chunk_of(rows), [self._known[r] for r in rows.tolist()]), 1)
+        self._out = np.union1d(self._out, rows)
+
+    def most_typical(self, clusters, k_neighbors, rng):
+        """``(row, typicality)`` of each visit's most typical member still in the race (module docstring).
+
+        The same draws from ``rng``, in the same order, as
+        ``TypiClustQuery._pick_in_cluster`` on one machine; ``clusters`` are
+        distinct. Four rounds of one task per chunk (two reading the chunk).
+        """
+        dask, delayed = self._dask, self._delayed
+        clusters = np.asarray(clusters, dtype=np.int64)
+        n_chunks = self.source.n_chunks
+        avail = self.chunk_sizes[:, clusters] - self.out_counts[:, clusters]  # (chunks, visits)
+        first = np.vstack([np.zeros((1, clusters.size), np.int64), np.cumsum(avail, axis=0)])
+        n_in = first[-1]
+        out_local = split_by_chunk(self.source, self._out)
+        labels, blocks = self.labels, [self.source.block_task(c) for c in range(n_chunks)]
+        big, refs_pos = [], {}  # visits scored on the workers; their reference positions and k'
+        for j, n in enumerate(n_in.tolist()):
+            if n > TYPICALITY_REFS + TYPICALITY_CANDIDATES:
+                refs_pos[j] = typical_refs(n, min(k_neighbors, n // 2), rng)
+                big.append(j)
+
+        def by_chunk(j, positions):
+            c = np.searchsorted(first[:, j], positions, side="right") - 1
+            return [positions[c == ch] - first[ch, j] for ch in range(n_chunks)]
+
+        # (A) the references of the large visits; every member of the small ones
+        split = {j: by_chunk(j, refs_pos[j][0]) for j in big}
+        rows_of = self._rows_by_rank(
+            labels,
+            blocks,
+            out_local,
+            [
+                [(clusters[j], split[j][c] if j in split else None) for j in range(clusters.size)]
+                for c in range(n_chunks)
+            ],
+        )
+        picks = [None] * clusters.size
+        for j in range(clusters.size):
+            rows, F = rows_of[j]
+            if j not in split:
+                typ = typicality(F, min(k_neighbors, rows.size // 2))
+                best = int(np.argmax(typ))
+                picks[j] = (int(rows[best]), float(typ[best]))
+        if big:
+            refs = _shared(delayed, np.stack([rows_of[j][1] for j in big]))
+            # (B) coarse typicality on the workers, the 128 best merged in a tree
+            parts = [
+                delayed(_task_coarse, pure=True)(
+                    labels[c],
+                    blocks[c],
+                    out_local[c],
+                    [(i, clusters[j], first[c, j], split[j][c], refs_pos[j][1]) for i, j in enumerate(big)],
+                    refs,
+                )
+                for c in range(n_chunks)
+            ]
+            (best,) = dask.compute(_tree(delayed, parts, _task_merge_coarse))
+            del refs
+            # (C) the candidates' rows
+            cand = {j: by_chunk(j, best[i][1]) for i, j in enumerate(big)}
+            got = self._rows_by_rank(
+                labels, blocks, out_local, [[(clusters[j], cand[j][c]) for j in big] for c in range(n_chunks)]
+            )
+            kk = {j: min(k_neighbors, int(n_in[j]) // 2) + 1 for j in big}
+            cands = _shared(delayed, np.stack([F for _, F in got]))
+            # (D) each candidate's nearest members, merged in a tree; its exact typicality
+            parts = [
+                delayed(_task_candidate_knn, pure=True)(
+                    labels[c], blocks[c], out_local[c], [(i, clusters[j], kk[j]) for i, j in enumerate(big)], cands
+                )
+                for c in range(n_chunks)
+            ]
+            kk_max = max(kk.values())
+            (near,) = dask.compute(_tree(delayed, parts, _task_merge_knn, kk_max))
+            del cands
+            for i, j in enumerate(big):
+                typ = typicality_from_sq(near[i][:, 1 : kk[j]])
+                b = int(np.argmax(typ))
+                picks[j] = (int(got[i][0][b]), float(typ[b]))
+            self.traffic.add(
+                "typical",
+                to_client=nbytes(best) + nbytes(near),
+                to_workers=(TYPICALITY_REFS + TYPICALITY_CANDIDATES) * len(big) * self.d * 4,
+                tasks=2 * n_chunks,
+                rounds=2,
+            )
+        self._known.update((row, int(clusters[j])) for j, (row, _) in enumerate(picks))
+        self.stats["clusters_visited"] += clusters.size
+        return picks
+
+    def _rows_by_rank(self, labels, blocks, out_local, requests):
+        """One task per chunk reads ``requests[c]`` (:func:`_task_rows_by_rank`); per request across the
+        chunks (in chunk order: ascending positions), ``(global rows, unit rows)``."""
+        dask, delayed = self._dask, self._delayed
+        todo = [c for c in range(len(blocks)) if any(r is None or len(r) for _, r in requests[c])]
+        parts = dask.compute(
+            *[delayed(_task_rows_by_rank, pure=True)(labels[c], blocks[c], out_local[c], requests[c]) for c in todo]
+        )
+        n_req = len(requests[0]) if requests else 0
+        out = []
+        for i in range(n_req):
+            rows = [self.source.starts[c] + p[i][0] for c, p in zip(todo, parts)]
+            F = [p[i][1] for p in parts]
+            out.append(
+                (
+                    np.concatenate(rows) if rows else np.empty(0, np.int64),
+                    np.concatenate(F) if F else np.empty((0, self.d), np.float32),
+                )
+            )
+        self.traffic.add("typical", to_client=nbytes(parts), to_workers=nbytes(requests), tasks=len(todo))
+        return out
 
     def members(self, cluster):
         """One task per chunk lists the cluster's rows and reads them (one round trip per visit).
