@@ -318,6 +318,9 @@ def pair_sq_distances(Q: np.ndarray, B: np.ndarray) -> np.ndarray:
 #: Elements of the largest float64 temporary of :func:`fold_min_sq_distances` (32 MB).
 FOLD_TEMP_ELEMENTS = 1 << 22
 
+#: Elements per piece of the one-center fold (a 256 KiB float64 buffer: in cache).
+FOLD_PIECE_ELEMENTS = 1 << 15
+
 
 def fold_min_sq_distances(mind: np.ndarray, block: np.ndarray, centers: np.ndarray) -> np.ndarray:
     """Fold ``centers`` (m, d) into ``mind`` (b,): ``min(mind_i, min_j ||block_i - centers_j||^2)``.
@@ -333,19 +336,25 @@ def fold_min_sq_distances(mind: np.ndarray, block: np.ndarray, centers: np.ndarr
     if C.shape[0] == 0:
         return mind
     d = max(1, C.shape[1])
-    step = max(1, FOLD_TEMP_ELEMENTS // (d * C.shape[0] if C.shape[0] > 1 else d))
+    if C.shape[0] == 1:
+        # pieces that stay in cache, one float64 buffer: memory traffic is the rows' read
+        step = max(1, FOLD_PIECE_ELEMENTS // d)
+        buf = np.empty((min(step, mind.shape[0]), C.shape[1]))
+        for s in range(0, mind.shape[0], step):
+            b = block[s : s + step]
+            diff = np.subtract(b, C[0], out=buf[: len(b)])
+            d2 = np.einsum("ij,ij->i", diff, diff)
+            np.minimum(mind[s : s + len(b)], d2, out=mind[s : s + len(b)])
+        return mind
+    step = max(1, FOLD_TEMP_ELEMENTS // (d * C.shape[0]))
     c_sq = np.einsum("ij,ij->i", C, C)
     for s in range(0, mind.shape[0], step):
         B = np.asarray(block[s : s + step], dtype=np.float64)
-        if C.shape[0] == 1:
-            diff = B - C[0]
-            d2 = np.einsum("ij,ij->i", diff, diff)
-        else:
-            D2 = B @ C.T
-            D2 *= -2.0
-            D2 += np.einsum("ij,ij->i", B, B)[:, None]
-            D2 += c_sq[None, :]
-            d2 = np.maximum(D2.min(axis=1), 0.0)
+        D2 = B @ C.T
+        D2 *= -2.0
+        D2 += np.einsum("ij,ij->i", B, B)[:, None]
+        D2 += c_sq[None, :]
+        d2 = np.maximum(D2.min(axis=1), 0.0)
         np.minimum(mind[s : s + len(B)], d2, out=mind[s : s + len(B)])
     return mind
 
