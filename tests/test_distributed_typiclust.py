@@ -159,17 +159,27 @@ def test_typicality_of_large_clusters_is_computed_on_the_workers(sync, monkeypat
     assert typical["rounds"] == 4 * batches
 
 
-def test_mixed_batches_of_small_and_large_clusters(sync):
-    # uneven blobs: some clusters above 640 members, some below, in one batch
+@pytest.mark.parametrize("k_neighbors", [20, 400])
+def test_mixed_batches_of_small_and_large_clusters(sync, k_neighbors):
+    # well-separated blobs of known sizes, one cluster each: above 640 members (scored on
+    # the workers), exactly 640 (the exact typicality, on the client), and small ones, one
+    # of them under 2 k (k capped at half the cluster); k = 400 caps k in large ones too
     rng = np.random.default_rng(7)
-    sizes = [2500, 1200, 300, 150, 90]
-    X = np.vstack([rng.normal(size=(s, 5)) + 8 * rng.normal(size=5) for s in sizes]).astype(np.float32)
-    one = TypiClustQuery(random_state=3, approximate=True, max_clusters=5).select_with_scores(X, 12)
-    got = TypiClustQuery(random_state=3, max_clusters=5).select_with_scores(
-        da.from_array(X, chunks=(1000, 5)), 12
-    )
+    sizes = [2500, 700, 640, 150, 24]
+    centers = rng.normal(size=(len(sizes), 5))
+    centers *= 60 / np.linalg.norm(centers, axis=1, keepdims=True)
+    X = np.vstack([rng.normal(size=(s, 5)) + c for s, c in zip(sizes, centers)]).astype(np.float32)
+    X += 100 * np.eye(5)[0].astype(np.float32)  # one orthant: the blobs stay apart after L2-normalizing
+    one = TypiClustQuery(
+        random_state=3, approximate=True, max_clusters=5, k_neighbors=k_neighbors
+    ).select_with_scores(X, 12)
+    q = TypiClustQuery(random_state=3, max_clusters=5, k_neighbors=k_neighbors)
+    got = q.select_with_scores(da.from_array(X, chunks=(1000, 5)), 12)
     np.testing.assert_array_equal(got[0], one[0])
     np.testing.assert_allclose(got[1], one[1], rtol=1e-6)
+    # every visit to the clusters of 2500 and 700 members, and only those, is scored on the workers
+    sizes_in_race = np.bincount(np.searchsorted(np.cumsum(sizes), got[0], side="right"), minlength=5)
+    assert q.stats_["scored_on_workers"] == sizes_in_race[:2].sum()
 
 
 def test_large_clusters_on_shards_on_a_local_cluster_as_on_one_machine(tmp_path):
@@ -186,3 +196,35 @@ def test_large_clusters_on_shards_on_a_local_cluster_as_on_one_machine(tmp_path)
     ):
         got = get_strategy("typiclust_then_gs", random_state=5).select(str(tmp_path / "p*.npy"), 6)
     np.testing.assert_array_equal(got, one)
+
+
+def test_coarse_scores_over_chunks_merge_to_the_whole_clusters_candidates():
+    # the worker task of round (B) on three chunks, merged, against the single machine's
+    # coarse typicality over the whole cluster: the same keys for the same 128 positions
+    from subsel_plugins.distributed._clusters import _task_coarse, _task_merge_coarse
+    from subsel_plugins.kernels import best_keys, coarse_typicality, typical_refs, unit_rows_float32
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 6)).astype(np.float32)
+    labels = rng.integers(0, 2, 3000).astype(np.int32)
+    out = np.array([5, 100, 1500, 2999])  # out of the race
+    members = np.setdiff1d(np.flatnonzero(labels == 1), out)
+    G = unit_rows_float32(X)[members]
+    refs, k_ref = typical_refs(members.size, 20, np.random.default_rng(1))
+    is_ref = np.zeros(members.size, dtype=bool)
+    is_ref[refs] = True
+    keys = coarse_typicality(G, G[refs], is_ref, k_ref)
+    want = best_keys(keys, np.arange(members.size), 128)
+    parts, pos0 = [], 0
+    for c in range(3):
+        lo, hi = 1000 * c, 1000 * (c + 1)
+        here = members[(members >= lo) & (members < hi)]
+        ranks = refs[(refs >= pos0) & (refs < pos0 + here.size)] - pos0
+        local_out = out[(out >= lo) & (out < hi)] - lo
+        parts.append(
+            _task_coarse(labels[lo:hi], X[lo:hi], local_out, [(0, 1, pos0, ranks, k_ref)], G[refs][None])
+        )
+        pos0 += here.size
+    got_keys, got_pos = _task_merge_coarse(parts)[0]
+    np.testing.assert_array_equal(got_pos, want)
+    np.testing.assert_array_equal(got_keys, keys[want])

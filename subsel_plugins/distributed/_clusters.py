@@ -270,7 +270,7 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
     """
 
     def __init__(self, source):
-        self._start(source, clusters_visited=0)
+        self._start(source, clusters_visited=0, scored_on_workers=0)
         self.unit_rows = UnitRows(self.source, self.traffic)
         self._out = np.empty(0, dtype=np.int64)  # rows out of the race, sorted
         self.visit_batch = max(1, TYPICAL_BATCH_BYTES // (TYPICALITY_REFS * max(1, self.d) * 4))
@@ -293,7 +293,9 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
         if unknown:
             self.labels_of(unknown)
         if rows.size:
-            np.add.at(self.out_counts, (self.source.chunk_of(rows), [self._known[r] for r in rows.tolist()]), 1)
+            np.add.at(
+                self.out_counts, (self.source.chunk_of(rows), [self._known[r] for r in rows.tolist()]), 1
+            )
         self._out = np.union1d(self._out, rows)
 
     def most_typical(self, clusters, k_neighbors, rng):
@@ -364,7 +366,11 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
             # (D) each candidate's nearest members, merged in a tree; its exact typicality
             parts = [
                 delayed(_task_candidate_knn, pure=True)(
-                    labels[c], blocks[c], out_local[c], [(i, clusters[j], kk[j]) for i, j in enumerate(big)], cands
+                    labels[c],
+                    blocks[c],
+                    out_local[c],
+                    [(i, clusters[j], kk[j]) for i, j in enumerate(big)],
+                    cands,
                 )
                 for c in range(n_chunks)
             ]
@@ -384,6 +390,7 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
             )
         self._known.update((row, int(clusters[j])) for j, (row, _) in enumerate(picks))
         self.stats["clusters_visited"] += clusters.size
+        self.stats["scored_on_workers"] += len(big)
         return picks
 
     def _rows_by_rank(self, labels, blocks, out_local, requests):
@@ -392,7 +399,10 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
         dask, delayed = self._dask, self._delayed
         todo = [c for c in range(len(blocks)) if any(r is None or len(r) for _, r in requests[c])]
         parts = dask.compute(
-            *[delayed(_task_rows_by_rank, pure=True)(labels[c], blocks[c], out_local[c], requests[c]) for c in todo]
+            *[
+                delayed(_task_rows_by_rank, pure=True)(labels[c], blocks[c], out_local[c], requests[c])
+                for c in todo
+            ]
         )
         n_req = len(requests[0]) if requests else 0
         out = []
