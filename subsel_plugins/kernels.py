@@ -412,6 +412,11 @@ TYPICALITY_REFS = 512
 TYPICALITY_CANDIDATES = 128
 
 
+def cluster_k(k_neighbors: int, n: int) -> int:
+    """TypiClust's neighbours inside a cluster of ``n`` members: ``k_neighbors`` capped at half of it."""
+    return min(int(k_neighbors), int(n) // 2)
+
+
 def typicality_from_sq(sq: np.ndarray) -> np.ndarray:
     """``1 / (mean of each row's squared distances to its k nearest neighbours + 1e-5)``."""
     return 1.0 / (np.mean(sq, axis=1) + 1e-5)

@@ -42,6 +42,7 @@ from ..kernels import (
     TYPICALITY_CANDIDATES,
     TYPICALITY_REFS,
     best_keys,
+    cluster_k,
     coarse_typicality,
     knn_sq_distances,
     nearest_centroid,
@@ -316,7 +317,7 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
         big, refs_pos = [], {}  # visits scored on the workers; their reference positions and k'
         for j, n in enumerate(n_in.tolist()):
             if n > TYPICALITY_REFS + TYPICALITY_CANDIDATES:
-                refs_pos[j] = typical_refs(n, min(k_neighbors, n // 2), rng)
+                refs_pos[j] = typical_refs(n, cluster_k(k_neighbors, n), rng)
                 big.append(j)
 
         def by_chunk(j, positions):
@@ -338,7 +339,7 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
         for j in range(clusters.size):
             rows, F = rows_of[j]
             if j not in split:
-                typ = typicality(F, min(k_neighbors, rows.size // 2))
+                typ = typicality(F, cluster_k(k_neighbors, rows.size))
                 best = int(np.argmax(typ))
                 picks[j] = (int(rows[best]), float(typ[best]))
         if big:
@@ -361,7 +362,7 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
             got = self._rows_by_rank(
                 labels, blocks, out_local, [[(clusters[j], cand[j][c]) for j in big] for c in range(n_chunks)]
             )
-            kk = {j: min(k_neighbors, int(n_in[j]) // 2) + 1 for j in big}
+            kk = {j: cluster_k(k_neighbors, n_in[j]) + 1 for j in big}
             cands = _shared(delayed, np.stack([F for _, F in got]))
             # (D) each candidate's nearest members, merged in a tree; its exact typicality
             parts = [

@@ -10,6 +10,7 @@ from ..backends import ArrayClusterPool
 from ..kernels import (  # noqa: F401 (typicality, most_typical_approx and the constants: re-exported)
     TYPICALITY_CANDIDATES,
     TYPICALITY_REFS,
+    cluster_k,
     kmeans_labels,
     most_typical_approx,
     sample_kmeans_labels,
@@ -184,7 +185,7 @@ class TypiClustQuery(QueryStrategy):
         ``TYPICALITY_REFS + TYPICALITY_CANDIDATES`` members use
         :func:`most_typical_approx`.
         """
-        k = min(self.k_neighbors, members.size // 2)
+        k = cluster_k(self.k_neighbors, members.size)
         if getattr(self, "approximate_", False) and members.size > TYPICALITY_REFS + TYPICALITY_CANDIDATES:
             return most_typical_approx(F[members], k, rng)
         typ = typicality(F[members], k)

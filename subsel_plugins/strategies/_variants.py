@@ -14,7 +14,7 @@ import numpy as np
 from .._validation import check_bool, check_norm, check_real
 from ..backends import Centered
 from ..errors import InvalidValueError
-from ..kernels import RESIDUAL_RTOL, orthonormal_basis, row_norms
+from ..kernels import RESIDUAL_RTOL, cluster_k, orthonormal_basis, row_norms
 from ._gram_schmidt import GramSchmidtQuery
 from ._typiclust import TypiClustQuery, typicality
 
@@ -68,7 +68,7 @@ class _InClusterVariant(TypiClustQuery):
 
     def _member_typicality(self, F, members):
         # exact, as TypiClust's own (O(m^2 d) per cluster of m members)
-        return typicality(F[members], min(self.k_neighbors, members.size // 2))
+        return typicality(F[members], cluster_k(self.k_neighbors, members.size))
 
     def _best(self, typ, weight):
         """``(position, score)`` maximizing ``typicality**alpha * weight`` (ties to the first).
