@@ -135,15 +135,17 @@ def test_shards_read_rows_with_the_listing_and_pick_as_on_one_machine(sync, tmp_
 
 
 @pytest.mark.parametrize("chunks", [6000, 1500, 777])
-@pytest.mark.parametrize("batch_bytes", [None, 1])
-def test_typicality_of_large_clusters_is_computed_on_the_workers(sync, monkeypatch, chunks, batch_bytes):
+@pytest.mark.parametrize("small", [False, True])
+def test_typicality_of_large_clusters_is_computed_on_the_workers(sync, monkeypatch, chunks, small):
     # clusters of more than 640 members: references, coarse scores and the candidates'
-    # neighbours are computed per chunk and merged; picks and scores are the single
-    # machine's, over cycles past the clusters, with labeled rows, in batches of any size
+    # neighbours are computed per group of chunks and merged; picks and scores are the
+    # single machine's, over cycles past the clusters, with labeled rows; `small`: one
+    # visit per batch and one chunk per group
     from subsel_plugins.distributed import _clusters
 
-    if batch_bytes is not None:
-        monkeypatch.setattr(_clusters, "TYPICAL_BATCH_BYTES", batch_bytes)  # one visit per batch
+    if small:
+        monkeypatch.setattr(_clusters, "TYPICAL_BATCH_BYTES", 1)
+        monkeypatch.setattr(_clusters, "TYPICAL_GROUP_BYTES", 1)
     X, _ = blobs(6000, 6, 3, 1)
     labeled = [5, 17, 3000, 5999]
     one = TypiClustQuery(random_state=0, approximate=True, max_clusters=4).select_with_scores(
@@ -154,9 +156,10 @@ def test_typicality_of_large_clusters_is_computed_on_the_workers(sync, monkeypat
     np.testing.assert_array_equal(got[0], one[0])
     np.testing.assert_allclose(got[1], one[1], rtol=1e-6)
     typical = q.stats_["traffic"]["typical"]
-    assert typical["tasks"] >= 4 * q.stats_["chunks"]  # four rounds of one task per chunk
-    batches = -(-9 // (1 if batch_bytes else 4))
+    batches = -(-9 // (1 if small else 4))
     assert typical["rounds"] == 4 * batches
+    groups = q.stats_["chunks"] if small else 1  # default: these chunks fit one group
+    assert typical["tasks"] == batches * (2 * q.stats_["chunks"] + 2 * groups)
 
 
 @pytest.mark.parametrize("k_neighbors", [20, 400])
@@ -199,7 +202,7 @@ def test_large_clusters_on_shards_on_a_local_cluster_as_on_one_machine(tmp_path)
 
 
 def test_coarse_scores_over_chunks_merge_to_the_whole_clusters_candidates():
-    # the worker task of round (B) on three chunks, merged, against the single machine's
+    # the worker task of round (B) on two groups of chunks, merged, against the single machine's
     # coarse typicality over the whole cluster: the same keys for the same 128 positions
     from subsel_plugins.distributed._clusters import _task_coarse, _task_merge_coarse
     from subsel_plugins.kernels import best_keys, coarse_typicality, typical_refs, unit_rows_float32
@@ -215,14 +218,21 @@ def test_coarse_scores_over_chunks_merge_to_the_whole_clusters_candidates():
     is_ref[refs] = True
     keys = coarse_typicality(G, G[refs], is_ref, k_ref)
     want = best_keys(keys, np.arange(members.size), 128)
+    # chunks of 1000 rows, in two groups: [chunk 0] and [chunks 1, 2]
     parts, pos0 = [], 0
-    for c in range(3):
-        lo, hi = 1000 * c, 1000 * (c + 1)
+    for group in ([0], [1, 2]):
+        lo, hi = 1000 * group[0], 1000 * (group[-1] + 1)
         here = members[(members >= lo) & (members < hi)]
         ranks = refs[(refs >= pos0) & (refs < pos0 + here.size)] - pos0
-        local_out = out[(out >= lo) & (out < hi)] - lo
+        cuts = [(1000 * c, 1000 * (c + 1)) for c in group]
         parts.append(
-            _task_coarse(labels[lo:hi], X[lo:hi], local_out, [(0, 1, pos0, ranks, k_ref)], G[refs][None])
+            _task_coarse(
+                [labels[a:b] for a, b in cuts],
+                [X[a:b] for a, b in cuts],
+                [out[(out >= a) & (out < b)] - a for a, b in cuts],
+                [(0, 1, pos0, ranks, k_ref)],
+                G[refs][None],
+            )
         )
         pos0 += here.size
     got_keys, got_pos = _task_merge_coarse(parts)[0]

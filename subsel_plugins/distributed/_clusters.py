@@ -63,6 +63,10 @@ ASSIGN_ROWS = 65536
 #: visits holds on the client and sends to each worker.
 TYPICAL_BATCH_BYTES = 256 << 20
 
+#: Bytes of unit rows (float32) one task of the typicality's distance rounds
+#: holds: consecutive chunks are grouped up to it (at least one chunk).
+TYPICAL_GROUP_BYTES = 256 << 20
+
 
 def _task_assign(block, centroids):
     """Cluster labels (int32) of a chunk's rows: L2-normalized, then their nearest centroid."""
@@ -150,23 +154,48 @@ def _task_rows_by_rank(labels, block, out_local, requests):
     return [(loc, F[cuts[i] : cuts[i + 1]]) for i, loc in enumerate(local)]
 
 
-def _task_coarse(labels, block, out_local, visits, refs):
-    """Each visit's ``TYPICALITY_CANDIDATES`` best members of the chunk by coarse typicality.
+def _group(labels, blocks, out_local):
+    """Consecutive chunks read as one: ``(index, F)``.
 
+    ``index`` is :func:`_race_index` over the group's rows (numbered across
+    its chunks, in order), ``F`` their L2-normalized float32 rows. A cluster's
+    members in a group are then one slice, so the distance calls per visit
+    are fewer and larger than one per chunk.
+    """
+    sizes = [int(lab.size) for lab in labels]
+    F = np.empty((sum(sizes), 0), dtype=np.float32)
+    rows, labs, off = [], [], 0
+    for lab, block, out in zip(labels, blocks, out_local):
+        r, lb = _race_index(lab, out)
+        rows.append(r + off)
+        labs.append(lb)
+        U = unit_rows_float32(materialize(block))
+        if F.shape[1] != U.shape[1]:
+            F = np.empty((sum(sizes), U.shape[1]), dtype=np.float32)
+        F[off : off + lab.size] = U
+        off += lab.size
+    rows, labs = np.concatenate(rows), np.concatenate(labs)
+    order = np.argsort(labs, kind="stable")  # chunk order, then row order, within a cluster
+    return (rows[order], labs[order]), F
+
+
+def _task_coarse(labels, blocks, out_local, visits, refs):
+    """Each visit's ``TYPICALITY_CANDIDATES`` best members of a group of chunks by coarse typicality.
+
+    ``labels``, ``blocks``, ``out_local``: the group's chunks (:func:`_group`).
     ``visits``: ``(j, cluster, first position, ranks of the references in this
-    chunk, k')``; ``refs[j]``: the visit's reference rows. Returns, per
+    group, k')``; ``refs[j]``: the visit's reference rows. Returns, per
     visit, ``(keys, positions)`` (positions among the cluster's members).
     """
-    index = _race_index(labels, out_local)
-    F = unit_rows_float32(materialize(block))
+    index, F = _group(labels, blocks, out_local)
     out = []
     for j, cluster, pos0, ref_ranks, k_ref in visits:
         m = _members_in(index, int(cluster))
-        is_ref = np.zeros(m.size, dtype=bool)
-        is_ref[ref_ranks] = True
         if m.size == 0:
             out.append((np.empty(0), np.empty(0, np.int64)))
             continue
+        is_ref = np.zeros(m.size, dtype=bool)
+        is_ref[ref_ranks] = True
         keys = coarse_typicality(F[m], refs[j], is_ref, int(k_ref))
         pos = pos0 + np.arange(m.size, dtype=np.int64)
         keep = best_keys(keys, pos, TYPICALITY_CANDIDATES)
@@ -185,15 +214,14 @@ def _task_merge_coarse(parts):
     return out
 
 
-def _task_candidate_knn(labels, block, out_local, visits, cands):
-    """Squared distances of each visit's candidates to their nearest members in the chunk.
+def _task_candidate_knn(labels, blocks, out_local, visits, cands):
+    """Squared distances of each visit's candidates to their nearest members in a group of chunks.
 
     ``visits``: ``(j, cluster, kk)``; ``cands[j]``: the candidates' rows.
     Returns one (candidates, kk) float64 array per visit, ascending, padded
-    with inf where the chunk holds fewer than ``kk`` members.
+    with inf where the group holds fewer than ``kk`` members.
     """
-    index = _race_index(labels, out_local)
-    F = unit_rows_float32(materialize(block))
+    index, F = _group(labels, blocks, out_local)
     out = []
     for j, cluster, kk in visits:
         m = _members_in(index, int(cluster))
@@ -304,7 +332,9 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
 
         The same draws from ``rng``, in the same order, as
         ``TypiClustQuery._pick_in_cluster`` on one machine; ``clusters`` are
-        distinct. Four rounds of one task per chunk (two reading the chunk).
+        distinct. Four rounds: reads of a few rows (one task per chunk), and
+        two distance rounds of one task per group of consecutive chunks
+        (``TYPICAL_GROUP_BYTES``), each reading its chunks.
         """
         dask, delayed = self._dask, self._delayed
         clusters = np.asarray(clusters, dtype=np.int64)
@@ -320,9 +350,16 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
                 refs_pos[j] = typical_refs(n, cluster_k(k_neighbors, n), rng)
                 big.append(j)
 
-        def by_chunk(j, positions):
-            c = np.searchsorted(first[:, j], positions, side="right") - 1
-            return [positions[c == ch] - first[ch, j] for ch in range(n_chunks)]
+        def by_chunk(j, positions, starts=range(n_chunks + 1)):
+            """``positions`` among visit j's members split by chunk (or by group: ``starts``), local."""
+            edges = first[list(starts), j]
+            c = np.searchsorted(edges, positions, side="right") - 1
+            return [positions[c == g] - edges[g] for g in range(len(edges) - 1)]
+
+        chunk_bytes = int(np.diff(self.source.starts).max()) * max(1, self.d) * 4
+        step = max(1, TYPICAL_GROUP_BYTES // max(1, chunk_bytes))
+        groups = list(range(0, n_chunks, step)) + [n_chunks]  # first chunk of each group, and the end
+        grouped = [slice(a, b) for a, b in zip(groups[:-1], groups[1:])]
 
         # (A) the references of the large visits; every member of the small ones
         split = {j: by_chunk(j, refs_pos[j][0]) for j in big}
@@ -345,15 +382,19 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
         if big:
             refs = _shared(delayed, np.stack([rows_of[j][1] for j in big]))
             # (B) coarse typicality on the workers, the 128 best merged in a tree
+            in_group = {j: by_chunk(j, refs_pos[j][0], groups) for j in big}
             parts = [
                 delayed(_task_coarse, pure=True)(
-                    labels[c],
-                    blocks[c],
-                    out_local[c],
-                    [(i, clusters[j], first[c, j], split[j][c], refs_pos[j][1]) for i, j in enumerate(big)],
+                    labels[g],
+                    blocks[g],
+                    out_local[g],
+                    [
+                        (i, clusters[j], first[g.start, j], in_group[j][gi], refs_pos[j][1])
+                        for i, j in enumerate(big)
+                    ],
                     refs,
                 )
-                for c in range(n_chunks)
+                for gi, g in enumerate(grouped)
             ]
             (best,) = dask.compute(_tree(delayed, parts, _task_merge_coarse))
             del refs
@@ -367,13 +408,13 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
             # (D) each candidate's nearest members, merged in a tree; its exact typicality
             parts = [
                 delayed(_task_candidate_knn, pure=True)(
-                    labels[c],
-                    blocks[c],
-                    out_local[c],
+                    labels[g],
+                    blocks[g],
+                    out_local[g],
                     [(i, clusters[j], kk[j]) for i, j in enumerate(big)],
                     cands,
                 )
-                for c in range(n_chunks)
+                for g in grouped
             ]
             kk_max = max(kk.values())
             (near,) = dask.compute(_tree(delayed, parts, _task_merge_knn, kk_max))
@@ -386,7 +427,7 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
                 "typical",
                 to_client=nbytes(best) + nbytes(near),
                 to_workers=(TYPICALITY_REFS + TYPICALITY_CANDIDATES) * len(big) * self.d * 4,
-                tasks=2 * n_chunks,
+                tasks=2 * len(grouped),
                 rounds=2,
             )
         self._known.update((row, int(clusters[j])) for j, (row, _) in enumerate(picks))
