@@ -12,15 +12,17 @@ approximate path; this pool keeps what is N-sized on the workers:
   persisted, and the client receives the cluster sizes;
 - **the typicality** is computed where the rows are, for a batch of visits
   (distinct clusters, up to ``TYPICAL_BATCH_BYTES`` of reference rows) at a
-  time, in four rounds of one task per chunk (:meth:`ChunkedClusterPool.most_typical`):
+  time, in four rounds (:meth:`ChunkedClusterPool.most_typical`):
   (A) the reference rows drawn on the client (positions among a cluster's
   members, as :func:`~subsel_plugins.kernels.typical_refs` draws them) are
   read, with every member of the clusters of at most 640 members (their exact
-  typicality is computed on the client); (B) each chunk scores its members
+  typicality is computed on the client), one task per chunk; (B) each group
+  of consecutive chunks (``TYPICAL_GROUP_BYTES`` of rows) scores its members
   against their cluster's references (:func:`~subsel_plugins.kernels.coarse_typicality`)
   and keeps its 128 best, merged in a tree; (C) the 128 candidates' rows are
-  read; (D) each chunk gives each candidate's nearest squared distances among
-  its members, merged in a tree to the ``k + 1`` nearest in the cluster. The
+  read, one task per chunk; (D) each group gives each candidate's nearest
+  squared distances among its members, merged in a tree to the ``k + 1``
+  nearest in the cluster. The
   client holds O(K x chunks + the batch's references), never O(N d); a
   batch reads each chunk twice. Variants that choose inside a cluster by
   another rule list a cluster's members (:meth:`ChunkedClusterPool.members`,
