@@ -159,10 +159,10 @@ class TypiClustQuery(QueryStrategy):
         clusters, so their members do not depend on each other's picks.
         Returns ``(clusters, step, order)`` to go on from.
         """
-        batch = []
+        batch, seen = [], set()
         while len(batch) < limit:
             cluster = int(order[step % order.size])
-            if cluster in batch:
+            if cluster in seen:
                 break
             step += 1
             if left[cluster] == 0:
@@ -170,6 +170,7 @@ class TypiClustQuery(QueryStrategy):
                     order = np.flatnonzero(left > 0)
                 continue
             batch.append(cluster)
+            seen.add(cluster)
             left[cluster] -= 1
         return batch, step, order
 
