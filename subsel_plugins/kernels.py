@@ -86,22 +86,33 @@ def row_norms(X: np.ndarray, norm: str = "l2", block_rows: int = 65536) -> np.nd
     return out
 
 
-def unit_rows_float32(X: np.ndarray, block_rows: int = 65536) -> np.ndarray:
+#: Elements (float64) of :func:`unit_rows_float32`'s one work buffer (4 MB: it stays in cache).
+UNIT_BLOCK_ELEMENTS = 1 << 19
+
+
+def unit_rows_float32(X: np.ndarray, block_rows: int | None = None) -> np.ndarray:
     """Rows of ``X`` scaled to unit l2 norm, as a new float32 array (zero rows stay zero).
 
     Each row is first divided by its largest magnitude in float64, so rows of
     any finite scale (1e-300 or 1e300) normalize exactly instead of underflowing
-    or overflowing in float32; the work runs in row blocks, so the only full-size
-    allocation is the float32 result.
+    or overflowing in float32. The work runs in row blocks (default: about
+    ``UNIT_BLOCK_ELEMENTS`` values, cache-sized) in one reused float64 buffer,
+    so the only full-size allocation is the float32 result; every row's
+    result is the same whatever the block size.
 
     Returns
     -------
     ndarray of shape (n_samples, n_features), float32
     """
     out = np.empty(X.shape, dtype=np.float32)
+    if block_rows is None:
+        block_rows = max(1, UNIT_BLOCK_ELEMENTS // max(1, X.shape[1]))
+    buf = np.empty((min(block_rows, X.shape[0]), X.shape[1]), dtype=np.float64)
     for start in range(0, X.shape[0], block_rows):
-        B = np.array(X[start : start + block_rows], dtype=np.float64)
-        peak = np.abs(B).max(axis=1, keepdims=True)
+        x = X[start : start + block_rows]
+        B = buf[: len(x)]
+        B[...] = x
+        peak = np.maximum(B.max(axis=1), -B.min(axis=1))[:, None]  # largest magnitude, no |B| temporary
         peak[peak == 0] = 1.0
         B /= peak
         norms = np.sqrt(np.einsum("ij,ij->i", B, B))[:, None]

@@ -65,3 +65,27 @@ def test_norm_sample_among_draws_only_from_the_mask():
     mask[[3, 9, 17, 30]] = True
     got = kernels.norm_sample_among(X, "l2", mask, 4, np.random.default_rng(1))
     assert sorted(got.tolist()) == [3, 9, 17, 30]
+
+
+def test_unit_rows_are_the_float64_quotients_whatever_the_block():
+    # each row divided by its largest magnitude, then by its l2 norm, in float64: rows of any
+    # finite scale normalize (no float32 under/overflow), zero rows stay zero, and the bits
+    # do not depend on the block size (the Dask pools normalize other splits of the rows)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 7)) * rng.lognormal(0, 4, size=(300, 1))
+    X[0] *= 1e-300
+    X[1] *= 1e300
+    X[2] = 0.0
+    X[3] = -np.abs(X[3])  # largest magnitude negative
+    P = X / np.abs(X).max(axis=1, keepdims=True).clip(min=np.finfo(float).tiny)
+    want = (P / np.linalg.norm(P, axis=1, keepdims=True).clip(min=np.finfo(float).tiny)).astype(np.float32)
+    want[2] = 0.0
+    got = kernels.unit_rows_float32(X)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.linalg.norm(got[[0, 1, 3]], axis=1), 1.0, rtol=1e-6)
+    for block in (1, 7, 299, 300, 10_000):
+        np.testing.assert_array_equal(
+            kernels.unit_rows_float32(X, block_rows=block).view(np.int32), got.view(np.int32)
+        )
+    np.testing.assert_array_equal(kernels.unit_rows_float32(X[:0]), np.empty((0, 7), np.float32))

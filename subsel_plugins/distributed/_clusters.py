@@ -17,14 +17,15 @@ approximate path; this pool keeps what is N-sized on the workers:
   members, as :func:`~subsel_plugins.kernels.typical_refs` draws them) are
   read, with every member of the clusters of at most 640 members (their exact
   typicality is computed on the client), one task per chunk; (B) each group
-  of consecutive chunks (``TYPICAL_GROUP_BYTES`` of rows) scores its members
-  against their cluster's references (:func:`~subsel_plugins.kernels.coarse_typicality`)
+  of consecutive chunks (up to ``TYPICAL_GROUP_BYTES`` of the batch's
+  members) reads and normalizes the members of the batch's clusters only,
+  scores them against their cluster's references (:func:`~subsel_plugins.kernels.coarse_typicality`)
   and keeps its 128 best, merged in a tree; (C) the 128 candidates' rows are
   read, one task per chunk; (D) each group gives each candidate's nearest
   squared distances among its members, merged in a tree to the ``k + 1``
   nearest in the cluster. The
   client holds O(K x chunks + the batch's references), never O(N d); a
-  batch reads each chunk twice. Variants that choose inside a cluster by
+  batch reads its own clusters' members twice, not whole chunks. Variants that choose inside a cluster by
   another rule list a cluster's members (:meth:`ChunkedClusterPool.members`,
   one task per chunk) and gather their rows.
 
@@ -56,7 +57,7 @@ from ..kernels import (
 )
 from ._client import current_client, nbytes
 from ._passes import MERGE_FANOUT, ValidatedPool, gather_rows, split_by_chunk
-from ._sources import BlockRef, iter_pieces, materialize, take_rows
+from ._sources import BlockRef, iter_pieces, take_rows
 
 #: Rows per piece of a worker's assignment pass.
 ASSIGN_ROWS = 65536
@@ -66,7 +67,8 @@ ASSIGN_ROWS = 65536
 TYPICAL_BATCH_BYTES = 256 << 20
 
 #: Bytes of unit rows (float32) one task of the typicality's distance rounds
-#: holds: consecutive chunks are grouped up to it (at least one chunk).
+#: holds: consecutive chunks are grouped up to this many bytes of the batch's
+#: members (at least one chunk per group).
 TYPICAL_GROUP_BYTES = 256 << 20
 
 
@@ -134,7 +136,8 @@ def _race_index(labels, out_local):
 def _members_in(index, cluster):
     """Local rows of ``cluster`` still in the race (ascending), from :func:`_race_index`."""
     rows, lab = index
-    a, b = np.searchsorted(lab, [cluster, cluster + 1])
+    # bounds in the labels' own dtype: a list of Python ints would make numpy cast `lab` per call
+    a, b = np.searchsorted(lab, np.array([cluster, cluster + 1], dtype=lab.dtype))
     return rows[a:b]
 
 
@@ -156,29 +159,32 @@ def _task_rows_by_rank(labels, block, out_local, requests):
     return [(loc, F[cuts[i] : cuts[i + 1]]) for i, loc in enumerate(local)]
 
 
-def _group(labels, blocks, out_local):
-    """Consecutive chunks read as one: ``(index, F)``.
+def _group(labels, blocks, out_local, clusters):
+    """The members still in the race of ``clusters`` (distinct) in consecutive chunks, read as one.
 
-    ``index`` is :func:`_race_index` over the group's rows (numbered across
-    its chunks, in order), ``F`` their L2-normalized float32 rows. A cluster's
-    members in a group are then one slice, so the distance calls per visit
-    are fewer and larger than one per chunk.
+    Returns ``(cuts, F)``: the members of ``clusters[i]`` are the L2-normalized
+    float32 rows ``F[cuts[i] : cuts[i + 1]]``, in chunk order, then row order
+    (the order in which positions among a cluster's members are counted).
+    Only those rows are read and normalized, not the whole chunks, so the
+    distance calls per visit are fewer and larger than one per chunk, and a
+    batch of visits costs the reading of its own clusters' rows.
     """
-    sizes = [int(lab.size) for lab in labels]
-    F = np.empty((sum(sizes), 0), dtype=np.float32)
-    rows, labs, off = [], [], 0
+    clusters = np.asarray(clusters, dtype=np.int64)
+    parts, owner = [], []
     for lab, block, out in zip(labels, blocks, out_local):
-        r, lb = _race_index(lab, out)
-        rows.append(r + off)
-        labs.append(lb)
-        U = unit_rows_float32(materialize(block))
-        if F.shape[1] != U.shape[1]:
-            F = np.empty((sum(sizes), U.shape[1]), dtype=np.float32)
-        F[off : off + lab.size] = U
-        off += lab.size
-    rows, labs = np.concatenate(rows), np.concatenate(labs)
-    order = np.argsort(labs, kind="stable")  # chunk order, then row order, within a cluster
-    return (rows[order], labs[order]), F
+        rows, lb = _race_index(lab, out)
+        lo = np.searchsorted(lb, clusters.astype(lb.dtype))
+        hi = np.searchsorted(lb, (clusters + 1).astype(lb.dtype))
+        local = np.concatenate([rows[a:b] for a, b in zip(lo, hi)]) if clusters.size else rows[:0]
+        order = np.argsort(local, kind="stable")  # ascending rows: reads in file order
+        U = unit_rows_float32(take_rows(block, local[order]))
+        parts.append(U[np.argsort(order, kind="stable")])
+        owner.append(np.repeat(np.arange(clusters.size), hi - lo))
+    owner = np.concatenate(owner) if owner else np.empty(0, np.int64)
+    F = np.concatenate(parts) if parts else np.empty((0, 0), np.float32)
+    F = F[np.argsort(owner, kind="stable")]  # cluster-major; chunk order, then row order, within one
+    cuts = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=clusters.size))])
+    return cuts, F
 
 
 def _task_coarse(labels, blocks, out_local, visits, refs):
@@ -189,17 +195,18 @@ def _task_coarse(labels, blocks, out_local, visits, refs):
     group, k')``; ``refs[j]``: the visit's reference rows. Returns, per
     visit, ``(keys, positions)`` (positions among the cluster's members).
     """
-    index, F = _group(labels, blocks, out_local)
+    cuts, F = _group(labels, blocks, out_local, [v[1] for v in visits])
     out = []
-    for j, cluster, pos0, ref_ranks, k_ref in visits:
-        m = _members_in(index, int(cluster))
-        if m.size == 0:
+    for i, (j, _, pos0, ref_ranks, k_ref) in enumerate(visits):
+        m = slice(int(cuts[i]), int(cuts[i + 1]))
+        size = m.stop - m.start
+        if size == 0:
             out.append((np.empty(0), np.empty(0, np.int64)))
             continue
-        is_ref = np.zeros(m.size, dtype=bool)
+        is_ref = np.zeros(size, dtype=bool)
         is_ref[ref_ranks] = True
         keys = coarse_typicality(F[m], refs[j], is_ref, int(k_ref))
-        pos = pos0 + np.arange(m.size, dtype=np.int64)
+        pos = pos0 + np.arange(size, dtype=np.int64)
         keep = best_keys(keys, pos, TYPICALITY_CANDIDATES)
         out.append((keys[keep], pos[keep]))
     return out
@@ -223,14 +230,14 @@ def _task_candidate_knn(labels, blocks, out_local, visits, cands):
     Returns one (candidates, kk) float64 array per visit, ascending, padded
     with inf where the group holds fewer than ``kk`` members.
     """
-    index, F = _group(labels, blocks, out_local)
+    cuts, F = _group(labels, blocks, out_local, [v[1] for v in visits])
     out = []
-    for j, cluster, kk in visits:
-        m = _members_in(index, int(cluster))
+    for i, (j, _, kk) in enumerate(visits):
+        m = slice(int(cuts[i]), int(cuts[i + 1]))
         C = cands[j]
         D = np.full((C.shape[0], kk), np.inf)
-        if m.size:
-            q = min(kk, m.size)
+        if m.stop > m.start:
+            q = min(kk, m.stop - m.start)
             D[:, :q] = knn_sq_distances(F[m], C, q)
         out.append(D)
     return out
@@ -239,6 +246,18 @@ def _task_candidate_knn(labels, blocks, out_local, visits, cands):
 def _task_merge_knn(parts, kk):
     """Merge :func:`_task_candidate_knn` results (aligned per visit): the ``kk`` nearest of all."""
     return [np.sort(np.concatenate(per_visit, axis=1), axis=1)[:, :kk] for per_visit in zip(*parts)]
+
+
+def _groups_of(chunk_bytes, limit):
+    """Consecutive chunks grouped up to ``limit`` bytes of the batch's members (at least one chunk
+    each): the first chunk of each group, and the number of chunks."""
+    starts, held = [0], 0
+    for c, b in enumerate(np.asarray(chunk_bytes).tolist()):
+        if held and held + b > limit:
+            starts.append(c)
+            held = 0
+        held += b
+    return starts + [len(chunk_bytes)]
 
 
 def _tree(delayed, parts, merge, *args):
@@ -336,7 +355,8 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
         ``TypiClustQuery._pick_in_cluster`` on one machine; ``clusters`` are
         distinct. Four rounds: reads of a few rows (one task per chunk), and
         two distance rounds of one task per group of consecutive chunks
-        (``TYPICAL_GROUP_BYTES``), each reading its chunks.
+        (``TYPICAL_GROUP_BYTES`` of the batch's members), each reading
+        only those members.
         """
         dask, delayed = self._dask, self._delayed
         clusters = np.asarray(clusters, dtype=np.int64)
@@ -358,9 +378,7 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
             c = np.searchsorted(edges, positions, side="right") - 1
             return [positions[c == g] - edges[g] for g in range(len(edges) - 1)]
 
-        chunk_bytes = int(np.diff(self.source.starts).max()) * max(1, self.d) * 4
-        step = max(1, TYPICAL_GROUP_BYTES // max(1, chunk_bytes))
-        groups = list(range(0, n_chunks, step)) + [n_chunks]  # first chunk of each group, and the end
+        groups = _groups_of(avail[:, big].sum(axis=1) * max(1, self.d) * 4, TYPICAL_GROUP_BYTES)
         grouped = [slice(a, b) for a, b in zip(groups[:-1], groups[1:])]
 
         # (A) the references of the large visits; every member of the small ones
