@@ -264,7 +264,7 @@ def _tree(delayed, parts, merge, *args):
     """Merge per-chunk results in a tree of :data:`MERGE_FANOUT` (one result reaches the client)."""
     while len(parts) > 1:
         parts = [
-            delayed(merge, pure=True)(parts[i : i + MERGE_FANOUT], *args)
+            delayed(merge, pure=False)(parts[i : i + MERGE_FANOUT], *args)
             for i in range(0, len(parts), MERGE_FANOUT)
         ]
     return parts[0]
@@ -404,7 +404,7 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
             # (B) coarse typicality on the workers, the 128 best merged in a tree
             in_group = {j: by_chunk(j, refs_pos[j][0], groups) for j in big}
             parts = [
-                delayed(_task_coarse, pure=True)(
+                delayed(_task_coarse, pure=False)(
                     labels[g],
                     blocks[g],
                     out_local[g],
@@ -427,7 +427,7 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
             cands = _shared(delayed, np.stack([F for _, F in got]))
             # (D) each candidate's nearest members, merged in a tree; its exact typicality
             parts = [
-                delayed(_task_candidate_knn, pure=True)(
+                delayed(_task_candidate_knn, pure=False)(
                     labels[g],
                     blocks[g],
                     out_local[g],
@@ -462,7 +462,7 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
         todo = [c for c in range(len(blocks)) if any(r is None or len(r) for _, r in requests[c])]
         parts = dask.compute(
             *[
-                delayed(_task_rows_by_rank, pure=True)(labels[c], blocks[c], out_local[c], requests[c])
+                delayed(_task_rows_by_rank, pure=False)(labels[c], blocks[c], out_local[c], requests[c])
                 for c in todo
             ]
         )
