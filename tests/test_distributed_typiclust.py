@@ -238,3 +238,16 @@ def test_coarse_scores_over_chunks_merge_to_the_whole_clusters_candidates():
     got_keys, got_pos = _task_merge_coarse(parts)[0]
     np.testing.assert_array_equal(got_pos, want)
     np.testing.assert_array_equal(got_keys, keys[want])
+
+
+def test_groups_of_consecutive_chunks_hold_up_to_the_limit_of_the_batchs_members():
+    # the distance rounds' groups: consecutive chunks up to `limit` bytes of the batch's
+    # members; a chunk over the limit is a group alone; chunks without members join a group
+    from subsel_plugins.distributed._clusters import _groups_of
+
+    assert _groups_of([100, 100, 100, 100], 200) == [0, 2, 4]  # exactly the limit fits
+    assert _groups_of([100, 100, 100, 100], 250) == [0, 2, 4]
+    assert _groups_of([300, 10, 10], 250) == [0, 1, 3]
+    assert _groups_of([0, 0, 100, 0, 200], 150) == [0, 4, 5]
+    assert _groups_of([5, 5, 5], 1) == [0, 1, 2, 3]
+    assert _groups_of([0, 0], 1) == [0, 2]
