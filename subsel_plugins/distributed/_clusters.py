@@ -170,21 +170,28 @@ def _group(labels, blocks, out_local, clusters):
     batch of visits costs the reading of its own clusters' rows.
     """
     clusters = np.asarray(clusters, dtype=np.int64)
-    parts, owner = [], []
-    for lab, block, out in zip(labels, blocks, out_local):
+    found = []  # per chunk: its members of each cluster (local rows, cluster-major) and their counts
+    for lab, out in zip(labels, out_local):
         rows, lb = _race_index(lab, out)
         lo = np.searchsorted(lb, clusters.astype(lb.dtype))
         hi = np.searchsorted(lb, (clusters + 1).astype(lb.dtype))
         local = np.concatenate([rows[a:b] for a, b in zip(lo, hi)]) if clusters.size else rows[:0]
+        found.append((local, hi - lo))
+    counts = sum((n for _, n in found), np.zeros(clusters.size, np.int64))
+    cuts = np.concatenate([[0], np.cumsum(counts)])
+    F, filled = None, cuts[:-1].copy()  # where each cluster's next members go
+    for (local, n), block in zip(found, blocks):
+        if local.size == 0:
+            continue
+        # each member's row of F: its cluster's next free rows, in the chunk's order
+        dest = np.arange(local.size) + np.repeat(filled - (np.cumsum(n) - n), n)
+        filled += n
         order = np.argsort(local, kind="stable")  # ascending rows: reads in file order
         U = unit_rows_float32(take_rows(block, local[order]))
-        parts.append(U[np.argsort(order, kind="stable")])
-        owner.append(np.repeat(np.arange(clusters.size), hi - lo))
-    owner = np.concatenate(owner) if owner else np.empty(0, np.int64)
-    F = np.concatenate(parts) if parts else np.empty((0, 0), np.float32)
-    F = F[np.argsort(owner, kind="stable")]  # cluster-major; chunk order, then row order, within one
-    cuts = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=clusters.size))])
-    return cuts, F
+        if F is None:
+            F = np.empty((int(cuts[-1]), U.shape[1]), dtype=np.float32)
+        F[dest[order]] = U  # one copy into place, cluster-major
+    return cuts, (np.empty((0, 0), np.float32) if F is None else F)
 
 
 def _task_coarse(labels, blocks, out_local, visits, refs):
