@@ -37,6 +37,7 @@ __all__ = [
     "fold_min_sq_distances",
     "nearest_sq_distances",
     "knn_sq_distances",
+    "pair_sq_distances_exact",
     "faiss_or_none",
     "kmeans_labels",
     "official_kmeans",
@@ -399,19 +400,136 @@ def nearest_sq_distances(F: np.ndarray, k: int) -> np.ndarray:
     return dist[:, 1:].astype(np.float64) ** 2
 
 
-def knn_sq_distances(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    """Squared distances from each query to its ``k`` nearest rows of ``base``, ascending.
+#: Rows preselected per query beyond the ``k`` asked (:func:`knn_sq_distances`): at least
+#: this many, and at least ``k // 2``.
+KNN_EXTRA = 2
 
-    Exact: faiss's IndexFlatL2 when installed, else scikit-learn's brute force.
+#: Safety factor on the rounding bound that decides whether a preselection is complete.
+KNN_TOL_SAFETY = 2.0
+
+
+def pair_sq_distances_exact(Q: np.ndarray, B: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``||Q_i - B_ids[i, j]||^2`` for each query ``i`` and each of its ``ids`` (nq, m), float64.
+
+    Each pair is computed on its own, as a sum of squared differences, so its
+    bits do not depend on which other rows are in the call or how the rows
+    are split: faiss's ``fvec_L2sqr`` (the kernel of ``IndexFlatL2``'s direct
+    search) when faiss is installed, else numpy in float64.
     """
+    Q = np.ascontiguousarray(Q, dtype=np.float32)
+    B = np.ascontiguousarray(B, dtype=np.float32)
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
     faiss = faiss_or_none()
     if faiss is not None:
-        index = faiss.IndexFlatL2(base.shape[1])
-        index.add(np.ascontiguousarray(base, dtype=np.float32))
-        dist, _ = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return np.maximum(dist.astype(np.float64), 0.0)
-    dist, _ = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(base).kneighbors(queries)
-    return dist.astype(np.float64) ** 2
+        out = np.empty(ids.shape, dtype=np.float32)
+        if out.size:
+            ptr = faiss.swig_ptr
+            faiss.fvec_L2sqr_by_idx(ptr(out), ptr(Q), ptr(B), ptr(ids), Q.shape[1], Q.shape[0], ids.shape[1])
+        return out.astype(np.float64)
+    out = np.empty(ids.shape)
+    step = max(1, FOLD_TEMP_ELEMENTS // max(1, ids.shape[1] * Q.shape[1]))
+    for s in range(0, Q.shape[0], step):
+        diff = B[ids[s : s + step]].astype(np.float64) - Q[s : s + step, None, :]
+        out[s : s + step] = np.einsum("ijk,ijk->ij", diff, diff)
+    return out
+
+
+def _preselect(B: np.ndarray, Q: np.ndarray, m: int, b_sq: np.ndarray):
+    """The ``m`` nearest rows of ``B`` to each query by float32 distances (nearly exact), up to
+    a constant per query: ``(those distances, the rows)``, (nq, m) each, in no order.
+
+    faiss's search where it takes its BLAS path (from
+    ``distance_compute_blas_threshold`` query elements on, ``nq * d``: 128,000
+    in faiss 1.15; it then selects in C++), else a BLAS product here,
+    ``|b|^2 - 2 q.b`` (``b_sq``: the rows' squared norms), in blocks of
+    :data:`DISTANCE_ROW_BLOCK` queries and :data:`DISTANCE_COL_BLOCK` rows:
+    faiss's direct kernel, below its threshold, costs about 4x as much per pair
+    (``python benchmarks/knn_kernel.py``). Either is within the rounding bound
+    of :func:`knn_sq_distances`, so the choice changes no result.
+    """
+    faiss = faiss_or_none()
+    if faiss is not None and Q.size >= faiss.cvar.distance_compute_blas_threshold:
+        index = faiss.IndexFlatL2(B.shape[1])
+        index.add(B)
+        dist, ids = index.search(Q, m)
+        return dist.astype(np.float64), ids.astype(np.int64)
+    vals = np.empty((Q.shape[0], m))
+    ids = np.empty((Q.shape[0], m), dtype=np.int64)
+    for r in range(0, Q.shape[0], DISTANCE_ROW_BLOCK):
+        rows = slice(r, r + DISTANCE_ROW_BLOCK)
+        n_rows = min(DISTANCE_ROW_BLOCK, Q.shape[0] - r)
+        v, i = np.empty((n_rows, 0)), np.empty((n_rows, 0), dtype=np.int64)
+        for c in range(0, B.shape[0], DISTANCE_COL_BLOCK):
+            cols = slice(c, min(c + DISTANCE_COL_BLOCK, B.shape[0]))
+            S = Q[rows] @ B[cols].T
+            S *= -2.0
+            S += b_sq[None, cols]
+            if S.shape[1] > m:
+                part = np.argpartition(S, m - 1, axis=1)[:, :m]
+            else:
+                part = np.broadcast_to(np.arange(S.shape[1]), S.shape)
+            v = np.concatenate([v, np.take_along_axis(S, part, axis=1)], axis=1)
+            i = np.concatenate([i, part + c], axis=1)
+            if v.shape[1] > m:  # the m nearest so far
+                keep = np.argpartition(v, m - 1, axis=1)[:, :m]
+                v, i = np.take_along_axis(v, keep, axis=1), np.take_along_axis(i, keep, axis=1)
+        vals[rows], ids[rows] = v, i
+    return vals, ids
+
+
+def _knn_exact_all(Q: np.ndarray, B: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` smallest :func:`pair_sq_distances_exact` of each query over every row of ``B``
+    (nq, k), unordered; in column blocks whose ids stay under :data:`FOLD_TEMP_ELEMENTS`."""
+    best = np.full((Q.shape[0], k), np.inf)
+    step = max(k, FOLD_TEMP_ELEMENTS // max(1, Q.shape[0]))
+    for c in range(0, B.shape[0], step):
+        cols = np.arange(c, min(c + step, B.shape[0]))
+        ids = np.broadcast_to(cols, (Q.shape[0], cols.size))
+        D = np.concatenate([best, pair_sq_distances_exact(Q, B, ids)], axis=1)
+        best = np.partition(D, k - 1, axis=1)[:, :k]
+    return best
+
+
+def knn_sq_distances(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Squared distances from each query to its ``k`` nearest rows of ``base`` (nq, k), ascending, float64.
+
+    Exact, and the same bits however ``base`` and ``queries`` are split or
+    ordered (TypiClust on Dask merges the nearest of each group of chunks):
+    each distance is :func:`pair_sq_distances_exact`. A float32 search
+    (:func:`_preselect`) first keeps ``k + max(KNN_EXTRA, k // 2)`` rows per
+    query; where the last of them is not clear of the k-th by twice the
+    bound on the two computations' rounding difference (``(2 gamma_d + 8u)
+    (|q| + max |b|)^2``, times :data:`KNN_TOL_SAFETY`), a row left out could
+    be nearer, and that query's distances to every row are computed exactly.
+    (faiss's own search is not split-invariant from d = 512 on.)
+    """
+    B = np.ascontiguousarray(base, dtype=np.float32)
+    Q = np.ascontiguousarray(queries, dtype=np.float32)
+    nq, nb, k = Q.shape[0], B.shape[0], int(k)
+    if not 0 <= k <= nb:
+        raise ValueError(f"k={k}: expected at most the {nb} rows of base")
+    if nq == 0 or k == 0:
+        return np.empty((nq, k))
+    m = min(nb, k + max(KNN_EXTRA, k // 2))
+    if m == nb:
+        D = pair_sq_distances_exact(Q, B, np.broadcast_to(np.arange(nb), (nq, nb)))
+    else:
+        b_sq = np.einsum("ij,ij->i", B, B)
+        approx, ids = _preselect(B, Q, m, b_sq)
+        D = pair_sq_distances_exact(Q, B, ids)
+        u = 2.0**-24
+        d = Q.shape[1]
+        gamma = d * u / max(1e-300, 1 - d * u)
+        q_norm = np.sqrt(np.einsum("ij,ij->i", Q, Q).astype(np.float64))
+        b_max = float(np.sqrt(np.max(b_sq, initial=0.0)))
+        tol = KNN_TOL_SAFETY * (2 * gamma + 8 * u) * (q_norm + b_max) ** 2
+        kth = np.partition(approx, k - 1, axis=1)[:, k - 1]
+        redo = np.flatnonzero(~(approx.max(axis=1) - kth >= 2 * tol))
+        D = np.partition(D, k - 1, axis=1)[:, :k] if k < m else D
+        if redo.size:
+            D[redo] = _knn_exact_all(Q[redo], B, k)
+    D = np.sort(D, axis=1)[:, :k]
+    return np.maximum(D, 0.0)
 
 
 # -- typicality (TypiClust) ----------------------------------------------------------------

@@ -204,7 +204,7 @@ def test_large_clusters_on_shards_on_a_local_cluster_as_on_one_machine(tmp_path)
 def test_coarse_scores_over_chunks_merge_to_the_whole_clusters_candidates():
     # the worker task of round (B) on two groups of chunks, merged, against the single machine's
     # coarse typicality over the whole cluster: the same keys for the same 128 positions
-    from subsel_plugins.distributed._clusters import _task_coarse, _task_merge_coarse
+    from subsel_plugins.distributed._clusters import _group, _task_coarse, _task_merge_coarse
     from subsel_plugins.kernels import best_keys, coarse_typicality, typical_refs, unit_rows_float32
 
     rng = np.random.default_rng(0)
@@ -225,15 +225,13 @@ def test_coarse_scores_over_chunks_merge_to_the_whole_clusters_candidates():
         here = members[(members >= lo) & (members < hi)]
         ranks = refs[(refs >= pos0) & (refs < pos0 + here.size)] - pos0
         cuts = [(1000 * c, 1000 * (c + 1)) for c in group]
-        parts.append(
-            _task_coarse(
-                [labels[a:b] for a, b in cuts],
-                [X[a:b] for a, b in cuts],
-                [out[(out >= a) & (out < b)] - a for a, b in cuts],
-                [(0, 1, pos0, ranks, k_ref)],
-                G[refs][None],
-            )
+        group = _group(
+            [labels[a:b] for a, b in cuts],
+            [X[a:b] for a, b in cuts],
+            [out[(out >= a) & (out < b)] - a for a, b in cuts],
+            [1],
         )
+        parts.append(_task_coarse(group, [(0, 1, pos0, ranks, k_ref)], G[refs][None]))
         pos0 += here.size
     got_keys, got_pos = _task_merge_coarse(parts)[0]
     np.testing.assert_array_equal(got_pos, want)
@@ -251,3 +249,51 @@ def test_groups_of_consecutive_chunks_hold_up_to_the_limit_of_the_batchs_members
     assert _groups_of([0, 0, 100, 0, 200], 150) == [0, 4, 5]
     assert _groups_of([5, 5, 5], 1) == [0, 1, 2, 3]
     assert _groups_of([0, 0], 1) == [0, 2]
+
+
+@pytest.mark.parametrize("held", ["all", "runs", "none"])
+def test_members_are_read_once_per_batch_when_they_fit_and_picks_stay_the_same(sync, monkeypatch, held):
+    # a batch's members are read and normalized once per group of chunks and held between the
+    # two distance rounds; a batch over TYPICAL_HELD_BYTES is taken in runs of visits that fit,
+    # and a visit over it alone reads its members in each round: the picks never change
+    from subsel_plugins.distributed import _clusters
+
+    X, _ = blobs(6000, 6, 3, 1)
+    one = TypiClustQuery(random_state=0, approximate=True, max_clusters=4).select_with_scores(X, 8)
+    calls = []
+    real = _clusters._group
+
+    def counted(labels, blocks, out_local, clusters):
+        calls.append(len(clusters))
+        return real(labels, blocks, out_local, clusters)
+
+    monkeypatch.setattr(_clusters, "_group", counted)
+    monkeypatch.setattr(_clusters, "TYPICAL_GROUP_BYTES", 1)  # one chunk per group
+    # ~1500 members per cluster, 6 floats each: 'runs' holds two clusters' members, 'none' none
+    limit = {"all": 4 << 30, "runs": 2 * 1600 * 6 * 4, "none": 1}[held]
+    monkeypatch.setattr(_clusters, "TYPICAL_HELD_BYTES", limit)
+    q = TypiClustQuery(random_state=0, max_clusters=4)
+    got = q.select_with_scores(da.from_array(X, chunks=(1500, 6)), 8)
+    np.testing.assert_array_equal(got[0], one[0])
+    np.testing.assert_array_equal(got[1], one[1])
+    visits = q.stats_["scored_on_workers"]
+    assert visits == 8
+    # visits per _group call: the whole batch of 4, runs of at most 2, or one visit (read twice)
+    assert max(calls) == {"all": 4, "runs": 2, "none": 1}[held]
+    reads = 1 if held != "none" else 2
+    assert sum(calls) == reads * visits * q.stats_["chunks"]
+
+
+def test_picks_and_scores_equal_the_single_machines_bit_for_bit_in_768_dimensions(sync, monkeypatch):
+    # embeddings of 768 features (ViT-B, CLIP): the candidates' nearest members merged over
+    # groups of chunks are the whole cluster's to the bit (faiss's own search is not, there)
+    from subsel_plugins.distributed import _clusters
+
+    monkeypatch.setattr(_clusters, "TYPICAL_GROUP_BYTES", 1)  # one chunk per group
+    X, _ = blobs(3000, 768, 2, 4)
+    one = TypiClustQuery(random_state=1, approximate=True, max_clusters=2).select_with_scores(X, 4)
+    q = TypiClustQuery(random_state=1, max_clusters=2)
+    got = q.select_with_scores(da.from_array(X, chunks=(700, 768)), 4)
+    assert q.stats_["scored_on_workers"] == 4
+    np.testing.assert_array_equal(got[0], one[0])
+    np.testing.assert_array_equal(got[1], one[1])

@@ -89,3 +89,145 @@ def test_unit_rows_are_the_float64_quotients_whatever_the_block():
             kernels.unit_rows_float32(X, block_rows=block).view(np.int32), got.view(np.int32)
         )
     np.testing.assert_array_equal(kernels.unit_rows_float32(X[:0]), np.empty((0, 7), np.float32))
+
+
+# -- the k nearest squared distances (TypiClust's typicality) -------------------------
+
+
+def _brute_knn(B, Q, k):
+    D = ((Q[:, None, :].astype(np.float64) - B[None, :, :].astype(np.float64)) ** 2).sum(-1)
+    return np.sort(D, axis=1)[:, :k]
+
+
+@pytest.fixture(params=["1", "0"], ids=["faiss", "numpy"])
+def knn_backend(request, monkeypatch):
+    if request.param == "1":
+        pytest.importorskip("faiss")
+    monkeypatch.setenv("SUBSEL_FAISS", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("d", [3, 64, 768])
+def test_knn_sq_distances_are_the_k_smallest_exact_distances(knn_backend, d):
+    rng = np.random.default_rng(d)
+    for nb, nq, k in [(1, 4, 1), (7, 3, 7), (300, 50, 1), (300, 50, 21), (900, 130, 40), (40, 600, 3)]:
+        B = rng.standard_normal((nb, d)).astype(np.float32)
+        Q = rng.standard_normal((nq, d)).astype(np.float32)
+        B[: nb // 3] = B[0]  # ties: a third of the rows at one point
+        got = kernels.knn_sq_distances(B, Q, k)
+        assert got.shape == (nq, k) and got.dtype == np.float64
+        np.testing.assert_allclose(got, _brute_knn(B, Q, k), rtol=2e-6, atol=1e-6)
+    assert kernels.knn_sq_distances(B, Q[:0], 3).shape == (0, 3)
+    assert kernels.knn_sq_distances(B, Q, 0).shape == (Q.shape[0], 0)
+    with pytest.raises(ValueError, match="k=41"):
+        kernels.knn_sq_distances(B, Q, 41)
+
+
+@pytest.mark.parametrize("d", [8, 384, 768, 1024])
+def test_knn_sq_distances_have_the_same_bits_however_base_and_queries_are_split(knn_backend, d):
+    """What TypiClust on Dask relies on: the k nearest of each group of chunks, merged, are the
+    whole cluster's to the bit (faiss's own search is not, from d = 512 on)."""
+    rng = np.random.default_rng(d + 1)
+    for _ in range(6):
+        nb, nq, k = int(rng.integers(60, 700)), int(rng.integers(2, 300)), int(rng.integers(1, 22))
+        B = rng.standard_normal((nb, d)).astype(np.float32)
+        B /= np.linalg.norm(B, axis=1, keepdims=True)
+        Q = rng.standard_normal((nq, d)).astype(np.float32)
+        Q /= np.linalg.norm(Q, axis=1, keepdims=True)
+        whole = kernels.knn_sq_distances(B, Q, k)
+        cuts = np.sort(rng.choice(np.arange(k, nb - k), 2, replace=False))
+        parts = [kernels.knn_sq_distances(P, Q, min(k, len(P))) for P in np.split(B, cuts)]
+        np.testing.assert_array_equal(np.sort(np.concatenate(parts, axis=1), axis=1)[:, :k], whole)
+        q = int(rng.integers(1, nq))
+        halves = [kernels.knn_sq_distances(B, Q[:q], k), kernels.knn_sq_distances(B, Q[q:], k)]
+        np.testing.assert_array_equal(np.concatenate(halves), whole)
+        order = rng.permutation(nb)
+        np.testing.assert_array_equal(kernels.knn_sq_distances(B[order], Q, k), whole)
+
+
+def test_knn_sq_distances_recompute_where_the_float32_product_cancels(knn_backend):
+    """Rows far from the origin and near each other: the product's rounding (about 1e-3 here)
+    exceeds the gaps between the distances, the preselection is not trusted, and the distances
+    are still the exact k smallest."""
+    rng = np.random.default_rng(5)
+    centre = np.full(64, 30.0)
+    B = (centre + rng.standard_normal((400, 64)) * 0.05).astype(np.float32)
+    Q = (centre + rng.standard_normal((20, 64)) * 0.05).astype(np.float32)
+    got = kernels.knn_sq_distances(B, Q, 5)
+    np.testing.assert_allclose(got, _brute_knn(B, Q, 5), rtol=1e-5)
+
+
+def test_knn_preselection_in_blocks_and_by_either_search_gives_the_same_distances(monkeypatch):
+    faiss = pytest.importorskip("faiss")
+    rng = np.random.default_rng(2)
+    B = rng.standard_normal((500, 16)).astype(np.float32)
+    Q = rng.standard_normal((70, 16)).astype(np.float32)
+    want = kernels.knn_sq_distances(B, Q, 9)
+    got = []
+    threshold = faiss.cvar.distance_compute_blas_threshold
+    try:
+        faiss.cvar.distance_compute_blas_threshold = 1  # faiss's search (its BLAS path)
+        got.append(kernels.knn_sq_distances(B, Q, 9))
+        faiss.cvar.distance_compute_blas_threshold = 10**9  # the product here, in small blocks
+        monkeypatch.setattr(kernels, "DISTANCE_ROW_BLOCK", 16)
+        monkeypatch.setattr(kernels, "DISTANCE_COL_BLOCK", 37)
+        got.append(kernels.knn_sq_distances(B, Q, 9))
+        monkeypatch.setattr(kernels, "FOLD_TEMP_ELEMENTS", 300)  # the exact fallback in column blocks
+        monkeypatch.setattr(kernels, "KNN_TOL_SAFETY", 1e9)  # no preselection is trusted
+        got.append(kernels.knn_sq_distances(B, Q, 9))
+    finally:
+        faiss.cvar.distance_compute_blas_threshold = threshold
+    for g in got:
+        np.testing.assert_array_equal(g, want)
+
+
+def test_pair_sq_distances_exact_are_each_pairs_distance(knn_backend):
+    rng = np.random.default_rng(3)
+    B = rng.standard_normal((50, 20)).astype(np.float32)
+    Q = rng.standard_normal((7, 20)).astype(np.float32)
+    ids = rng.integers(0, 50, size=(7, 9))
+    want = ((Q[:, None, :].astype(np.float64) - B[ids].astype(np.float64)) ** 2).sum(-1)
+    np.testing.assert_allclose(kernels.pair_sq_distances_exact(Q, B, ids), want, rtol=1e-6)
+    assert kernels.pair_sq_distances_exact(Q, B, ids[:, :0]).shape == (7, 0)
+
+
+def test_a_preselection_is_trusted_only_where_its_margin_beats_the_rounding(knn_backend, monkeypatch):
+    """The preselection replaced by one whose distances err by up to 0.9 of the tolerance the
+    kernel allows (adversarial rounding): the k-th nearest and the last preselected are then
+    within the tolerance, so the distances are computed over every row, and stay exact, even
+    when the nearest row is far ahead of the rest. On well-spread rows few are recomputed."""
+    rng = np.random.default_rng(8)
+    d, nb, nq, k = 32, 300, 25, 3
+    Q = rng.standard_normal((nq, d)).astype(np.float32)
+    Q /= np.linalg.norm(Q, axis=1, keepdims=True)
+    B = np.empty((nb, d), np.float32)
+    B[0] = Q[0]  # one row at distance 0 from the first query
+    # the rest around the first query at squared distances 1 + i s, s = tol / 20: scrambled by
+    # the rounding allowed, and 20 times the float32 rounding of the exact distances
+    u = 2.0**-24
+    tol = kernels.KNN_TOL_SAFETY * (2 * d * u / (1 - d * u) + 8 * u) * (1.0 + 1.01) ** 2
+    dirs = rng.standard_normal((nb - 1, d))
+    radii = np.sqrt(1.0 + (tol / 20) * rng.permutation(nb - 1))
+    B[1:] = Q[0] + dirs / np.linalg.norm(dirs, axis=1, keepdims=True) * radii[:, None]
+    assert np.sqrt((B.astype(np.float64) ** 2).sum(1).max()) < 2.01  # the bound's max |b|
+    real = kernels._preselect
+    redone = []
+
+    def adversarial(B_, Q_, m, b_sq):
+        exact = ((Q_[:, None, :].astype(np.float64) - B_[None].astype(np.float64)) ** 2).sum(-1)
+        noisy = exact + rng.uniform(-0.9, 0.9, exact.shape) * tol
+        ids = np.argsort(noisy, axis=1)[:, :m]
+        return np.take_along_axis(noisy, ids, axis=1), ids
+
+    monkeypatch.setattr(kernels, "_preselect", adversarial)
+    got = kernels.knn_sq_distances(B, Q, k)
+    np.testing.assert_allclose(got, _brute_knn(B, Q, k), rtol=0, atol=1e-6)
+    # on well-spread rows the real preselection is trusted: almost no query is recomputed
+    monkeypatch.setattr(kernels, "_preselect", real)
+    real_all = kernels._knn_exact_all
+    monkeypatch.setattr(kernels, "_knn_exact_all", lambda *a: redone.append(a[0].shape[0]) or real_all(*a))
+    S = rng.standard_normal((2000, 384)).astype(np.float32)
+    S /= np.linalg.norm(S, axis=1, keepdims=True)
+    kernels.knn_sq_distances(S, S[:128], 21)
+    kernels.knn_sq_distances(S[:512], S, 3)
+    assert sum(redone) <= 0.01 * (128 + 2000)

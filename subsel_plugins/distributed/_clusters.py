@@ -71,6 +71,12 @@ TYPICAL_BATCH_BYTES = 256 << 20
 #: members (at least one chunk per group).
 TYPICAL_GROUP_BYTES = 256 << 20
 
+#: Bytes of a batch's members (unit rows, float32, over all workers) held on the
+#: workers between the two distance rounds; a batch of more is split into
+#: consecutive runs of visits that fit (a single visit over it reads its members
+#: in each round instead).
+TYPICAL_HELD_BYTES = 4 << 30
+
 
 def _task_assign(block, centroids):
     """Cluster labels (int32) of a chunk's rows: L2-normalized, then their nearest centroid."""
@@ -194,15 +200,15 @@ def _group(labels, blocks, out_local, clusters):
     return cuts, (np.empty((0, 0), np.float32) if F is None else F)
 
 
-def _task_coarse(labels, blocks, out_local, visits, refs):
+def _task_coarse(group, visits, refs):
     """Each visit's ``TYPICALITY_CANDIDATES`` best members of a group of chunks by coarse typicality.
 
-    ``labels``, ``blocks``, ``out_local``: the group's chunks (:func:`_group`).
-    ``visits``: ``(j, cluster, first position, ranks of the references in this
-    group, k')``; ``refs[j]``: the visit's reference rows. Returns, per
+    ``group``: :func:`_group` of the group's chunks for the visits' clusters, in
+    order. ``visits``: ``(j, cluster, first position, ranks of the references
+    in this group, k')``; ``refs[j]``: the visit's reference rows. Returns, per
     visit, ``(keys, positions)`` (positions among the cluster's members).
     """
-    cuts, F = _group(labels, blocks, out_local, [v[1] for v in visits])
+    cuts, F = group
     out = []
     for i, (j, _, pos0, ref_ranks, k_ref) in enumerate(visits):
         m = slice(int(cuts[i]), int(cuts[i + 1]))
@@ -230,14 +236,15 @@ def _task_merge_coarse(parts):
     return out
 
 
-def _task_candidate_knn(labels, blocks, out_local, visits, cands):
+def _task_candidate_knn(group, visits, cands):
     """Squared distances of each visit's candidates to their nearest members in a group of chunks.
 
-    ``visits``: ``(j, cluster, kk)``; ``cands[j]``: the candidates' rows.
-    Returns one (candidates, kk) float64 array per visit, ascending, padded
-    with inf where the group holds fewer than ``kk`` members.
+    ``group``: as for :func:`_task_coarse`. ``visits``: ``(j, cluster, kk)``;
+    ``cands[j]``: the candidates' rows. Returns one (candidates, kk) float64
+    array per visit, ascending, padded with inf where the group holds fewer
+    than ``kk`` members.
     """
-    cuts, F = _group(labels, blocks, out_local, [v[1] for v in visits])
+    cuts, F = group
     out = []
     for i, (j, _, kk) in enumerate(visits):
         m = slice(int(cuts[i]), int(cuts[i + 1]))
@@ -362,9 +369,21 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
         ``TypiClustQuery._pick_in_cluster`` on one machine; ``clusters`` are
         distinct. Four rounds: reads of a few rows (one task per chunk), and
         two distance rounds of one task per group of consecutive chunks
-        (``TYPICAL_GROUP_BYTES`` of the batch's members), each reading
-        only those members.
+        (``TYPICAL_GROUP_BYTES`` of the batch's members), which read and
+        normalize only those members, once, and hold them between the two
+        rounds: the visits are taken in consecutive runs whose members fit
+        ``TYPICAL_HELD_BYTES``.
         """
+        clusters = np.asarray(clusters, dtype=np.int64)
+        members = (self.chunk_sizes[:, clusters] - self.out_counts[:, clusters]).sum(axis=0)
+        runs = _groups_of(members * max(1, self.d) * 4, TYPICAL_HELD_BYTES)
+        picks = []
+        for a, b in zip(runs[:-1], runs[1:]):
+            picks += self._most_typical_run(clusters[a:b], k_neighbors, rng)
+        return picks
+
+    def _most_typical_run(self, clusters, k_neighbors, rng):
+        """:meth:`most_typical` for visits whose members fit ``TYPICAL_HELD_BYTES`` (or one visit)."""
         dask, delayed = self._dask, self._delayed
         clusters = np.asarray(clusters, dtype=np.int64)
         n_chunks = self.source.n_chunks
@@ -408,13 +427,17 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
                 picks[j] = (int(rows[best]), float(typ[best]))
         if big:
             refs = _shared(delayed, np.stack([rows_of[j][1] for j in big]))
+            # the batch's members, read and normalized once per group and held until round (D)
+            # when they fit TYPICAL_HELD_BYTES (else each round reads them again)
+            group = delayed(_group, pure=False)
+            held = [group(labels[g], blocks[g], out_local[g], clusters[big]) for g in grouped]
+            if int(avail[:, big].sum()) * max(1, self.d) * 4 <= TYPICAL_HELD_BYTES:
+                held = list(dask.persist(*held))
             # (B) coarse typicality on the workers, the 128 best merged in a tree
             in_group = {j: by_chunk(j, refs_pos[j][0], groups) for j in big}
             parts = [
                 delayed(_task_coarse, pure=False)(
-                    labels[g],
-                    blocks[g],
-                    out_local[g],
+                    held[gi],
                     [
                         (i, clusters[j], first[g.start, j], in_group[j][gi], refs_pos[j][1])
                         for i, j in enumerate(big)
@@ -435,17 +458,13 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
             # (D) each candidate's nearest members, merged in a tree; its exact typicality
             parts = [
                 delayed(_task_candidate_knn, pure=False)(
-                    labels[g],
-                    blocks[g],
-                    out_local[g],
-                    [(i, clusters[j], kk[j]) for i, j in enumerate(big)],
-                    cands,
+                    held[gi], [(i, clusters[j], kk[j]) for i, j in enumerate(big)], cands
                 )
-                for g in grouped
+                for gi in range(len(grouped))
             ]
             kk_max = max(kk.values())
             (near,) = dask.compute(_tree(delayed, parts, _task_merge_knn, kk_max))
-            del cands
+            del cands, held
             for i, j in enumerate(big):
                 typ = typicality_from_sq(near[i][:, 1 : kk[j]])
                 b = int(np.argmax(typ))
