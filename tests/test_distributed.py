@@ -473,3 +473,20 @@ def test_empty_inputs_say_so(tmp_path, sync):
     for X in (da.zeros((0, 4), chunks=(1, 4)), z, str(tmp_path / "e.npy")):
         with pytest.raises(InvalidValueError, match=r"X is empty \(shape \(0, 4\)\)"):
             GramSchmidtQuery(random_state=0).select(X, 1)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads the process's maps (Linux)")
+def test_reading_rows_of_a_shard_leaves_no_memory_map_open(tmp_path):
+    # a map kept open counts every page it touched in the worker's memory, until Dask pauses
+    # the worker at 80% of its limit (a TypiClust run at 10^7 rows waited there for ever)
+    from subsel_plugins.distributed._sources import BlockRef, NpyShards, take_rows
+
+    X = np.arange(1200, dtype=np.float32).reshape(200, 6)
+    np.save(tmp_path / "a.npy", X)
+    np.save(tmp_path / "b.npy", np.asfortranarray(X))  # read through a map, block and rows
+    src = NpyShards(str(tmp_path / "*.npy"))
+    np.testing.assert_array_equal(take_rows(BlockRef(src, 0), np.array([5, 1, 150])), X[[5, 1, 150]])
+    np.testing.assert_array_equal(take_rows(BlockRef(src, 1), np.array([7])), X[[7]])
+    np.testing.assert_array_equal(src.read_block(1), X)
+    with open("/proc/self/maps") as fh:
+        assert str(tmp_path) not in fh.read()

@@ -297,3 +297,21 @@ def test_picks_and_scores_equal_the_single_machines_bit_for_bit_in_768_dimension
     assert q.stats_["scored_on_workers"] == 4
     np.testing.assert_array_equal(got[0], one[0])
     np.testing.assert_array_equal(got[1], one[1])
+
+
+def test_a_batch_holds_at_most_a_quarter_of_what_the_workers_have_left(sync, monkeypatch):
+    from subsel_plugins.distributed import _clusters
+
+    monkeypatch.setattr(_clusters, "workers_memory_left", lambda: None)  # no client: the constant
+    assert _clusters.held_limit() == _clusters.TYPICAL_HELD_BYTES
+    monkeypatch.setattr(_clusters, "workers_memory_left", lambda: 4 * 2 * 1600 * 6 * 4)
+    assert _clusters.held_limit() == 2 * 1600 * 6 * 4
+    # that limit takes a batch of 4 visits of ~1500 members in runs of at most 2, same picks
+    X, _ = blobs(6000, 6, 3, 1)
+    one = TypiClustQuery(random_state=0, approximate=True, max_clusters=4).select(X, 4)
+    calls = []
+    real = _clusters._group
+    monkeypatch.setattr(_clusters, "_group", lambda *a: calls.append(len(a[3])) or real(*a))
+    got = TypiClustQuery(random_state=0, max_clusters=4).select(da.from_array(X, chunks=(6000, 6)), 4)
+    np.testing.assert_array_equal(got, one)
+    assert max(calls) == 2 and sum(calls) == 4

@@ -327,6 +327,21 @@ def current_client():
         return None
 
 
+def workers_memory_left():
+    """Bytes the Dask workers have left under their memory limits (their limits less their
+    processes' memory); None without a distributed client or without limits."""
+    try:
+        from distributed import get_client
+
+        info = get_client().scheduler_info()
+    except (ImportError, ValueError):
+        return None
+    workers = [w for w in info.get("workers", {}).values() if w.get("memory_limit")]
+    if not workers:  # no worker has a memory limit: nothing to read
+        return None
+    return int(sum(max(0, w["memory_limit"] - w.get("metrics", {}).get("memory", 0)) for w in workers))
+
+
 def worker_transfer_bytes(client) -> int:
     """Total bytes the workers have sent each other so far (their own counters)."""
 

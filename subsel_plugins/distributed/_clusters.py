@@ -16,18 +16,24 @@ approximate path; this pool keeps what is N-sized on the workers:
   (A) the reference rows drawn on the client (positions among a cluster's
   members, as :func:`~subsel_plugins.kernels.typical_refs` draws them) are
   read, with every member of the clusters of at most 640 members (their exact
-  typicality is computed on the client), one task per chunk; (B) each group
+  typicality is computed on the client), one task per chunk; then each group
   of consecutive chunks (up to ``TYPICAL_GROUP_BYTES`` of the batch's
-  members) reads and normalizes the members of the batch's clusters only,
-  scores them against their cluster's references (:func:`~subsel_plugins.kernels.coarse_typicality`)
-  and keeps its 128 best, merged in a tree; (C) the 128 candidates' rows are
-  read, one task per chunk; (D) each group gives each candidate's nearest
-  squared distances among its members, merged in a tree to the ``k + 1``
-  nearest in the cluster. The
-  client holds O(K x chunks + the batch's references), never O(N d); a
-  batch reads its own clusters' members twice, not whole chunks. Variants that choose inside a cluster by
-  another rule list a cluster's members (:meth:`ChunkedClusterPool.members`,
-  one task per chunk) and gather their rows.
+  members) reads and normalizes the members of the batch's clusters only
+  (:func:`_group`), once, and its worker holds them until round (D);
+  (B) each group scores its members against their cluster's references
+  (:func:`~subsel_plugins.kernels.coarse_typicality`) and keeps its 128
+  best, merged in a tree; (C) the 128 candidates' rows are read, one task per
+  chunk; (D) each group gives each candidate's nearest squared distances
+  among its members, merged in a tree to the ``k + 1`` nearest in the
+  cluster (exact per pair: :func:`~subsel_plugins.kernels.knn_sq_distances`
+  gives the same bits in any split). The client holds O(K x chunks + the
+  batch's references), never O(N d); a batch reads its own clusters'
+  members once, not whole chunks, and one whose members exceed
+  ``TYPICAL_HELD_BYTES`` is taken in runs of visits that fit (a single visit
+  over it reads its members in each round instead). Variants that choose
+  inside a cluster by another rule list a cluster's members
+  (:meth:`ChunkedClusterPool.members`, one task per chunk) and gather their
+  rows.
 
 The rows are normalized by the same kernel per row as on one machine and the
 sample is the same, so the picks are those of
@@ -55,7 +61,7 @@ from ..kernels import (
     typicality_from_sq,
     unit_rows_float32,
 )
-from ._client import current_client, nbytes
+from ._client import current_client, nbytes, workers_memory_left
 from ._passes import MERGE_FANOUT, ValidatedPool, gather_rows, split_by_chunk
 from ._sources import BlockRef, iter_pieces, take_rows
 
@@ -72,7 +78,8 @@ TYPICAL_BATCH_BYTES = 256 << 20
 TYPICAL_GROUP_BYTES = 256 << 20
 
 #: Bytes of a batch's members (unit rows, float32, over all workers) held on the
-#: workers between the two distance rounds; a batch of more is split into
+#: workers between the two distance rounds, and at most a quarter of what the
+#: workers have left (:func:`held_limit`); a batch of more is split into
 #: consecutive runs of visits that fit (a single visit over it reads its members
 #: in each round instead).
 TYPICAL_HELD_BYTES = 4 << 30
@@ -262,6 +269,13 @@ def _task_merge_knn(parts, kk):
     return [np.sort(np.concatenate(per_visit, axis=1), axis=1)[:, :kk] for per_visit in zip(*parts)]
 
 
+def held_limit():
+    """Bytes of members a batch may hold on the workers: ``TYPICAL_HELD_BYTES``, and at most a
+    quarter of what the workers have left under their memory limits (when they report one)."""
+    left = workers_memory_left()
+    return TYPICAL_HELD_BYTES if left is None else min(TYPICAL_HELD_BYTES, left // 4)
+
+
 def _groups_of(chunk_bytes, limit):
     """Consecutive chunks grouped up to ``limit`` bytes of the batch's members (at least one chunk
     each): the first chunk of each group, and the number of chunks."""
@@ -284,7 +298,7 @@ def _tree(delayed, parts, merge, *args):
     return parts[0]
 
 
-def _shared(delayed, obj):
+def shared_input(delayed, obj):
     """``obj`` for many tasks: on a distributed cluster, one copy on every worker (scattered)
     so that the tasks go where their chunk's labels are; else one Delayed."""
     client = current_client()
@@ -376,7 +390,8 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
         """
         clusters = np.asarray(clusters, dtype=np.int64)
         members = (self.chunk_sizes[:, clusters] - self.out_counts[:, clusters]).sum(axis=0)
-        runs = _groups_of(members * max(1, self.d) * 4, TYPICAL_HELD_BYTES)
+        self._held_limit = held_limit()
+        runs = _groups_of(members * max(1, self.d) * 4, self._held_limit)
         picks = []
         for a, b in zip(runs[:-1], runs[1:]):
             picks += self._most_typical_run(clusters[a:b], k_neighbors, rng)
@@ -426,12 +441,12 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
                 best = int(np.argmax(typ))
                 picks[j] = (int(rows[best]), float(typ[best]))
         if big:
-            refs = _shared(delayed, np.stack([rows_of[j][1] for j in big]))
+            refs = shared_input(delayed, np.stack([rows_of[j][1] for j in big]))
             # the batch's members, read and normalized once per group and held until round (D)
             # when they fit TYPICAL_HELD_BYTES (else each round reads them again)
             group = delayed(_group, pure=False)
             held = [group(labels[g], blocks[g], out_local[g], clusters[big]) for g in grouped]
-            if int(avail[:, big].sum()) * max(1, self.d) * 4 <= TYPICAL_HELD_BYTES:
+            if int(avail[:, big].sum()) * max(1, self.d) * 4 <= self._held_limit:
                 held = list(dask.persist(*held))
             # (B) coarse typicality on the workers, the 128 best merged in a tree
             in_group = {j: by_chunk(j, refs_pos[j][0], groups) for j in big}
@@ -454,7 +469,7 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
                 labels, blocks, out_local, [[(clusters[j], cand[j][c]) for j in big] for c in range(n_chunks)]
             )
             kk = {j: cluster_k(k_neighbors, n_in[j]) + 1 for j in big}
-            cands = _shared(delayed, np.stack([F for _, F in got]))
+            cands = shared_input(delayed, np.stack([F for _, F in got]))
             # (D) each candidate's nearest members, merged in a tree; its exact typicality
             parts = [
                 delayed(_task_candidate_knn, pure=False)(

@@ -294,19 +294,25 @@ class NpyShards(RowSource):
         self._where = where
         self._offsets = [_data_offset(f) for f in self.files]
         self._dtypes = [np.dtype(t) for t in dtypes]
-        self._mmaps = {}
 
-    def _mmap(self, k):
-        m = self._mmaps.get(k)
-        if m is None:
-            m = self._mmaps[k] = np.load(self.files[k], mmap_mode="r", allow_pickle=False)
-        return m
+    def _copy_from_map(self, k, index):
+        """``np.array(shard_k[index])`` through a memory map that is closed before returning.
+
+        A map kept open would count every page it ever touched in the worker's
+        resident memory (the page cache's, not the worker's), until Dask paused
+        the worker at 80% of its limit and a run waited forever (a held
+        TypiClust batch at 10^7 rows did).
+        """
+        m = np.load(self.files[k], mmap_mode="r", allow_pickle=False)
+        out = np.array(m[index])
+        del m  # the last reference: unmapped here
+        return out
 
     def _read_block(self, c):
         k, a, b = self._where[c]
         off, dt = self._offsets[k], self._dtypes[k]
         if off is None:  # Fortran order: rows are not contiguous on disk
-            return np.array(self._mmap(k)[a:b])
+            return self._copy_from_map(k, slice(a, b))
         # one sequential read of the chunk (large requests: faster than paging a memory map in)
         count = (b - a) * self.d
         block = np.fromfile(self.files[k], dtype=dt, count=count, offset=off + a * self.d * dt.itemsize)
@@ -314,7 +320,7 @@ class NpyShards(RowSource):
 
     def _read_rows(self, c, local):
         k, a, _ = self._where[c]
-        return np.array(self._mmap(k)[a + local])
+        return self._copy_from_map(k, a + np.asarray(local))
 
     def iter_rows(self, c, step):
         k, a, b = self._where[c]
@@ -328,11 +334,6 @@ class NpyShards(RowSource):
                 rows = min(step, b - a - s)
                 piece = np.fromfile(fh, dtype=dt, count=rows * self.d).reshape(rows, self.d)
                 yield s, self._finish(piece)
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_mmaps"] = {}  # reopened where it lands: never ship a memory map's pages
-        return state
 
     def _token(self):
         return tuple((f, os.path.getmtime(f), os.path.getsize(f)) for f in self.files)
