@@ -390,15 +390,15 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
         """
         clusters = np.asarray(clusters, dtype=np.int64)
         members = (self.chunk_sizes[:, clusters] - self.out_counts[:, clusters]).sum(axis=0)
-        self._held_limit = held_limit()
-        runs = _groups_of(members * max(1, self.d) * 4, self._held_limit)
+        limit = held_limit()
+        runs = _groups_of(members * max(1, self.d) * 4, limit)
         picks = []
         for a, b in zip(runs[:-1], runs[1:]):
-            picks += self._most_typical_run(clusters[a:b], k_neighbors, rng)
+            picks += self._most_typical_run(clusters[a:b], k_neighbors, rng, limit)
         return picks
 
-    def _most_typical_run(self, clusters, k_neighbors, rng):
-        """:meth:`most_typical` for visits whose members fit ``TYPICAL_HELD_BYTES`` (or one visit)."""
+    def _most_typical_run(self, clusters, k_neighbors, rng, limit):
+        """:meth:`most_typical` for visits whose members fit ``limit`` bytes (or one visit)."""
         dask, delayed = self._dask, self._delayed
         clusters = np.asarray(clusters, dtype=np.int64)
         n_chunks = self.source.n_chunks
@@ -443,10 +443,10 @@ class ChunkedClusterPool(ValidatedPool, ClusterPool):
         if big:
             refs = shared_input(delayed, np.stack([rows_of[j][1] for j in big]))
             # the batch's members, read and normalized once per group and held until round (D)
-            # when they fit TYPICAL_HELD_BYTES (else each round reads them again)
+            # when they fit the limit (else each round reads them again)
             group = delayed(_group, pure=False)
             held = [group(labels[g], blocks[g], out_local[g], clusters[big]) for g in grouped]
-            if int(avail[:, big].sum()) * max(1, self.d) * 4 <= self._held_limit:
+            if int(avail[:, big].sum()) * max(1, self.d) * 4 <= limit:
                 held = list(dask.persist(*held))
             # (B) coarse typicality on the workers, the 128 best merged in a tree
             in_group = {j: by_chunk(j, refs_pos[j][0], groups) for j in big}
