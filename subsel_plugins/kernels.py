@@ -35,6 +35,8 @@ __all__ = [
     "sq_distance_blocks",
     "pair_sq_distances",
     "fold_min_sq_distances",
+    "fold_screen_bounds",
+    "sq_row_norms64",
     "nearest_sq_distances",
     "knn_sq_distances",
     "pair_sq_distances_exact",
@@ -334,13 +336,99 @@ FOLD_TEMP_ELEMENTS = 1 << 22
 FOLD_PIECE_ELEMENTS = 1 << 15
 
 
-def fold_min_sq_distances(mind: np.ndarray, block: np.ndarray, centers: np.ndarray) -> np.ndarray:
+def sq_row_norms64(block: np.ndarray) -> np.ndarray:
+    """Squared l2 norms of the rows in float64, in pieces of :data:`FOLD_TEMP_ELEMENTS`.
+
+    For float32 rows every product is exact in float64: the only rounding is
+    the sum's, at most ``(d + 1) * 2**-53`` relative.
+    """
+    B = np.asarray(block) if not hasattr(block, "shape") else block
+    out = np.empty(B.shape[0])
+    step = max(1, FOLD_TEMP_ELEMENTS // max(1, B.shape[1]))
+    for s in range(0, B.shape[0], step):
+        b = np.asarray(B[s : s + step], dtype=np.float64)
+        out[s : s + len(b)] = np.einsum("ij,ij->i", b, b)
+    return out
+
+
+def _fold_one_direct(mind: np.ndarray, block: np.ndarray, c: np.ndarray) -> None:
+    """``mind = min(mind, ||block_i - c||^2)``: the difference squared in float64, per row.
+
+    Pieces that stay in cache, one float64 buffer: memory traffic is the rows'
+    read, and a row gets the same bits whichever block or piece it is read in.
+    """
+    step = max(1, FOLD_PIECE_ELEMENTS // max(1, c.shape[0]))
+    buf = np.empty((min(step, mind.shape[0]), c.shape[0]))
+    for s in range(0, mind.shape[0], step):
+        b = block[s : s + step]
+        diff = np.subtract(b, c, out=buf[: len(b)])
+        d2 = np.einsum("ij,ij->i", diff, diff)
+        np.minimum(mind[s : s + len(b)], d2, out=mind[s : s + len(b)])
+
+
+def fold_screen_bounds(t, sq: np.ndarray, c_sq: float, d: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The estimate ``A = ||x||^2 + ||c||^2 - 2 t`` of ``||x - c||^2`` and a bound on its error.
+
+    ``t`` is ``x . c`` computed in ``dtype`` (float32 or float64, any order of
+    summation, ``c`` rounded to ``dtype``); ``sq`` holds ``||x||^2`` in float64
+    (:func:`sq_row_norms64`). With ``g = (d + 2) u / (1 - (d + 2) u)`` (``u``:
+    the unit roundoff of ``dtype``), ``|t - x.c| <= g ||x|| ||c||`` (Higham,
+    Accuracy and Stability of Numerical Algorithms, 2002, sec. 3.1, plus the
+    rounding of ``c``), and the float64 sums add at most ``g64 (||x||^2 +
+    ||c||^2 + 2 ||x|| ||c||)``. So ``|A - ||x - c||^2| <= E``, the second array.
+    """
+    u = float(np.finfo(dtype).eps) / 2
+    g = (d + 2) * u / (1 - (d + 2) * u)
+    g64 = 4 * (d + 4) * 2.0**-53
+    c_n = float(np.sqrt(c_sq))
+    A = sq + c_sq
+    A -= 2.0 * np.asarray(t, dtype=np.float64)
+    xc = np.sqrt(sq)
+    xc *= c_n
+    E = xc * (2 * g + 2 * g64)
+    E += g64 * (sq + c_sq)
+    return A, E
+
+
+def _fold_one_screened(mind: np.ndarray, block: np.ndarray, c: np.ndarray, sq: np.ndarray) -> None:
+    """:func:`_fold_one_direct` with the same result, bit for bit, in about a matrix-vector product.
+
+    ``x . c`` for every row by one BLAS matrix-vector product in the rows' own
+    precision gives ``||x - c||^2`` within a rigorous bound
+    (:func:`fold_screen_bounds`). A row whose lower bound, less the direct
+    formula's own float64 rounding, is above ``mind`` cannot lower it and is
+    left alone; only the others (those that may get nearer to the new center:
+    about 1 in the number of centers, plus the rows with ``mind = inf``) are
+    computed as :func:`_fold_one_direct` computes them.
+    """
+    B = np.asarray(block) if not hasattr(block, "dtype") else block
+    dt = np.float64 if B.dtype == np.float64 else np.float32
+    d = c.shape[0]
+    t = B @ c.astype(dt) if B.dtype == dt else np.asarray(B, dtype=dt) @ c.astype(dt)
+    A, E = fold_screen_bounds(t, sq, float(c @ c), d, dt)
+    A -= E
+    A *= 1.0 - 4 * (d + 4) * 2.0**-53  # the direct formula's own rounding (relative)
+    maybe = np.flatnonzero(~(A > mind))  # NaN-free: mind is finite or +-inf
+    if maybe.size == 0:
+        return
+    m = mind[maybe]
+    _fold_one_direct(m, np.asarray(B[maybe]), c)
+    mind[maybe] = m
+
+
+def fold_min_sq_distances(
+    mind: np.ndarray, block: np.ndarray, centers: np.ndarray, sq_norms: np.ndarray | None = None
+) -> np.ndarray:
     """Fold ``centers`` (m, d) into ``mind`` (b,): ``min(mind_i, min_j ||block_i - centers_j||^2)``.
 
     In place, in float64 whatever the rows' precision. One center: the
     difference is squared directly (exact up to rounding, the same bits for a
-    row whichever block it is read in); several: ``||x||^2 + ||c||^2 - 2 x.c``
-    (BLAS-3, clamped at 0) in row pieces whose temporary stays under
+    row whichever block it is read in); with ``sq_norms`` (the rows' squared
+    norms from :func:`sq_row_norms64`) the rows that provably keep their
+    ``mind`` are screened out first by one matrix-vector product
+    (:func:`_fold_one_screened`: the same bits, several times faster once
+    most rows have a near center). Several centers: ``||x||^2 + ||c||^2 - 2
+    x.c`` (BLAS-3, clamped at 0) in row pieces whose temporary stays under
     :data:`FOLD_TEMP_ELEMENTS`. Entries at ``-inf`` (rows out of the race)
     stay there. Returns ``mind``.
     """
@@ -349,14 +437,10 @@ def fold_min_sq_distances(mind: np.ndarray, block: np.ndarray, centers: np.ndarr
         return mind
     d = max(1, C.shape[1])
     if C.shape[0] == 1:
-        # pieces that stay in cache, one float64 buffer: memory traffic is the rows' read
-        step = max(1, FOLD_PIECE_ELEMENTS // d)
-        buf = np.empty((min(step, mind.shape[0]), C.shape[1]))
-        for s in range(0, mind.shape[0], step):
-            b = block[s : s + step]
-            diff = np.subtract(b, C[0], out=buf[: len(b)])
-            d2 = np.einsum("ij,ij->i", diff, diff)
-            np.minimum(mind[s : s + len(b)], d2, out=mind[s : s + len(b)])
+        if sq_norms is not None and mind.shape[0]:
+            _fold_one_screened(mind, block, C[0], sq_norms)
+        else:
+            _fold_one_direct(mind, block, C[0])
         return mind
     step = max(1, FOLD_TEMP_ELEMENTS // (d * C.shape[0]))
     c_sq = np.einsum("ij,ij->i", C, C)

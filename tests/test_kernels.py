@@ -231,3 +231,71 @@ def test_a_preselection_is_trusted_only_where_its_margin_beats_the_rounding(knn_
     kernels.knn_sq_distances(S, S[:128], 21)
     kernels.knn_sq_distances(S[:512], S, 3)
     assert sum(redone) <= 0.01 * (128 + 2000)
+
+
+# -- the screened one-center fold (k-center greedy) ----------------------------------
+
+
+def _fold_both(X, centers, mind0):
+    """Fold each center one at a time, directly and screened: the two ``mind`` arrays."""
+    sq = kernels.sq_row_norms64(X)
+    direct, screened = mind0.copy(), mind0.copy()
+    for c in centers:
+        kernels.fold_min_sq_distances(direct, X, c[None], None)
+        kernels.fold_min_sq_distances(screened, X, c[None], sq)
+        assert np.array_equal(direct, screened)
+    return direct, screened
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d", [1, 3, 64, 384, 768])
+def test_the_screened_fold_gives_the_direct_folds_bits(dtype, d):
+    rng = np.random.default_rng(d)
+    X = rng.standard_normal((3000, d)).astype(dtype)
+    X[10] = X[11]  # a duplicate: distance 0 to its twin as a center
+    mind0 = np.full(len(X), np.inf)
+    mind0[[0, 5]] = -np.inf  # out of the race: stay there
+    direct, _ = _fold_both(X, X[[11, *rng.integers(len(X), size=40)]], mind0)
+    assert direct[10] == 0.0 and np.all(direct[[0, 5]] == -np.inf)
+    brute = ((X.astype(np.float64)[:, None, :] - X[[11]].astype(np.float64)[None]) ** 2).sum(-1)
+    assert np.isfinite(direct[1:5]).all() and np.all(direct[1:5] <= brute[1:5, 0])
+
+
+def test_the_screened_fold_is_exact_where_the_float32_product_cancels():
+    # rows far from the origin: the float32 estimate's error dwarfs the distances,
+    # so nearly every row must be computed directly (a bound that is too tight
+    # keeps a row's old distance where the direct formula lowers it)
+    rng = np.random.default_rng(1)
+    X = (1000.0 + 0.01 * rng.standard_normal((2000, 384))).astype(np.float32)
+    _fold_both(X, X[rng.integers(len(X), size=25)], np.full(len(X), np.inf))
+
+
+def test_the_screen_computes_only_the_rows_that_may_get_nearer(monkeypatch):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((20000, 64)).astype(np.float32)
+    sq = kernels.sq_row_norms64(X)
+    mind = np.full(len(X), np.inf)
+    for c in X[:50]:
+        kernels.fold_min_sq_distances(mind, X, c[None], sq)
+    seen = []
+    real = kernels._fold_one_direct
+    monkeypatch.setattr(kernels, "_fold_one_direct", lambda m, b, c: (seen.append(len(m)), real(m, b, c)))
+    before = mind.copy()
+    kernels.fold_min_sq_distances(mind, X, X[60][None], sq)
+    lowered = int(np.sum(mind < before))
+    # every lowered row was computed, and hardly any other (well-spread rows, 51 centers)
+    assert lowered >= 1 and lowered <= sum(seen) <= lowered + len(X) // 100
+
+
+def test_fold_screen_bounds_bound_the_estimates_error():
+    rng = np.random.default_rng(3)
+    for d, scale, offset in [(8, 1.0, 0.0), (384, 1.0, 0.0), (384, 0.01, 50.0), (1024, 1e3, 1e4)]:
+        X = (offset + scale * rng.standard_normal((500, d))).astype(np.float32)
+        c = X[7].astype(np.float64)
+        t = X @ X[7]
+        A, E = kernels.fold_screen_bounds(t, kernels.sq_row_norms64(X), float(c @ c), d, np.float32)
+        diff = X[:60].astype(np.longdouble) - c.astype(np.longdouble)
+        exact = np.array([sum(r * r for r in row) for row in diff])  # long double, summed in order
+        err = np.abs(A[:60].astype(np.longdouble) - exact)
+        assert np.all(err <= E[:60]), (d, float((err / E[:60]).max()))
+        assert np.all(E > 0)

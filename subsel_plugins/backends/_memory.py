@@ -13,6 +13,7 @@ from ..kernels import (
     project_out,
     residual_bounds,
     sq_norm_rel_error,
+    sq_row_norms64,
     weight_bound_factor,
 )
 from ._pool import Batch, ClusterPool, DistancePool, RowPool, residual_weights
@@ -254,8 +255,11 @@ class ArrayPool(RowPool):
 class ArrayDistancePool(DistancePool):
     """:class:`DistancePool` over an in-memory array or memory map (read, never copied).
 
-    ``mind`` is one float64 per row; a fold reads X in blocks of
-    :data:`BLOCK_ROWS` rows.
+    ``mind`` is one float64 per row, and so is ``sq``, the rows' squared
+    norms, taken in the first fold: with them a one-center fold screens the
+    rows by a matrix-vector product and computes directly only those that
+    may get nearer (:func:`~subsel_plugins.kernels.fold_min_sq_distances`).
+    A fold reads X in blocks of :data:`BLOCK_ROWS` rows.
     """
 
     e = 0
@@ -264,6 +268,7 @@ class ArrayDistancePool(DistancePool):
         self.X = X
         self.n, self.d = X.shape
         self.mind = np.full(self.n, np.inf)
+        self.sq = None  # the rows' squared norms (float64), from the first fold on
         self.stats = {"passes": 0}
 
     def rows(self, idx):
@@ -271,8 +276,16 @@ class ArrayDistancePool(DistancePool):
 
     def fold(self, centers, taken):
         self.mind[np.asarray(taken, dtype=np.int64)] = -np.inf
+        first = self.sq is None
+        if first:  # the first fold reads every row: their squared norms come with it
+            self.sq = np.empty(self.n)
         for s in range(0, self.n, BLOCK_ROWS):
-            fold_min_sq_distances(self.mind[s : s + BLOCK_ROWS], self.X[s : s + BLOCK_ROWS], centers)
+            block = self.X[s : s + BLOCK_ROWS]
+            if first:
+                block = np.asarray(block)
+                self.sq[s : s + len(block)] = sq_row_norms64(block)
+            sq = None if first else self.sq[s : s + BLOCK_ROWS]
+            fold_min_sq_distances(self.mind[s : s + BLOCK_ROWS], block, centers, sq)
         self.stats["passes"] += 1
         i = int(np.argmax(self.mind))
         return (i, float(self.mind[i])) if self.mind[i] > -np.inf else (-1, -np.inf)

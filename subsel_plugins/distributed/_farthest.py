@@ -3,7 +3,9 @@
 Farthest-first traversal (``subsel_plugins.strategies._kcenter.farthest_first``)
 is the single machine's; this pool keeps, per chunk, a persisted state on the
 workers: each row's squared distance to its nearest center (``-inf`` for rows
-out of the race) and the chunk's farthest free row. A fold is one task per
+out of the race), each row's squared norm (taken in the first fold: a
+one-center fold then screens the rows by a matrix-vector product and computes
+directly only those that may get nearer) and the chunk's farthest free row. A fold is one task per
 chunk (it reads the chunk from the source and folds the new centers in, with
 :func:`~subsel_plugins.kernels.fold_min_sq_distances`, the single machine's
 kernel) and one reduction of the chunks' maxima on the client: one round trip
@@ -20,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends import DistancePool
-from ..kernels import fold_min_sq_distances
+from ..kernels import fold_min_sq_distances, sq_row_norms64
 from ._passes import ValidatedPool, gather_rows, split_by_chunk
 from ._sources import block_len, iter_pieces
 
@@ -30,12 +32,17 @@ FOLD_ROWS = 8192
 
 def _task_fold(state, block, centers, taken):
     """The chunk's next state: ``taken`` rows out of the race, ``centers`` folded into the distances."""
-    mind = np.full(block_len(block), np.inf) if state is None else state["mind"].copy()
+    first = state is None
+    mind = np.full(block_len(block), np.inf) if first else state["mind"].copy()
+    sq = np.empty(mind.shape[0]) if first else state["sq"]  # never written after the first fold
     mind[taken] = -np.inf
     for s, piece in iter_pieces(block, FOLD_ROWS):
-        fold_min_sq_distances(mind[s : s + len(piece)], piece, centers)
+        if first:
+            sq[s : s + len(piece)] = sq_row_norms64(piece)
+        piece_sq = None if first else sq[s : s + len(piece)]
+        fold_min_sq_distances(mind[s : s + len(piece)], piece, centers, piece_sq)
     j = int(np.argmax(mind)) if mind.size else 0
-    return {"mind": mind, "best": (j, float(mind[j]) if mind.size else -np.inf)}
+    return {"mind": mind, "sq": sq, "best": (j, float(mind[j]) if mind.size else -np.inf)}
 
 
 def _task_best(state):
