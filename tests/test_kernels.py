@@ -299,3 +299,24 @@ def test_fold_screen_bounds_bound_the_estimates_error():
         err = np.abs(A[:60].astype(np.longdouble) - exact)
         assert np.all(err <= E[:60]), (d, float((err / E[:60]).max()))
         assert np.all(E > 0)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_fold_screen_bounds_hold_for_the_worst_product_the_model_allows(scale):
+    # t anywhere within g ||x|| ||c|| of x.c (Higham's bound for a float32 dot
+    # product of length d): E still bounds |A - ||x - c||^2|; rows with norms
+    # below and above 1, so a bound mixing ||c|| and ||c||^2 fails one of them
+    rng = np.random.default_rng(4)
+    d = 384
+    X = (scale * rng.standard_normal((50, d))).astype(np.float32)
+    c = X[0].astype(np.float64)
+    L = X.astype(np.longdouble)
+    dot = L @ c.astype(np.longdouble)
+    u = np.finfo(np.float32).eps / 2
+    g = (d + 2) * u / (1 - (d + 2) * u)
+    allow = g * np.sqrt((L * L).sum(1)) * np.sqrt(np.longdouble(c @ c)) * 0.999
+    exact = ((L - c.astype(np.longdouble)) ** 2).sum(1)
+    for sign in (1, -1):
+        t = (dot + sign * allow).astype(np.float64)
+        A, E = kernels.fold_screen_bounds(t, kernels.sq_row_norms64(X), float(c @ c), d, np.float32)
+        assert np.all(np.abs(A.astype(np.longdouble) - exact) <= E)
