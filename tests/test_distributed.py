@@ -476,7 +476,7 @@ def test_empty_inputs_say_so(tmp_path, sync):
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads the process's maps (Linux)")
-def test_reading_rows_of_a_shard_leaves_no_memory_map_open(tmp_path):
+def test_reading_a_shard_leaves_no_memory_map_open(tmp_path):
     # a map kept open counts every page it touched in the worker's memory, until Dask pauses
     # the worker at 80% of its limit (a TypiClust run at 10^7 rows waited there for ever)
     from subsel_plugins.distributed._sources import BlockRef, NpyShards, take_rows
@@ -488,5 +488,18 @@ def test_reading_rows_of_a_shard_leaves_no_memory_map_open(tmp_path):
     np.testing.assert_array_equal(take_rows(BlockRef(src, 0), np.array([5, 1, 150])), X[[5, 1, 150]])
     np.testing.assert_array_equal(take_rows(BlockRef(src, 1), np.array([7])), X[[7]])
     np.testing.assert_array_equal(src.read_block(1), X)
+    with open("/proc/self/maps") as fh:
+        assert str(tmp_path) not in fh.read()
+    # a pass maps its chunk while it runs (pieces are views of the page cache), and no longer
+    for c in range(src.n_chunks):
+        pieces = src.iter_rows(c, 64)
+        s, first = next(pieces)
+        assert s == 0 and type(first) is np.ndarray
+        if c == 0:
+            with open("/proc/self/maps") as fh:
+                assert str(tmp_path / "a.npy") in fh.read()
+        got = np.concatenate([first] + [p for _, p in pieces])
+        np.testing.assert_array_equal(got, X)
+        del first, got
     with open("/proc/self/maps") as fh:
         assert str(tmp_path) not in fh.read()

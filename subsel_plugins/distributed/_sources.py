@@ -328,12 +328,18 @@ class NpyShards(RowSource):
         if off is None:
             yield from super().iter_rows(c, step)
             return
-        with open(self.files[k], "rb") as fh:
-            fh.seek(off + a * self.d * dt.itemsize)
+        # the chunk's rows mapped for this pass only (at most CHUNK_BYTES resident through the
+        # map, unmapped when the pass ends): pieces are views of the page cache, where reading
+        # them into fresh arrays cost a copy and a page fault per 4 KiB, about half of a
+        # k-center fold's time (2.3x for a read and a matrix-vector product per piece, measured)
+        m = np.memmap(
+            self.files[k], dtype=dt, mode="r", offset=off + a * self.d * dt.itemsize, shape=(b - a, self.d)
+        )
+        try:
             for s in range(0, b - a, step):
-                rows = min(step, b - a - s)
-                piece = np.fromfile(fh, dtype=dt, count=rows * self.d).reshape(rows, self.d)
-                yield s, self._finish(piece)
+                yield s, self._finish(m[s : s + step].view(np.ndarray))
+        finally:
+            del m
 
     def _token(self):
         return tuple((f, os.path.getmtime(f), os.path.getsize(f)) for f in self.files)
