@@ -118,8 +118,32 @@ def dask_sync():
         yield
 
 
+@pytest.fixture(params=[None, 1, 1600], ids=["one-group", "chunk-per-group", "two-chunks-per-group"])
+def fold_group_bytes(request, monkeypatch):
+    """The fold's groups of chunks: the default (every test pool in one group), one chunk per
+    group, and two 37-row float32 chunks (740 bytes each at d = 5) per group."""
+    from subsel_plugins.distributed import _farthest
+
+    if request.param is not None:
+        monkeypatch.setattr(_farthest, "FOLD_GROUP_BYTES", request.param)
+    return request.param
+
+
+def test_fold_groups_are_consecutive_chunks_up_to_the_limit():
+    import dask.array as da
+
+    from subsel_plugins.distributed._farthest import fold_groups
+    from subsel_plugins.distributed._sources import DaskRows
+
+    src = DaskRows(da.zeros((150, 5), chunks=(37, 5), dtype=np.float32))  # 4 x 740 bytes + 40
+    assert fold_groups(src, 1) == [range(0, 1), range(1, 2), range(2, 3), range(3, 4), range(4, 5)]
+    assert fold_groups(src, 1600) == [range(0, 2), range(2, 5)]
+    assert fold_groups(src, 1480) == [range(0, 2), range(2, 4), range(4, 5)]  # exactly full: kept
+    assert fold_groups(src, 10**9) == [range(0, 5)]
+
+
 @pytest.mark.parametrize("labeled", [[], [5, 77, 140]])
-def test_dask_picks_are_the_single_machines(dask_sync, labeled):
+def test_dask_picks_are_the_single_machines(dask_sync, labeled, fold_group_bytes):
     import dask.array as da
 
     X = blobs(150, 5, 4, np.float32)
@@ -175,7 +199,7 @@ def test_dask_nan_names_its_row_and_extreme_magnitudes_are_rescaled(dask_sync):
 
 
 @pytest.mark.parametrize("labeled", [[0], [0, 5]])
-def test_dask_exhausted_pool_ties_break_as_on_one_machine(dask_sync, labeled):
+def test_dask_exhausted_pool_ties_break_as_on_one_machine(dask_sync, labeled, fold_group_bytes):
     import dask.array as da
 
     X = np.repeat(np.eye(3), 4, axis=0)  # distance-0 ties across chunks once the 3 points are covered
