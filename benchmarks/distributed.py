@@ -36,6 +36,7 @@ import argparse
 import hashlib
 import json
 import os
+import platform
 import resource
 import subprocess
 import sys
@@ -87,6 +88,26 @@ def generate(root: Path, n: int, d: int = D, shard_rows: int = SHARD_ROWS, singl
         big.flush()
         del big
         (root / "all.npy.part").rename(root / "all.npy")
+
+
+def _machine() -> dict:
+    """Where a record was measured: the CPU model, cores and the commit (rows of two machines differ
+    in time, and the approximate paths' k-means in its float32 BLAS bits, hence in picks)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True
+        )
+        commit = out.stdout.strip() or None
+    except OSError:
+        commit = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "commit": commit}
 
 
 def _peak_mib() -> float:
@@ -162,6 +183,7 @@ def run_case(case: str, root: Path, n: int, workers: int, budget: int | None = N
             rec["stats"] = {k: v for k, v in (stats or {}).items() if k != "traffic"}
             rec["bytes"] = _bytes_summary(stats, worker_transfer_bytes(client) - w0)
     rec["client_peak_mib"] = _peak_mib()
+    rec["machine"] = _machine()
     rec["first_picks"] = [int(i) for i in idx[:5]]
     # every pick, hashed: equal hashes of a single and a shards case are equal selections
     rec["picks_sha256"] = hashlib.sha256(np.asarray(idx, dtype=np.int64).tobytes()).hexdigest()[:16]

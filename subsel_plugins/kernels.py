@@ -390,6 +390,12 @@ def fold_screen_bounds(t, sq: np.ndarray, c_sq: float, d: int, dtype) -> tuple[n
     return A, E
 
 
+#: Share of a block's rows past which a screened fold computes the whole block directly
+#: (no gather): rows far from the origin, where the float32 product cancels, or the
+#: first fold of a pool (every distance ``inf``).
+SCREEN_GIVE_UP = 0.5
+
+
 def _fold_one_screened(mind: np.ndarray, block: np.ndarray, c: np.ndarray, sq: np.ndarray) -> None:
     """:func:`_fold_one_direct` with the same result, bit for bit, in about a matrix-vector product.
 
@@ -399,7 +405,8 @@ def _fold_one_screened(mind: np.ndarray, block: np.ndarray, c: np.ndarray, sq: n
     formula's own float64 rounding, is above ``mind`` cannot lower it and is
     left alone; only the others (those that may get nearer to the new center:
     about 1 in the number of centers, plus the rows with ``mind = inf``) are
-    computed as :func:`_fold_one_direct` computes them.
+    computed as :func:`_fold_one_direct` computes them, the whole block when
+    they are more than :data:`SCREEN_GIVE_UP` of it.
     """
     B = np.asarray(block) if not hasattr(block, "dtype") else block
     dt = np.float64 if B.dtype == np.float64 else np.float32
@@ -410,6 +417,9 @@ def _fold_one_screened(mind: np.ndarray, block: np.ndarray, c: np.ndarray, sq: n
     A *= 1.0 - 4 * (d + 4) * 2.0**-53  # the direct formula's own rounding (relative)
     maybe = np.flatnonzero(~(A > mind))  # NaN-free: mind is finite or +-inf
     if maybe.size == 0:
+        return
+    if maybe.size > SCREEN_GIVE_UP * mind.shape[0]:  # the screen did not pay: no gather
+        _fold_one_direct(mind, B, c)
         return
     m = mind[maybe]
     _fold_one_direct(m, np.asarray(B[maybe]), c)
