@@ -33,8 +33,8 @@ FOLD_ROWS = 8192
 
 #: Bytes of rows one fold task covers: consecutive chunks are grouped up to this
 #: (at least one chunk per group). A pick costs two tasks per group and one
-#: round trip: with one task per 64 MiB chunk the scheduler's overhead was
-#: about 1.3 s of a 3 s pick at N = 10^7 (462 tasks per pick).
+#: round trip: one task per 64 MiB chunk made the scheduler's overhead a large
+#: part of each pick at N = 10^7 (benchmarks/results/distributed/n1e7-kcenter.md).
 FOLD_GROUP_BYTES = 512 << 20
 
 

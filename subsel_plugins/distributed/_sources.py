@@ -329,9 +329,9 @@ class NpyShards(RowSource):
             yield from super().iter_rows(c, step)
             return
         # the chunk's rows mapped for this pass only (at most CHUNK_BYTES resident through the
-        # map, unmapped when the pass ends): pieces are views of the page cache, where reading
-        # them into fresh arrays cost a copy and a page fault per 4 KiB, about half of a
-        # k-center fold's time (2.3x for a read and a matrix-vector product per piece, measured)
+        # map, unmapped when the pass ends): pieces are views of the page cache; reading them
+        # into fresh arrays cost a copy and a page fault per 4 KiB of every pass
+        # (benchmarks/results/distributed/n1e7-kcenter.md, the kernel before and after)
         m = np.memmap(
             self.files[k], dtype=dt, mode="r", offset=off + a * self.d * dt.itemsize, shape=(b - a, self.d)
         )
